@@ -14,7 +14,7 @@ want="$(cat requirements.txt requirements-dev.txt setup.py | sha1sum)"
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
     .venv/bin/python -m pip install -q -r requirements.txt \
         -r requirements-dev.txt
-    .venv/bin/python -m pip install -q --no-deps --no-build-isolation -e .
+    .venv/bin/python -m pip install -q --no-deps -e .
     echo "$want" > "$stamp"
 fi
 echo "[install] ready: $(.venv/bin/python -c 'import torch, speechbrain;
