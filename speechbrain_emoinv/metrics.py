@@ -1,0 +1,360 @@
+"""Speaker-verification metrics: EER, normalised minDCF and DET points.
+
+Why not ``speechbrain.utils.metric_stats.EER/minDCF``: ``EER`` loops in
+Python over ~2N thresholds (O(N^2)), and ``minDCF`` builds a thresholds x
+trials matrix (terabytes for 10^6 trials) and returns the un-normalised
+cost. Here one sort gives every operating point in O(N log N) time and
+O(N) memory, so 10^7 trials take seconds.
+
+Conventions (the same as SpeechBrain's, so the numbers agree):
+
+- a trial is accepted when ``score > threshold``;
+- the candidate thresholds are the distinct scores: trials with equal
+  scores are always on the same side, a tie cannot be split;
+- the EER is taken at the threshold minimising ``|P_fa - P_miss|`` and
+  reported as ``(P_fa + P_miss) / 2``;
+- minDCF is normalised by ``min(c_miss * p, c_fa * (1 - p))``, so a system
+  that always accepts or always rejects scores 1.
+
+Authors
+ * speechbrain-emoinv contributors 2025
+"""
+
+import numpy as np
+import torch
+
+
+def _as_numpy(x, name):
+    """Flat numpy view of a tensor, list or array."""
+    if isinstance(x, torch.Tensor):
+        x = x.detach().cpu().numpy()
+    x = np.asarray(x)
+    if x.ndim != 1:
+        x = x.reshape(-1)
+    return x
+
+
+def check_trials(scores, labels):
+    """Validates scores and labels; returns them as numpy arrays.
+
+    Arguments
+    ---------
+    scores : array-like
+        Scores, one per trial (higher = more likely the same speaker).
+    labels : array-like
+        1/True for target trials, 0/False for non-target trials.
+
+    Returns
+    -------
+    scores : numpy.ndarray
+        Float scores (float32 kept, anything else as float64).
+    labels : numpy.ndarray
+        Boolean labels.
+
+    Example
+    -------
+    >>> s, l = check_trials([0.1, 0.9], [0, 1])
+    >>> l.tolist()
+    [False, True]
+    >>> check_trials([0.1, float("nan")], [0, 1])
+    Traceback (most recent call last):
+    ...
+    ValueError: score of trial 1 is not finite (nan); 1 non-finite ...in all
+    """
+    scores = _as_numpy(scores, "scores")
+    labels = _as_numpy(labels, "labels")
+    if scores.shape != labels.shape:
+        raise ValueError(
+            f"{scores.size} scores but {labels.size} labels: one per trial"
+        )
+    if scores.size == 0:
+        raise ValueError("empty trial list: no scores to evaluate")
+    if scores.dtype != np.float32:
+        scores = scores.astype(np.float64)
+    finite = np.isfinite(scores)
+    if not finite.all():
+        bad = int(np.flatnonzero(~finite)[0])
+        raise ValueError(
+            f"score of trial {bad} is not finite ({scores[bad]}); "
+            f"{int((~finite).sum())} non-finite scores in all"
+        )
+    if labels.dtype != np.bool_:
+        if not np.isin(labels, (0, 1)).all():
+            raise ValueError("labels must be 0/1 or boolean")
+        labels = labels.astype(np.bool_)
+    n_pos = int(labels.sum())
+    if n_pos == 0 or n_pos == labels.size:
+        kind = "target" if n_pos else "non-target"
+        raise ValueError(
+            f"all {labels.size} trials are {kind}: EER/minDCF need both "
+            "target and non-target trials"
+        )
+    return scores, labels
+
+
+def operating_points(scores, labels):
+    """All operating points that a threshold on the scores can reach.
+
+    One sort, then cumulative counts at the end of each group of equal
+    scores. Point ``k`` rejects every trial with a score ``<= t[k]``.
+
+    Arguments
+    ---------
+    scores : array-like
+        Scores, one per trial.
+    labels : array-like
+        1 for target, 0 for non-target trials.
+
+    Returns
+    -------
+    thresholds : numpy.ndarray
+        The distinct scores, ascending (U values).
+    p_miss : numpy.ndarray
+        Fraction of target trials rejected at each threshold.
+    p_fa : numpy.ndarray
+        Fraction of non-target trials accepted at each threshold.
+
+    Example
+    -------
+    >>> t, pm, pf = operating_points([0.1, 0.5, 0.5, 0.9], [0, 1, 0, 1])
+    >>> t.tolist(), pm.tolist(), pf.tolist()
+    ([0.1, 0.5, 0.9], [0.0, 0.5, 1.0], [0.5, 0.0, 0.0])
+    """
+    return _sorted_points(*check_trials(scores, labels))
+
+
+def _sorted_points(scores, labels):
+    """``operating_points`` on already validated numpy arrays."""
+    order = np.argsort(scores)
+    sorted_scores = scores[order]
+    # int32 counts halve the memory; fine below 2^31 trials.
+    count_dtype = np.int32 if scores.size < 2**31 else np.int64
+    cum_pos = np.cumsum(labels[order], dtype=count_dtype)
+    del order
+    # Last index of each run of equal scores: a threshold cannot split it.
+    last = np.flatnonzero(sorted_scores[1:] != sorted_scores[:-1])
+    last = np.append(last, scores.size - 1)
+    thresholds = sorted_scores[last]
+    del sorted_scores
+    n_pos = int(cum_pos[-1])
+    n_neg = scores.size - n_pos
+    pos_rejected = cum_pos[last]
+    neg_rejected = (last + 1) - pos_rejected
+    p_miss = pos_rejected / n_pos
+    p_fa = (n_neg - neg_rejected) / n_neg
+    return thresholds, p_miss, p_fa
+
+
+def eer_from_points(thresholds, p_miss, p_fa):
+    """EER and its threshold from ``operating_points`` output.
+
+    Arguments
+    ---------
+    thresholds : numpy.ndarray
+        Distinct scores, ascending.
+    p_miss : numpy.ndarray
+        Miss rate at each threshold.
+    p_fa : numpy.ndarray
+        False-alarm rate at each threshold.
+
+    Returns
+    -------
+    eer : float
+        ``(P_fa + P_miss) / 2`` where ``|P_fa - P_miss|`` is smallest.
+    threshold : float
+        That threshold (accept when ``score > threshold``).
+
+    Example
+    -------
+    >>> eer_from_points(*operating_points([0.1, 0.2, 0.3, 0.4], [0, 1, 0, 1]))
+    (0.5, 0.2)
+    """
+    idx = int(np.argmin(np.abs(p_fa - p_miss)))
+    return float((p_fa[idx] + p_miss[idx]) / 2), float(thresholds[idx])
+
+
+def min_dcf_from_points(
+    thresholds, p_miss, p_fa, p_target=0.01, c_miss=1.0, c_fa=1.0
+):
+    """Normalised minDCF and its threshold from ``operating_points``.
+
+    The accept-all point (threshold -inf), which no finite threshold in
+    ``thresholds`` reaches, is also considered.
+
+    Arguments
+    ---------
+    thresholds : numpy.ndarray
+        Distinct scores, ascending.
+    p_miss : numpy.ndarray
+        Miss rate at each threshold.
+    p_fa : numpy.ndarray
+        False-alarm rate at each threshold.
+    p_target : float
+        Prior of a target trial.
+    c_miss : float
+        Cost of a miss.
+    c_fa : float
+        Cost of a false alarm.
+
+    Returns
+    -------
+    min_dcf : float
+        ``min C_det / min(c_miss * p_target, c_fa * (1 - p_target))``.
+    threshold : float
+        Threshold reaching it (accept when ``score > threshold``).
+
+    Example
+    -------
+    >>> pts = operating_points([0.1, 0.2, 0.3, 0.4], [0, 1, 0, 1])
+    >>> min_dcf_from_points(*pts, p_target=0.5)
+    (0.5, 0.1)
+    """
+    if not 0.0 < p_target < 1.0:
+        raise ValueError(f"p_target must be in (0, 1), got {p_target}")
+    c_det = c_miss * p_target * p_miss + c_fa * (1 - p_target) * p_fa
+    idx = int(np.argmin(c_det))
+    best, thr = float(c_det[idx]), float(thresholds[idx])
+    accept_all = c_fa * (1 - p_target)
+    if accept_all < best:
+        best, thr = accept_all, float("-inf")
+    norm = min(c_miss * p_target, c_fa * (1 - p_target))
+    return best / norm, thr
+
+
+def compute_eer(scores, labels):
+    """Equal error rate, O(N log N), exact with tied scores.
+
+    Arguments
+    ---------
+    scores : array-like
+        Scores, one per trial.
+    labels : array-like
+        1 for target, 0 for non-target trials.
+
+    Returns
+    -------
+    eer : float
+        Equal error rate (a fraction, not a percentage).
+    threshold : float
+        Threshold at the EER (accept when ``score > threshold``).
+
+    Example
+    -------
+    >>> compute_eer([0.6, 0.7, 0.8, 0.5, 0.4, 0.3, 0.2, 0.1], [1] * 4 + [0] * 4)
+    (0.0, 0.4)
+    >>> compute_eer([0.5] * 4, [1, 0, 1, 0])[0]
+    0.5
+    """
+    return eer_from_points(*operating_points(scores, labels))
+
+
+def compute_min_dcf(scores, labels, p_target=0.01, c_miss=1.0, c_fa=1.0):
+    """Normalised minimum detection cost, O(N log N).
+
+    Arguments
+    ---------
+    scores : array-like
+        Scores, one per trial.
+    labels : array-like
+        1 for target, 0 for non-target trials.
+    p_target : float
+        Prior of a target trial.
+    c_miss : float
+        Cost of a miss.
+    c_fa : float
+        Cost of a false alarm.
+
+    Returns
+    -------
+    min_dcf : float
+        Normalised minDCF (1.0 = no better than a constant decision).
+    threshold : float
+        Threshold reaching it.
+
+    Example
+    -------
+    >>> compute_min_dcf([0.9, 0.8, 0.1, 0.2], [1, 1, 0, 0])
+    (0.0, 0.2)
+    """
+    pts = operating_points(scores, labels)
+    return min_dcf_from_points(*pts, p_target, c_miss, c_fa)
+
+
+def det_curve(scores, labels, max_points=None):
+    """DET points (P_fa, P_miss), with the accept-all point first.
+
+    Arguments
+    ---------
+    scores : array-like
+        Scores, one per trial.
+    labels : array-like
+        1 for target, 0 for non-target trials.
+    max_points : int or None
+        Thin the curve to about this many points for plotting (the ends
+        are kept).
+
+    Returns
+    -------
+    p_fa : numpy.ndarray
+        False-alarm rate, non-increasing.
+    p_miss : numpy.ndarray
+        Miss rate, non-decreasing.
+    thresholds : numpy.ndarray
+        Threshold of each point (-inf for accept-all).
+
+    Example
+    -------
+    >>> pf, pm, t = det_curve([0.1, 0.5, 0.9], [0, 1, 1])
+    >>> pf.tolist(), pm.tolist()
+    ([1.0, 0.0, 0.0, 0.0], [0.0, 0.0, 0.5, 1.0])
+    """
+    thr, p_miss, p_fa = operating_points(scores, labels)
+    p_fa = np.concatenate([[1.0], p_fa])
+    p_miss = np.concatenate([[0.0], p_miss])
+    thr = np.concatenate([[-np.inf], thr.astype(np.float64)])
+    if max_points is not None and p_fa.size > max_points:
+        keep = np.unique(np.linspace(0, p_fa.size - 1, max_points).round())
+        keep = keep.astype(np.int64)
+        p_fa, p_miss, thr = p_fa[keep], p_miss[keep], thr[keep]
+    return p_fa, p_miss, thr
+
+
+def verification_metrics(scores, labels, p_targets=(0.01, 0.05)):
+    """EER and normalised minDCF at several priors from one sort.
+
+    Arguments
+    ---------
+    scores : array-like
+        Scores, one per trial.
+    labels : array-like
+        1 for target, 0 for non-target trials.
+    p_targets : sequence of float
+        Priors for minDCF (C_miss = C_fa = 1).
+
+    Returns
+    -------
+    dict
+        ``eer`` (percent), ``eer_threshold``, ``min_dcf@<p>`` and
+        ``min_dcf@<p>_threshold``, ``n_target``, ``n_nontarget``.
+
+    Example
+    -------
+    >>> m = verification_metrics([0.9, 0.8, 0.1, 0.85], [1, 1, 0, 0])
+    >>> m["eer"], m["min_dcf@0.01"], m["n_target"]
+    (50.0, 0.5, 2)
+    """
+    scores, labels = check_trials(scores, labels)
+    n_target = int(labels.sum())
+    pts = _sorted_points(scores, labels)
+    eer, eer_thr = eer_from_points(*pts)
+    out = {
+        "eer": 100.0 * eer,
+        "eer_threshold": eer_thr,
+        "n_target": n_target,
+        "n_nontarget": int(labels.size - n_target),
+    }
+    for p in p_targets:
+        dcf, thr = min_dcf_from_points(*pts, p_target=p)
+        out[f"min_dcf@{p:g}"] = dcf
+        out[f"min_dcf@{p:g}_threshold"] = thr
+    return out
