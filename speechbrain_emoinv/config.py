@@ -1,0 +1,161 @@
+"""HyperPyYAML configs that start from another config.
+
+An ablation row or a corpus recipe should differ from the full method only
+in what it changes, so its file names a ``base:`` config and lists only the
+keys it changes::
+
+    base: emoinv.yaml  # path relative to this file
+    experiment: baseline
+    use_pairs: False
+
+Merging rule: a plain mapping merges key by key; anything else -- a scalar,
+a list, or an object node (``!new:`` / ``!name:``) -- replaces the base's
+value whole, so a recipe can swap, e.g., the prepare function together with
+its arguments. (HyperPyYAML's own overrides merge object nodes key by key,
+which would leave the base's arguments behind.) Command-line overrides then
+apply as usual, and a misspelt key in them is an error.
+
+Authors
+ * speechbrain-emoinv contributors 2026
+"""
+
+import io
+import os
+
+from hyperpyyaml import load_hyperpyyaml, resolve_references
+from ruamel.yaml import YAML
+
+
+def _yaml():
+    return YAML()  # round-trip: keeps tags, comments and key order
+
+
+def _is_plain_mapping(node):
+    tag = getattr(node, "tag", None)
+    return isinstance(node, dict) and getattr(tag, "value", None) is None
+
+
+def _merge(dst, src):
+    for key, value in src.items():
+        if _is_plain_mapping(value) and _is_plain_mapping(dst.get(key)):
+            _merge(dst[key], value)
+        else:
+            dst[key] = value
+    return dst
+
+
+def resolve_config(hparams_file):
+    """Follows ``base:`` links and returns the merged config as YAML text.
+
+    Arguments
+    ---------
+    hparams_file : str
+        The config given on the command line.
+
+    Returns
+    -------
+    str
+        The full config (HyperPyYAML text, tags and ``!ref`` kept).
+
+    Example
+    -------
+    >>> import tempfile, pathlib
+    >>> tmp = pathlib.Path(tempfile.mkdtemp())
+    >>> _ = (tmp / "full.yaml").write_text(
+    ...     "a: 1\\nf: !name:math.pow\\n    y: 2\\n"
+    ... )
+    >>> _ = (tmp / "row.yaml").write_text(
+    ...     "base: full.yaml\\na: 2\\nf: !name:math.fsum\\n"
+    ... )
+    >>> print(resolve_config(str(tmp / "row.yaml")).strip())
+    a: 2
+    f: !name:math.fsum
+    """
+    chain, seen = [], set()
+    path = os.path.abspath(hparams_file)
+    while True:
+        if path in seen:
+            raise ValueError(f"Circular 'base:' chain at {path}")
+        seen.add(path)
+        with open(path, encoding="utf-8") as fin:
+            tree = _yaml().load(fin) or {}
+        chain.append(tree)
+        if "base" not in tree:
+            break
+        base = tree.pop("base")
+        path = os.path.join(os.path.dirname(path), str(base))
+        if not os.path.isfile(path):
+            raise FileNotFoundError(
+                f"{hparams_file}: base config '{base}' not found ({path})"
+            )
+    merged = chain.pop()
+    for tree in reversed(chain):  # nearest file last, so it wins
+        _merge(merged, tree)
+    stream = io.StringIO()
+    _yaml().dump(merged, stream)
+    return stream.getvalue()
+
+
+def load_config(hparams_file, overrides=None):
+    """Loads a HyperPyYAML config, following ``base:`` links.
+
+    Arguments
+    ---------
+    hparams_file : str
+        Path of the config.
+    overrides : str or dict, optional
+        Command-line overrides (as ``speechbrain.parse_arguments`` gives).
+
+    Returns
+    -------
+    hparams : dict
+        The loaded hyperparameters.
+    text : str
+        The resolved config (before the command-line overrides), to save
+        next to the experiment.
+
+    Example
+    -------
+    >>> import tempfile, pathlib
+    >>> tmp = pathlib.Path(tempfile.mkdtemp())
+    >>> _ = (tmp / "full.yaml").write_text("a: 1\\nb: !ref <a> + 1\\n")
+    >>> _ = (tmp / "row.yaml").write_text("base: full.yaml\\na: 5\\n")
+    >>> load_config(str(tmp / "row.yaml"), "a: 7")[0]["b"]
+    8
+    """
+    text = resolve_config(hparams_file)
+    return load_hyperpyyaml(text, overrides or None), text
+
+
+def save_resolved_config(text, overrides, folder):
+    """Writes ``hyperparams.yaml`` -- the resolved config with the
+    command-line overrides applied -- into the experiment folder.
+
+    Arguments
+    ---------
+    text : str
+        Resolved config from :func:`load_config`.
+    overrides : str or dict or None
+        Command-line overrides.
+    folder : str
+        Experiment folder.
+
+    Returns
+    -------
+    str
+        Path of the written file.
+
+    Example
+    -------
+    >>> import tempfile
+    >>> text = "a: 1\\nb: !ref <a>\\n"
+    >>> out = save_resolved_config(text, "a: 2", tempfile.mkdtemp())
+    >>> print(open(out).read().strip())
+    a: 2
+    b: 2
+    """
+    resolved = resolve_references(text, overrides or None)
+    path = os.path.join(folder, "hyperparams.yaml")
+    with open(path, "w", encoding="utf-8") as fout:
+        fout.write(resolved.getvalue())
+    return path
