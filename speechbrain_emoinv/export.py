@@ -15,7 +15,6 @@ Authors
  * speechbrain-emoinv contributors 2025
 """
 
-import hashlib
 from pathlib import Path
 
 import torch
@@ -366,12 +365,10 @@ def model_fingerprint(model_dir):
     >>> len(model_fingerprint(d))
     16
     """
-    digest = hashlib.sha256()
+    from speechbrain_emoinv.scoring import files_digest
+
+    model_dir = Path(model_dir)
     for name in (CKPT_FILE, HPARAMS_FILE):
-        path = Path(model_dir) / name
-        if not path.is_file():
-            raise FileNotFoundError(f"{path}: missing in exported folder")
-        with open(path, "rb") as fin:
-            for block in iter(lambda: fin.read(1 << 20), b""):
-                digest.update(block)
-    return digest.hexdigest()[:16]
+        if not (model_dir / name).is_file():
+            raise FileNotFoundError(f"{model_dir / name}: missing in export")
+    return files_digest([model_dir / CKPT_FILE, model_dir / HPARAMS_FILE])
