@@ -1,0 +1,290 @@
+"""Audio checks shared by every ``prepare_*`` function.
+
+Each input file gets one verdict (see ``docs/data.md``):
+
+==============  ============================================================
+issue           handling
+==============  ============================================================
+missing         skipped, counted and listed in ``prepare_report.json``
+empty           (0-byte file) skipped, counted, listed
+unreadable      (corrupt header/data) skipped, counted, listed
+non_finite      (NaN or inf samples) skipped, counted, listed
+too_short       (< ``min_duration`` s) skipped, counted, listed
+silent          (peak <= ``silence_threshold``) skipped, counted, listed
+downmixed       (multi-channel) mean of channels, 16 kHz copy written
+resampled       (rate != 16 kHz) polyphase resampling, copy written
+==============  ============================================================
+
+With ``on_bad_audio="error"`` the skip cases raise
+:class:`AudioCheckError` naming the file instead. Converted copies are
+written under the prepare function's ``save_folder`` and the manifest
+points at them, so the recipe always reads 16 kHz mono.
+
+Authors: speechbrain-emoinv contributors
+"""
+
+import json
+import multiprocessing as mp
+import os
+from collections import defaultdict
+from math import gcd
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+from scipy.signal import resample_poly
+
+TARGET_SR = 16000
+SKIP_ISSUES = (
+    "missing",
+    "empty",
+    "unreadable",
+    "non_finite",
+    "too_short",
+    "silent",
+)
+CONVERT_ISSUES = ("downmixed", "resampled")
+
+
+class AudioCheckError(ValueError):
+    """A bad audio file met with ``on_bad_audio="error"``."""
+
+
+def check_audio(
+    path,
+    converted_path=None,
+    target_sr=TARGET_SR,
+    min_duration=0.1,
+    silence_threshold=1e-4,
+):
+    """Checks one file; converts it to 16 kHz mono when needed.
+
+    Arguments
+    ---------
+    path : str or Path
+        Audio file.
+    converted_path : str or Path or None
+        Where a resampled/downmixed copy goes (required if one is needed).
+    target_sr : int
+        Rate the recipe reads.
+    min_duration : float
+        Shorter clips are skipped (seconds, after resampling).
+    silence_threshold : float
+        Clips whose absolute peak is at most this (full scale 1.0) are
+        skipped as silent.
+
+    Returns
+    -------
+    dict
+        ``wav`` (file to use), ``n_samples``, ``duration``, ``issues``
+        (list of issue names; a skip issue means "do not use").
+
+    Example
+    -------
+    >>> import tempfile
+    >>> tmp = Path(tempfile.mkdtemp())
+    >>> sig = np.sin(np.arange(44100) / 10.0).astype("float32")
+    >>> sf.write(tmp / "a.wav", np.stack([sig, sig], 1), 44100)
+    >>> r = check_audio(tmp / "a.wav", converted_path=tmp / "c" / "a.wav")
+    >>> r["issues"], r["n_samples"], r["wav"].endswith("c/a.wav")
+    (['downmixed', 'resampled'], 16000, True)
+    >>> sf.write(tmp / "z.wav", np.zeros(16000, "float32"), 16000)
+    >>> check_audio(tmp / "z.wav")["issues"]
+    ['silent']
+    """
+    path = Path(path)
+    result = dict(wav=str(path), n_samples=0, duration=0.0, issues=[])
+    issues = result["issues"]
+    if not path.is_file():
+        issues.append("missing")
+        return result
+    if path.stat().st_size == 0:
+        issues.append("empty")
+        return result
+    try:
+        x, sr = sf.read(str(path), dtype="float32", always_2d=True)
+    except Exception as err:  # soundfile raises several types
+        issues.append("unreadable")
+        result["detail"] = str(err)[:200]
+        return result
+    if not np.isfinite(x).all():
+        issues.append("non_finite")
+        return result
+    if x.shape[1] > 1:
+        x = x.mean(axis=1, keepdims=True)
+        issues.append("downmixed")
+    x = x[:, 0]
+    if sr != target_sr:
+        g = gcd(int(sr), int(target_sr))
+        x = resample_poly(x, target_sr // g, int(sr) // g).astype("float32")
+        issues.append("resampled")
+    result["n_samples"] = len(x)
+    result["duration"] = len(x) / target_sr
+    if result["duration"] < min_duration:
+        issues.append("too_short")
+        return result
+    if np.max(np.abs(x)) <= silence_threshold:
+        issues.append("silent")
+        return result
+    if issues:
+        if converted_path is None:
+            raise AudioCheckError(
+                f"{path}: needs conversion ({', '.join(issues)}) but no "
+                "converted_path was given"
+            )
+        converted_path = Path(converted_path)
+        converted_path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = converted_path.with_name(f".{converted_path.name}.tmp.wav")
+        sf.write(str(tmp), np.clip(x, -1.0, 1.0), target_sr, subtype="PCM_16")
+        os.replace(tmp, converted_path)
+        result["wav"] = str(converted_path.resolve())
+    else:
+        result["wav"] = str(path.resolve())
+    return result
+
+
+def _check_one(args):
+    path, converted_path, kwargs = args
+    return check_audio(path, converted_path, **kwargs)
+
+
+class PrepareReport:
+    """Counts and lists everything a prepare function did not take as is.
+
+    Arguments
+    ---------
+    corpus : str
+        Corpus name, stored in the report.
+
+    Example
+    -------
+    >>> rep = PrepareReport("toy")
+    >>> rep.add("silent", "/x/a.wav")
+    >>> rep.add("resampled", "/x/b.wav", "48000 Hz")
+    >>> rep.counts()
+    {'resampled': 1, 'silent': 1}
+    """
+
+    def __init__(self, corpus):
+        self.corpus = corpus
+        self.items = defaultdict(list)
+        self.info = {}
+
+    def add(self, issue, where, detail=""):
+        """Records one occurrence of ``issue`` at file/row ``where``."""
+        item = {"file": str(where)}
+        if detail:
+            item["detail"] = str(detail)
+        self.items[issue].append(item)
+
+    def counts(self):
+        """Issue name -> number of occurrences (sorted by name)."""
+        return {k: len(v) for k, v in sorted(self.items.items())}
+
+    def as_dict(self):
+        """JSON-able content of the report."""
+        return dict(
+            corpus=self.corpus,
+            counts=self.counts(),
+            skip_issues=list(SKIP_ISSUES),
+            info=self.info,
+            items={k: v for k, v in sorted(self.items.items())},
+        )
+
+    def save(self, path):
+        """Writes the report as JSON (atomically) and prints a summary."""
+        path = Path(path)
+        tmp = path.with_name(f".{path.name}.tmp")
+        tmp.write_text(json.dumps(self.as_dict(), indent=1))
+        os.replace(tmp, path)
+        print(self.summary())
+
+    def summary(self):
+        """One printable line per issue with a few examples.
+
+        Example
+        -------
+        >>> rep = PrepareReport("toy")
+        >>> rep.add("missing", "a.wav")
+        >>> print(rep.summary())
+        [prepare toy] missing: 1 (e.g. a.wav)
+        """
+        if not self.items:
+            return f"[prepare {self.corpus}] no bad input found"
+        lines = []
+        for issue, items in sorted(self.items.items()):
+            eg = ", ".join(i["file"] for i in items[:3])
+            lines.append(
+                f"[prepare {self.corpus}] {issue}: {len(items)} (e.g. {eg})"
+            )
+        return "\n".join(lines)
+
+
+def check_files(
+    entries,
+    report,
+    converted_dir,
+    on_bad_audio="skip",
+    num_workers=1,
+    **check_kwargs,
+):
+    """Checks many files; records issues in ``report``.
+
+    Arguments
+    ---------
+    entries : list of (str, str)
+        ``(utterance ID, audio path)``.
+    report : PrepareReport
+        Receives every issue.
+    converted_dir : str or Path
+        Converted copies go to ``<converted_dir>/<ID>.wav``.
+    on_bad_audio : str
+        ``"skip"`` (count, list and leave out) or ``"error"`` (raise).
+    num_workers : int
+        Processes for the checks.
+    **check_kwargs
+        Passed to :func:`check_audio`.
+
+    Returns
+    -------
+    dict
+        ID -> result of :func:`check_audio`, for usable files only.
+
+    Example
+    -------
+    >>> import tempfile
+    >>> tmp = Path(tempfile.mkdtemp())
+    >>> sf.write(tmp / "ok.wav", np.ones(3200, "float32") * 0.1, 16000)
+    >>> rep = PrepareReport("toy")
+    >>> out = check_files(
+    ...     [("a", tmp / "ok.wav"), ("b", tmp / "no.wav")], rep, tmp / "conv"
+    ... )
+    >>> sorted(out), rep.counts()
+    (['a'], {'missing': 1})
+    """
+    if on_bad_audio not in ("skip", "error"):
+        raise ValueError("on_bad_audio must be 'skip' or 'error'")
+    converted_dir = Path(converted_dir)
+    jobs = [
+        (str(p), str(converted_dir / f"{uid}.wav"), check_kwargs)
+        for uid, p in entries
+    ]
+    if num_workers and num_workers > 1 and len(jobs) > 64:
+        with mp.get_context("fork").Pool(num_workers) as pool:
+            results = pool.map(_check_one, jobs, chunksize=32)
+    else:
+        results = [_check_one(j) for j in jobs]
+    usable = {}
+    for (uid, path), res in zip(entries, results, strict=True):
+        skip = [i for i in res["issues"] if i in SKIP_ISSUES]
+        if skip and on_bad_audio == "error":
+            raise AudioCheckError(
+                f"{path}: bad audio ({skip[0]}"
+                + (f": {res['detail']}" if "detail" in res else "")
+                + ")"
+            )
+        for issue in res["issues"]:
+            report.add(issue, path, res.get("detail", ""))
+        if not skip:
+            usable[uid] = res
+    return usable

@@ -1,0 +1,470 @@
+"""The manifest schema and the prepared-folder writer shared by all corpora.
+
+Every ``prepare_<corpus>`` function lists candidate utterances
+(:func:`candidate`), then calls :func:`write_prepared_folder`, which checks
+the audio (``audio_checks``), splits by speaker, writes the CSVs, speaker
+lists, trial lists and ``prepare_report.json`` of ``docs/interfaces.md``,
+and stores the options so that a second call is skipped
+(:func:`skip`, safe under ``run_on_main``).
+
+Authors: speechbrain-emoinv contributors
+"""
+
+import csv
+import json
+import os
+import zlib
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+
+from speechbrain_emoinv.data.audio_checks import PrepareReport, check_files
+from speechbrain_emoinv.data.emotions import CANONICAL
+
+FIELDS = (
+    "ID",
+    "duration",
+    "wav",
+    "start",
+    "stop",
+    "spk_id",
+    "emotion",
+    "text_id",
+    "gender",
+    "lang",
+    "corpus",
+    "simulated",
+)
+SPLITS = ("train", "valid", "eval")
+TRIAL_SPLITS = ("valid", "eval")
+OPTIONS_FILE = "prepare_options.json"
+
+
+def stable_seed(*parts):
+    """A 32-bit seed from strings, stable across processes and runs.
+
+    Arguments
+    ---------
+    *parts : object
+        Joined with ``:`` and hashed with ``zlib.crc32``.
+
+    Returns
+    -------
+    int
+
+    Example
+    -------
+    >>> stable_seed(1234, "mb-us1_angry_s001")
+    2799691573
+    """
+    return zlib.crc32(":".join(str(p) for p in parts).encode("utf-8"))
+
+
+def candidate(
+    uid,
+    wav,
+    spk_id,
+    emotion,
+    corpus,
+    text_id="",
+    gender="",
+    lang="",
+    simulated=0,
+):
+    """One utterance before its audio is checked.
+
+    Arguments
+    ---------
+    uid : str
+        Unique utterance ID (no spaces: trial files are whitespace
+        separated).
+    wav : str or Path
+        Audio file.
+    spk_id : str
+        Corpus-prefixed speaker id.
+    emotion : str
+        Canonical label (see ``emotions.py``).
+    corpus : str
+        Corpus name.
+    text_id : str
+        Sentence id, empty when unknown.
+    gender : str
+        ``m``, ``f`` or empty.
+    lang : str
+        ISO code or empty.
+    simulated : int
+        1 for simulated speakers.
+
+    Returns
+    -------
+    dict
+
+    Example
+    -------
+    >>> candidate("u1", "/a.wav", "x-1", "sad", "toy")["emotion"]
+    'sad'
+    >>> candidate("u 1", "/a.wav", "x-1", "sad", "toy")
+    Traceback (most recent call last):
+    ...
+    ValueError: utterance ID 'u 1' (/a.wav) contains whitespace or a comma
+    """
+    if not uid or any(c.isspace() or c == "," for c in uid):
+        raise ValueError(
+            f"utterance ID {uid!r} ({wav}) contains whitespace or a comma"
+        )
+    if emotion not in CANONICAL:
+        raise ValueError(f"{wav}: emotion {emotion!r} is not canonical")
+    if gender not in ("m", "f", ""):
+        raise ValueError(f"{wav}: gender must be m, f or empty: {gender!r}")
+    return dict(
+        ID=uid,
+        wav=str(wav),
+        spk_id=spk_id,
+        emotion=emotion,
+        text_id=text_id,
+        gender=gender,
+        lang=lang,
+        corpus=corpus,
+        simulated=int(simulated),
+    )
+
+
+def check_duplicate_ids(cands):
+    """Raises ``ValueError`` naming both files of a duplicated ID.
+
+    Arguments
+    ---------
+    cands : list of dict
+        Candidates or manifest rows.
+
+    Example
+    -------
+    >>> c = [dict(ID="a", wav="1.wav"), dict(ID="a", wav="2.wav")]
+    >>> check_duplicate_ids(c)
+    Traceback (most recent call last):
+    ...
+    ValueError: duplicate utterance ID 'a': 1.wav and 2.wav
+    """
+    seen = {}
+    for c in cands:
+        if c["ID"] in seen:
+            raise ValueError(
+                f"duplicate utterance ID {c['ID']!r}: "
+                f"{seen[c['ID']]} and {c['wav']}"
+            )
+        seen[c["ID"]] = c["wav"]
+
+
+def split_speakers(
+    speakers,
+    valid_speakers=None,
+    eval_speakers=None,
+    valid_fraction=0.1,
+    eval_fraction=0.2,
+    seed=1234,
+):
+    """Assigns each speaker to train / valid / eval.
+
+    Listed speakers go where listed; the others are shuffled (seeded) and
+    ``eval_fraction`` / ``valid_fraction`` of them (at least one each when
+    no list is given and there are >= 3 speakers) fill the unlisted splits.
+
+    Arguments
+    ---------
+    speakers : iterable of str
+        All speaker ids.
+    valid_speakers, eval_speakers : iterable of str or None
+        Fixed lists (unknown ids raise ``ValueError``).
+    valid_fraction, eval_fraction : float
+        Shares of the speakers when no list is given.
+    seed : int
+        Shuffle seed.
+
+    Returns
+    -------
+    dict
+        Speaker -> split.
+
+    Example
+    -------
+    >>> s = split_speakers([f"s{i}" for i in range(10)], eval_speakers=["s3"])
+    >>> (
+    ...     sorted(k for k, v in s.items() if v == "eval"),
+    ...     list(s.values()).count("valid"),
+    ... )
+    (['s3'], 1)
+    """
+    speakers = sorted(set(speakers))
+    split = {}
+    for name, fixed in (("eval", eval_speakers), ("valid", valid_speakers)):
+        for spk in fixed or ():
+            if spk not in speakers:
+                raise ValueError(f"{name} speaker {spk!r} is not in the data")
+            if spk in split:
+                raise ValueError(f"speaker {spk!r} listed in two splits")
+            split[spk] = name
+    rest = [s for s in speakers if s not in split]
+    rng = np.random.default_rng(stable_seed(seed, "split"))
+    rest = [rest[i] for i in rng.permutation(len(rest))]
+    for name, fixed, frac in (
+        ("eval", eval_speakers, eval_fraction),
+        ("valid", valid_speakers, valid_fraction),
+    ):
+        if fixed is not None:
+            continue
+        n = int(round(frac * len(speakers)))
+        if frac > 0 and len(speakers) >= 3:
+            n = max(n, 1)
+        n = min(n, max(len(rest) - 1, 0))
+        for spk in rest[:n]:
+            split[spk] = name
+        rest = rest[n:]
+    for spk in rest:
+        split[spk] = "train"
+    return split
+
+
+def write_manifest(rows, path):
+    """Writes a manifest CSV (header :data:`FIELDS`) atomically.
+
+    Arguments
+    ---------
+    rows : list of dict
+        Manifest rows.
+    path : str or Path
+        Output CSV.
+
+    Example
+    -------
+    >>> import tempfile
+    >>> p = Path(tempfile.mkdtemp()) / "m.csv"
+    >>> write_manifest([], p)
+    >>> p.read_text().strip() == ",".join(FIELDS)
+    True
+    """
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "w", newline="", encoding="utf-8") as f:
+        writer = csv.DictWriter(f, fieldnames=FIELDS)
+        writer.writeheader()
+        writer.writerows(rows)
+    os.replace(tmp, path)
+
+
+def read_manifest(path):
+    """Reads and validates a manifest CSV.
+
+    Arguments
+    ---------
+    path : str or Path
+        CSV written by :func:`write_manifest`.
+
+    Returns
+    -------
+    list of dict
+
+    Raises
+    ------
+    ValueError
+        On a wrong header, a malformed row (file and line named), an
+        unknown emotion or a duplicate ID.
+
+    Example
+    -------
+    >>> import tempfile
+    >>> p = Path(tempfile.mkdtemp()) / "m.csv"
+    >>> _ = p.write_text(",".join(FIELDS) + "\\na,1.0,/a.wav,0,16000\\n")
+    >>> read_manifest(p)
+    Traceback (most recent call last):
+    ...
+    ValueError: ...m.csv:2: malformed row: expected 12 fields, got 5
+    """
+    rows = []
+    with open(path, newline="", encoding="utf-8") as f:
+        reader = csv.reader(f)
+        header = next(reader, None)
+        if header is None or tuple(header) != FIELDS:
+            raise ValueError(f"{path}:1: header must be {','.join(FIELDS)}")
+        for row in reader:
+            where = f"{path}:{reader.line_num}"
+            if not row:
+                continue
+            if len(row) != len(FIELDS):
+                raise ValueError(
+                    f"{where}: malformed row: expected {len(FIELDS)} "
+                    f"fields, got {len(row)}"
+                )
+            rec = dict(zip(FIELDS, row, strict=True))
+            try:
+                float(rec["duration"])
+                int(rec["start"]), int(rec["stop"])
+            except ValueError:
+                raise ValueError(f"{where}: malformed row: bad number")
+            if rec["emotion"] not in CANONICAL:
+                raise ValueError(f"{where}: unknown emotion {rec['emotion']!r}")
+            rows.append(rec)
+    check_duplicate_ids(rows)
+    return rows
+
+
+def skip(save_folder, options):
+    """True when ``save_folder`` is complete and made with ``options``.
+
+    Arguments
+    ---------
+    save_folder : str or Path
+        Prepared folder.
+    options : dict
+        JSON-able options of the prepare call.
+
+    Returns
+    -------
+    bool
+
+    Example
+    -------
+    >>> skip("/nonexistent", {})
+    False
+    """
+    save_folder = Path(save_folder)
+    needed = [save_folder / f"{s}.csv" for s in SPLITS]
+    needed += [save_folder / f"{s}_speakers.txt" for s in SPLITS]
+    needed += [
+        save_folder / "trials" / s / f"{c}.txt"
+        for s in TRIAL_SPLITS
+        for c in ("neutral", "cross", "emo_emo", "merged")
+    ]
+    needed += [save_folder / "prepare_report.json", save_folder / OPTIONS_FILE]
+    if not all(p.is_file() for p in needed):
+        return False
+    saved = json.loads((save_folder / OPTIONS_FILE).read_text())
+    return saved == json.loads(json.dumps(options))
+
+
+def _single_emotion(rows, report):
+    """Lists speakers with one emotion only (kept, counted)."""
+    emos = defaultdict(set)
+    for r in rows:
+        emos[r["spk_id"]].add(r["emotion"])
+    for spk in sorted(emos):
+        if len(emos[spk]) == 1:
+            report.add("single_emotion_speaker", spk, next(iter(emos[spk])))
+
+
+def write_prepared_folder(
+    cands,
+    save_folder,
+    split_of,
+    options,
+    report=None,
+    n_trials=2000,
+    hard_fraction=0.5,
+    seed=1234,
+    on_bad_audio="skip",
+    num_workers=1,
+    official_trials=None,
+    **check_kwargs,
+):
+    """Checks audio and writes the prepared folder of ``docs/interfaces.md``.
+
+    Arguments
+    ---------
+    cands : list of dict
+        Output of :func:`candidate`.
+    save_folder : str or Path
+        Prepared folder.
+    split_of : dict
+        Speaker -> ``train`` / ``valid`` / ``eval``.
+    options : dict
+        Stored for :func:`skip`.
+    report : PrepareReport or None
+        Existing report to extend (corpus-specific issues).
+    n_trials : int
+        Trials per category.
+    hard_fraction : float
+        Same-gender share of the non-targets.
+    seed : int
+        Trial seed.
+    on_bad_audio : str
+        ``"skip"`` or ``"error"`` (see ``audio_checks``).
+    num_workers : int
+        Processes for the audio checks.
+    official_trials : dict or None
+        Split -> list of trial tuples replacing the generated ``merged``
+        list of that split (e.g. VoxCeleb's official list); trials whose
+        utterances were skipped are dropped and counted.
+    **check_kwargs
+        Passed to ``audio_checks.check_audio``.
+
+    Returns
+    -------
+    dict
+        Split -> manifest rows.
+    """
+    from speechbrain_emoinv.data.trials import make_trials, write_trials
+
+    save_folder = Path(save_folder)
+    save_folder.mkdir(parents=True, exist_ok=True)
+    corpus = cands[0]["corpus"] if cands else "unknown"
+    report = report or PrepareReport(corpus)
+    check_duplicate_ids(cands)
+    for c in cands:
+        if c["spk_id"] not in split_of:
+            raise ValueError(f"{c['wav']}: speaker {c['spk_id']} has no split")
+    usable = check_files(
+        [(c["ID"], c["wav"]) for c in cands],
+        report,
+        save_folder / "converted",
+        on_bad_audio=on_bad_audio,
+        num_workers=num_workers,
+        **check_kwargs,
+    )
+    rows = {s: [] for s in SPLITS}
+    for c in cands:
+        res = usable.get(c["ID"])
+        if res is None:
+            continue
+        row = dict(c)
+        row.update(
+            duration=f"{res['duration']:.4f}",
+            wav=res["wav"],
+            start=0,
+            stop=res["n_samples"],
+        )
+        rows[split_of[c["spk_id"]]].append(row)
+    all_rows = [r for s in SPLITS for r in rows[s]]
+    _single_emotion(all_rows, report)
+    for s in SPLITS:
+        write_manifest(rows[s], save_folder / f"{s}.csv")
+        spks = sorted({k for k, v in split_of.items() if v == s})
+        (save_folder / f"{s}_speakers.txt").write_text(
+            "".join(f"{k}\n" for k in spks)
+        )
+    for s in TRIAL_SPLITS:
+        sub = PrepareReport(corpus)
+        trials = make_trials(rows[s], n_trials, hard_fraction, seed, sub)
+        for issue, items in sub.items.items():
+            for it in items:
+                report.add(issue, f"{s}/{it['file']}", it.get("detail", ""))
+        if official_trials and s in official_trials:
+            known = {r["ID"]: r["emotion"] for r in rows[s]}
+            kept = []
+            for lab, e, t, *_ in official_trials[s]:
+                if e in known and t in known:
+                    kept.append((lab, e, t, known[e], known[t]))
+                else:
+                    report.add("trial_dropped", f"{s}: {lab} {e} {t}")
+            trials["merged"] = kept
+        write_trials(trials, save_folder / "trials" / s)
+    report.info.update(
+        n_rows={s: len(rows[s]) for s in SPLITS},
+        n_speakers={s: len({r["spk_id"] for r in rows[s]}) for s in SPLITS},
+        hours={
+            s: round(sum(float(r["duration"]) for r in rows[s]) / 3600, 4)
+            for s in SPLITS
+        },
+    )
+    report.save(save_folder / "prepare_report.json")
+    (save_folder / OPTIONS_FILE).write_text(json.dumps(options, indent=1))
+    return rows

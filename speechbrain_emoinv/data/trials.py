@@ -1,0 +1,244 @@
+"""Emotional speaker-verification trial lists.
+
+Categories (text-independent: enrol and test never share a ``text_id``):
+
+* ``neutral``: neutral enrol, neutral test;
+* ``cross``: neutral enrol, emotional test;
+* ``emo_emo``: emotional enrol, emotional test;
+* ``merged``: the union of the three (or, for a corpus without emotion
+  labels, trials drawn over all utterances).
+
+Each category holds ``n_trials`` trials, half targets (same speaker) and
+half non-targets; ``hard_fraction`` of the non-targets pair speakers of the
+same gender (when the genders are known). Line format
+(``docs/interfaces.md``)::
+
+    <label 1|0> <enrol ID> <test ID> <enrol emotion> <test emotion>
+
+Sampling is vectorised (numpy rejection sampling) and seeded.
+
+Authors: speechbrain-emoinv contributors
+"""
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from speechbrain_emoinv.data.emotions import NEUTRAL, UNKNOWN
+from speechbrain_emoinv.data.manifest import stable_seed
+
+CATEGORIES = ("neutral", "cross", "emo_emo", "merged")
+
+
+def _codes(values):
+    """Integer codes of a list of strings (empty string -> -1)."""
+    uniq = sorted({v for v in values if v})
+    table = {v: i for i, v in enumerate(uniq)}
+    return np.array([table.get(v, -1) for v in values], dtype=np.int64)
+
+
+def _sample(enrol, test, spk, text, key, n, target, rng, taken, max_rounds=30):
+    """Draws up to ``n`` distinct (enrol, test) index pairs.
+
+    Test candidates are grouped by ``key`` (speaker for targets, gender
+    for hard non-targets, a constant for easy ones); each round draws
+    enrol indices, then a test index uniformly within the enrol's group,
+    and rejects same-utterance, same-text and wrong-speaker pairs and
+    pairs already ``taken`` (unordered).
+    """
+    if n <= 0 or len(enrol) == 0 or len(test) == 0:
+        return np.zeros((0, 2), dtype=np.int64)
+    enrol = enrol[key[enrol] >= 0]
+    test = test[key[test] >= 0]
+    if len(enrol) == 0 or len(test) == 0:
+        return np.zeros((0, 2), dtype=np.int64)
+    order = np.argsort(key[test], kind="stable")
+    pool, pool_key = test[order], key[test][order]
+    n_all = len(spk)
+    out = []
+    have = 0
+    for _ in range(max_rounds):
+        m = 4 * (n - have) + 16
+        e = enrol[rng.integers(0, len(enrol), m)]
+        lo = np.searchsorted(pool_key, key[e], "left")
+        cnt = np.searchsorted(pool_key, key[e], "right") - lo
+        ok = cnt > 0
+        e, lo, cnt = e[ok], lo[ok], cnt[ok]
+        t = pool[lo + (rng.random(len(e)) * cnt).astype(np.int64)]
+        same_spk = spk[e] == spk[t]
+        ok = (e != t) & (same_spk if target else ~same_spk)
+        ok &= (text[e] < 0) | (text[e] != text[t])
+        e, t = e[ok], t[ok]
+        code = np.minimum(e, t) * n_all + np.maximum(e, t)
+        _, first = np.unique(code, return_index=True)
+        first = np.sort(first)
+        e, t, code = e[first], t[first], code[first]
+        fresh = ~np.isin(code, np.fromiter(taken, np.int64, len(taken)))
+        e, t, code = e[fresh][: n - have], t[fresh][: n - have], code[fresh]
+        taken.update(code[: len(e)].tolist())
+        out.append(np.stack([e, t], 1))
+        have += len(e)
+        if have >= n:
+            break
+    return np.concatenate(out)
+
+
+def make_trials(rows, n_trials=2000, hard_fraction=0.5, seed=1234, report=None):
+    """Builds the trial lists of one split.
+
+    Arguments
+    ---------
+    rows : list of dict
+        Manifest rows (``ID``, ``spk_id``, ``emotion``, ``text_id``,
+        ``gender``).
+    n_trials : int
+        Trials per category (targets = ``n_trials // 2``); ``merged``
+        holds the union.
+    hard_fraction : float
+        Share of non-targets drawn from same-gender speakers.
+    seed : int
+        Seed.
+    report : PrepareReport or None
+        Receives ``trials_short`` when fewer trials than asked exist.
+
+    Returns
+    -------
+    dict
+        Category -> list of ``(label, enrol ID, test ID, enrol emotion,
+        test emotion)``.
+
+    Example
+    -------
+    >>> rows = [
+    ...     dict(ID=f"{s}_{e}_{t}", spk_id=s, emotion=e, text_id=t, gender=g)
+    ...     for s, g in (("a", "m"), ("b", "m"), ("c", "f"))
+    ...     for e in ("neutral", "angry")
+    ...     for t in ("t1", "t2", "t3")
+    ... ]
+    >>> tr = make_trials(rows, n_trials=8, seed=1)
+    >>> [len(tr[c]) for c in ("neutral", "cross", "emo_emo", "merged")]
+    [8, 8, 8, 24]
+    >>> lab, e, t, ee, te = tr["cross"][0]
+    >>> lab, ee, te, e.split("_")[0] == t.split("_")[0]
+    (1, 'neutral', 'angry', True)
+    """
+    ids = [r["ID"] for r in rows]
+    emos = np.array([r["emotion"] for r in rows])
+    spk = _codes([r["spk_id"] for r in rows])
+    text = _codes([r.get("text_id", "") for r in rows])
+    gender = _codes([r.get("gender", "") for r in rows])
+    const = np.zeros(len(rows), dtype=np.int64)
+    neutral = np.flatnonzero(emos == NEUTRAL)
+    emotional = np.flatnonzero((emos != NEUTRAL) & (emos != UNKNOWN))
+    specs = {
+        "neutral": (neutral, neutral),
+        "cross": (neutral, emotional),
+        "emo_emo": (emotional, emotional),
+    }
+    if len(neutral) == 0 and len(emotional) == 0:
+        # No emotion labels (e.g. VoxCeleb): one list over everything.
+        specs = {"merged": (np.arange(len(rows)), np.arange(len(rows)))}
+    out = {c: [] for c in CATEGORIES}
+    for cat, (enrol, test) in specs.items():
+        rng = np.random.default_rng(stable_seed(seed, "trials", cat))
+        taken = set()
+        tar = _sample(
+            enrol, test, spk, text, spk, n_trials // 2, True, rng, taken
+        )
+        # As many non-targets as targets were found: always balanced.
+        n_non = len(tar)
+        n_hard = int(round(hard_fraction * n_non))
+        hard = _sample(
+            enrol, test, spk, text, gender, n_hard, False, rng, taken
+        )
+        easy = _sample(
+            enrol, test, spk, text, const, n_non - len(hard), False, rng, taken
+        )
+        got = len(tar) + len(hard) + len(easy)
+        if report is not None and got < n_trials:
+            report.add(
+                "trials_short",
+                cat,
+                f"{got} of {n_trials} ({len(tar)} targets, "
+                f"{len(hard)} same-gender non-targets)",
+            )
+        for label, pairs in ((1, tar), (0, hard), (0, easy)):
+            out[cat].extend(
+                (label, ids[e], ids[t], str(emos[e]), str(emos[t]))
+                for e, t in pairs.tolist()
+            )
+    if "neutral" in specs:
+        out["merged"] = out["neutral"] + out["cross"] + out["emo_emo"]
+    return out
+
+
+def write_trials(trials, folder):
+    """Writes ``<folder>/<category>.txt`` for every category.
+
+    Arguments
+    ---------
+    trials : dict
+        Output of :func:`make_trials`.
+    folder : str or Path
+        Target folder (created).
+
+    Example
+    -------
+    >>> import tempfile
+    >>> d = Path(tempfile.mkdtemp())
+    >>> write_trials({"merged": [(1, "a", "b", "neutral", "sad")]}, d)
+    >>> (d / "merged.txt").read_text()
+    '1 a b neutral sad\\n'
+    """
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    for cat in CATEGORIES:
+        lines = [" ".join(str(v) for v in tr) for tr in trials.get(cat, [])]
+        path = folder / f"{cat}.txt"
+        tmp = folder / f".{cat}.txt.tmp"
+        tmp.write_text("".join(ln + "\n" for ln in lines))
+        os.replace(tmp, path)
+
+
+def read_trials(path):
+    """Reads a trial file (5 columns; 3-column VoxCeleb lines accepted).
+
+    Arguments
+    ---------
+    path : str or Path
+        Trial file.
+
+    Returns
+    -------
+    list of (int, str, str, str, str)
+        3-column lines get emotion ``unknown``.
+
+    Raises
+    ------
+    ValueError
+        On a malformed line, naming file and line number.
+
+    Example
+    -------
+    >>> import tempfile
+    >>> p = Path(tempfile.mkdtemp()) / "t.txt"
+    >>> _ = p.write_text("1 a b neutral sad\\n0 a c\\n")
+    >>> read_trials(p)
+    [(1, 'a', 'b', 'neutral', 'sad'), (0, 'a', 'c', 'unknown', 'unknown')]
+    """
+    trials = []
+    with open(path, encoding="utf-8") as f:
+        for num, line in enumerate(f, 1):
+            words = line.split()
+            if not words:
+                continue
+            if len(words) not in (3, 5) or words[0] not in ("0", "1"):
+                raise ValueError(
+                    f"{path}:{num}: malformed trial line {line.strip()!r} "
+                    "(want: <1|0> <enrol> <test> [<emo> <emo>])"
+                )
+            if len(words) == 3:
+                words += [UNKNOWN, UNKNOWN]
+            trials.append((int(words[0]), *words[1:]))
+    return trials

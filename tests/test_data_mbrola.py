@@ -1,0 +1,186 @@
+"""Simulated MBROLA corpus: generation (size tiny), resume, determinism,
+and prepare_mbrola's prepared folder."""
+
+import csv
+import time
+from collections import defaultdict
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from speechbrain_emoinv.data import mbrola_corpus as mc
+from speechbrain_emoinv.data.manifest import FIELDS, read_manifest
+from speechbrain_emoinv.data.prepare_mbrola import prepare_mbrola
+from speechbrain_emoinv.data.trials import read_trials
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    out = tmp_path_factory.mktemp("mbrola") / "corpus"
+    t0 = time.time()
+    mc.generate_corpus(out, size="tiny", num_workers=2)
+    return out, time.time() - t0
+
+
+@pytest.fixture
+def micro_size():
+    mc.SIZES["micro"] = dict(
+        voices=("us1", "de4"),
+        styles=("neutral", "angry"),
+        n_sentences=1,
+        vtl_factors=(0.85,),
+        variation=1.0,
+    )
+    yield "micro"
+    del mc.SIZES["micro"]
+
+
+def _meta(out):
+    with open(out / "metadata.csv", newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def test_tiny_generated_fast_and_valid(tiny):
+    out, seconds = tiny
+    assert seconds < 30
+    rows = _meta(out)
+    assert len(rows) == 8 * 6 * 4
+    for r in rows:
+        info = sf.info(str(out / r["wav"]))
+        assert (info.samplerate, info.channels, info.subtype) == (
+            16000,
+            1,
+            "PCM_16",
+        )
+        assert 0.4 < info.duration < 6
+    assert {r["split"] for r in rows} == {"train", "valid", "eval"}
+    # Parallel design: every (speaker, sentence) in all six styles.
+    styles = defaultdict(set)
+    for r in rows:
+        styles[r["spk_id"], r["text_id"]].add(r["emotion"])
+    assert all(s == set(mc.BASE_STYLES) for s in styles.values())
+    genders = {r["spk_id"]: r["gender"] for r in rows}
+    assert genders["mb-us1"] == "f" and genders["mb-de4"] == "m"
+    # mb-de4 reads English through its -en variant, one speaker id.
+    de4 = [r for r in rows if r["voice"] == "de4"]
+    assert {(r["spk_id"], r["espeak_voice"]) for r in de4} == {
+        ("mb-de4", "mb-de4-en")
+    }
+
+
+def test_styles_act_as_designed(tiny):
+    out, _ = tiny
+    dur, rms = defaultdict(list), defaultdict(list)
+    for r in _meta(out):
+        x, sr = sf.read(str(out / r["wav"]))
+        dur[r["emotion"]].append(len(x) / sr)
+        rms[r["emotion"]].append(np.sqrt(np.mean(x**2)))
+    mean = {k: np.mean(v) for k, v in dur.items()}
+    loud = {k: np.mean(v) for k, v in rms.items()}
+    assert mean["sad"] > mean["neutral"] > mean["angry"]
+    assert loud["angry"] > loud["neutral"] > loud["sad"]
+
+
+def test_rewrite_pho_f0_level_range_and_speaker_offset():
+    phones = [("a", 100, [(0, 100.0), (100, 200.0)])]
+    p = dict(level=0, range=0.5, decl=0, final=0, jitter=0, tempo=1,
+             phone_sd=0, pause=1)  # fmt: skip
+    rng = np.random.default_rng(0)
+    line = mc.rewrite_pho(phones, p, 12.0, rng).splitlines()[1].split()
+    f0 = [float(line[3]), float(line[5])]
+    # Range 0.5 halves the 12-semitone span around the mean (~141 Hz),
+    # +12 semitones doubles it.
+    assert f0 == pytest.approx([237.8, 336.4], abs=0.2)
+
+
+def test_deterministic_across_workers_and_resume(tmp_path, micro_size):
+    a, b = tmp_path / "a", tmp_path / "b"
+    mc.generate_corpus(a, size=micro_size, num_workers=1)
+    mc.generate_corpus(b, size=micro_size, num_workers=2)
+    rows = _meta(a)
+    assert len(rows) == 2 * 2 * 2  # voices x VTL (1 + 1) x styles
+    sim = {r["spk_id"]: r["simulated"] for r in rows}
+    assert sim == {"mb-us1": "0", "mb-us1-vtl085": "1",
+                   "mb-de4": "0", "mb-de4-vtl085": "1"}  # fmt: skip
+    blobs = {r["wav"]: (a / r["wav"]).read_bytes() for r in rows}
+    assert all((b / w).read_bytes() == blob for w, blob in blobs.items())
+    # Simulated copy really differs from its source.
+    assert blobs[rows[0]["wav"]] != blobs[rows[2]["wav"]]
+    # Resume: a deleted and a truncated file are redone, bytes identical.
+    paths = [a / r["wav"] for r in rows]
+    paths[0].unlink()
+    paths[1].write_bytes(b"")
+    keep = paths[2].stat().st_mtime_ns
+    mc.generate_corpus(a, size=micro_size, num_workers=1)
+    assert paths[0].read_bytes() == blobs[rows[0]["wav"]]
+    assert paths[1].read_bytes() == blobs[rows[1]["wav"]]
+    assert paths[2].stat().st_mtime_ns == keep  # valid file not redone
+
+
+def test_other_options_in_same_folder_refused(tmp_path, micro_size):
+    mc.generate_corpus(tmp_path, size=micro_size, num_workers=1)
+    with pytest.raises(ValueError, match="other options"):
+        mc.generate_corpus(tmp_path, size=micro_size, seed=7)
+
+
+def test_missing_voice_names_package():
+    with pytest.raises(mc.MissingToolError, match="mbrola-zz9"):
+        mc.find_speakers(["us1", "zz9"])
+
+
+def test_missing_program_names_package(monkeypatch):
+    monkeypatch.setattr(mc.shutil, "which", lambda prog: None)
+    with pytest.raises(mc.MissingToolError, match="package 'espeak-ng'"):
+        mc.check_tools()
+
+
+def test_fixed_split_has_14_eval_voices_6f_8m():
+    spk = mc.find_speakers(mc.EVAL_VOICES)
+    assert sorted(s.gender for s in spk).count("f") == 6
+    assert len(spk) == 14
+    valid = mc.find_speakers(mc.VALID_VOICES)
+    assert len(valid) >= 6 and {s.gender for s in valid} == {"m", "f"}
+    assert not set(mc.EVAL_VOICES) & set(mc.VALID_VOICES)
+
+
+def test_prepare_mbrola_folder(tiny, tmp_path):
+    out, _ = tiny
+    save = tmp_path / "prep"
+    prepare_mbrola(out, save, size="tiny", n_trials=40, num_workers=1)
+    rows = {
+        s: read_manifest(save / f"{s}.csv") for s in ("train", "valid", "eval")
+    }
+    header = (save / "train.csv").read_text().splitlines()[0]
+    assert header == ",".join(FIELDS)
+    assert sum(len(v) for v in rows.values()) == 192
+    spk = {s: {r["spk_id"] for r in v} for s, v in rows.items()}
+    assert spk["eval"] == {"mb-us2", "mb-de5", "mb-fr2"}
+    assert spk["valid"] == {"mb-de3", "mb-us3"}
+    assert not spk["train"] & (spk["eval"] | spk["valid"])
+    listed = (save / "eval_speakers.txt").read_text().split()
+    assert set(listed) == spk["eval"]
+    r = rows["eval"][0]
+    assert r["start"] == "0" and int(r["stop"]) == sf.info(r["wav"]).frames
+    by_id = {r["ID"]: r for r in rows["eval"]}
+    for cat in ("neutral", "cross", "emo_emo", "merged"):
+        trials = read_trials(save / "trials" / "eval" / f"{cat}.txt")
+        labels = [t[0] for t in trials]
+        assert labels.count(1) == labels.count(0) > 0
+        for lab, e, t, ee, te in trials:
+            re_, rt = by_id[e], by_id[t]
+            assert re_["text_id"] != rt["text_id"]
+            assert (re_["spk_id"] == rt["spk_id"]) == (lab == 1)
+            assert (ee, te) == (re_["emotion"], rt["emotion"])
+            if cat == "neutral":
+                assert ee == te == "neutral"
+            elif cat == "cross":
+                assert ee == "neutral" != te
+            elif cat == "emo_emo":
+                assert "neutral" not in (ee, te)
+    # Second call with the same options is skipped (files untouched).
+    stamp = (save / "eval.csv").stat().st_mtime_ns
+    prepare_mbrola(out, save, size="tiny", n_trials=40, num_workers=1)
+    assert (save / "eval.csv").stat().st_mtime_ns == stamp
+    prepare_mbrola(out, save, size="tiny", n_trials=20, num_workers=1)
+    assert (save / "eval.csv").stat().st_mtime_ns != stamp
