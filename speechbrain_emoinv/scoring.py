@@ -92,7 +92,7 @@ def _trial_name(ids, enrol, test):
     return f"{ids[enrol]!r} vs {ids[test]!r}"
 
 
-def cosine_scores(emb, enrol_idx, test_idx, chunk_size=500_000, ids=None):
+def cosine_scores(emb, enrol_idx, test_idx, chunk_size=65536, ids=None):
     """Cosine score of every trial, computed in chunks.
 
     Arguments
