@@ -1,0 +1,322 @@
+#!/usr/bin/env python3
+"""Recipe: emotion-invariant speaker embeddings (arXiv 2505.18498).
+
+An ECAPA-TDNN speaker encoder trained with AAM-softmax, plus the paper's
+three components, each switched and tuned in the YAML:
+
+    CSV row (anchor)  ->  PairSampler: partner = same speaker, other emotion
+    (anchor, partner) ->  CopyPaste: parallel sample x~ (same speaker)
+    [x, x~]           ->  generic augmentation -> Fbank -> mean norm
+    x~ features       ->  emotion-aware masking of high-RMS-energy frames
+    [x, x~]           ->  ECAPA-TDNN -> AAM-softmax + lambda (1 - cos(e, e~))
+
+At the end the best checkpoint (validation-speaker EER) is exported as a
+SpeechBrain pretrained folder, with a decision threshold calibrated on the
+validation speakers, and evaluated on the evaluation speakers' emotional
+trial lists.
+
+To run:
+    python train_speaker_embeddings.py hparams/emoinv.yaml
+    python train_speaker_embeddings.py hparams/baseline.yaml --seed=7
+    torchrun --nproc_per_node=2 train_speaker_embeddings.py \
+        hparams/emoinv.yaml --distributed_backend=gloo
+
+Authors
+ * speechbrain-emoinv contributors 2026
+"""
+
+import logging
+import os
+import sys
+
+import speechbrain as sb
+import torch
+from speechbrain.dataio import audio_io
+from speechbrain.utils.distributed import if_main_process, run_on_main
+
+from speechbrain_emoinv.config import load_config, save_resolved_config
+from speechbrain_emoinv.evaluation.lists import read_trials
+from speechbrain_emoinv.export import export_pretrained
+from speechbrain_emoinv.finetune import load_embedding_weights
+from speechbrain_emoinv.metrics import compute_eer
+from speechbrain_emoinv.scoring import cosine_scores
+from speechbrain_emoinv.stable_random import stable_uniform
+
+logger = logging.getLogger(__name__)
+
+
+class EmoInvBrain(sb.core.Brain):
+    """Speaker-embedding training with parallel (same-speaker) samples."""
+
+    def compute_forward(self, batch, stage):
+        """Anchors (+ CopyPaste parallels) -> augmentation -> features ->
+        EM on the parallels -> ECAPA -> speaker classifier."""
+        batch = batch.to(self.device)
+        wavs, lens = batch.sig
+        if stage != sb.Stage.TRAIN:
+            return self.embed(wavs, lens)
+
+        n_anchor = wavs.shape[0]
+        if self.hparams.use_pairs:
+            partner, partner_lens = batch.partner_sig
+            parallel, parallel_lens, _ = self.hparams.copypaste(
+                wavs,
+                lens,
+                partner,
+                partner_lens,
+                anchor_spk=batch.spk_id,
+                partner_spk=batch.partner_spk_id,
+            )
+            wavs = torch.cat([wavs, parallel])
+            lens = torch.cat([lens, parallel_lens])
+
+        if self.hparams.use_augment:
+            wavs, lens = self.hparams.wav_augment(wavs, lens)
+
+        feats = self.modules.compute_features(wavs)
+        feats = self.modules.mean_var_norm(feats, lens)
+        if self.hparams.use_pairs and self.hparams.use_em:
+            masked = self.hparams.emotion_masking(
+                feats[n_anchor:], wavs[n_anchor:], lens[n_anchor:]
+            )
+            feats = torch.cat([feats[:n_anchor], masked])
+
+        embeddings = self.modules.embedding_model(feats, lens)
+        outputs = self.modules.classifier(embeddings)
+        return outputs, embeddings
+
+    def compute_objectives(self, predictions, batch, stage):
+        """ERL loss: AAM over all samples + weighted pair cosine loss."""
+        if stage != sb.Stage.TRAIN:
+            # Validation is verification on unseen speakers: embeddings are
+            # kept and scored at the end of the stage; no loss to report.
+            self.valid_embeddings.update(
+                zip(batch.id, predictions.cpu(), strict=True)
+            )
+            return torch.zeros((), device=self.device)
+
+        outputs, embeddings = predictions
+        spk, _ = batch.spk_id_encoded
+        n_anchor = spk.shape[0]
+        emb_parallel = None
+        if self.hparams.use_pairs:
+            spk = torch.cat([spk, spk])
+            emb_parallel = embeddings[n_anchor:]
+        loss, parts = self.hparams.compute_cost(
+            outputs,
+            spk,
+            embeddings[:n_anchor],
+            emb_parallel,
+            step=self.optimizer_step,
+        )
+        for key, value in parts.items():
+            self.loss_parts[key] = self.loss_parts.get(key, 0.0) + float(value)
+        self.hparams.lr_annealing.on_batch_end(self.optimizer)
+        return loss
+
+    def embed(self, wavs, lens):
+        """Speaker embeddings (B, D) as the exported model computes them."""
+        feats = self.modules.compute_features(wavs)
+        feats = self.modules.mean_var_norm(feats, lens)
+        return self.modules.embedding_model(feats, lens).squeeze(1)
+
+    def on_fit_batch_start(self, batch, should_step):
+        """Seeds each step from (seed, step): a resumed run replays the same
+        CopyPaste, masking and augmentation draws with no RNG state."""
+        step = self.hparams.epoch_counter.current * 10**6 + self.step
+        torch.manual_seed(int(stable_uniform(self.hparams.seed, step) * 2**62))
+
+    def on_stage_start(self, stage, epoch=None):
+        """Sets the epoch of the pair sampler; resets stage accumulators."""
+        if stage == sb.Stage.TRAIN:
+            self.hparams.pair_sampler_instance.set_epoch(epoch)
+            self.loss_parts = {}
+        else:
+            self.valid_embeddings = {}
+
+    def on_stage_end(self, stage, stage_loss, epoch=None):
+        """Logs the loss parts; validates by EER on unseen speakers."""
+        if stage == sb.Stage.TRAIN:
+            self.train_stats = {"loss": stage_loss}
+            steps = max(self.step, 1)
+            for key, value in self.loss_parts.items():
+                self.train_stats[key] = value / steps
+            return
+        eer, threshold = score_trials(
+            self.valid_embeddings, self.hparams.valid_trials
+        )
+        valid_stats = {"EER": 100 * eer, "threshold": threshold}
+        if stage == sb.Stage.VALID:
+            self.hparams.train_logger.log_stats(
+                stats_meta={"epoch": epoch, "lr": self.optimizer_lr()},
+                train_stats=self.train_stats,
+                valid_stats=valid_stats,
+            )
+            self.checkpointer.save_and_keep_only(
+                meta={"EER": 100 * eer, "threshold": threshold},
+                min_keys=["EER"],
+            )
+        self.last_valid = valid_stats
+
+    def optimizer_lr(self):
+        """Current learning rate of the first parameter group."""
+        return self.optimizer.param_groups[0]["lr"]
+
+
+def score_trials(embeddings, trial_file):
+    """EER and its threshold of cosine scoring on a trial list."""
+    ids = list(embeddings)
+    trials = read_trials(trial_file, {u: i for i, u in enumerate(ids)})
+    emb = torch.stack([embeddings[u] for u in ids])
+    scores = cosine_scores(emb, trials.enrol, trials.test, ids=ids)
+    return compute_eer(scores, trials.labels)
+
+
+def dataio_prep(hparams):
+    """Datasets: anchor crops with their partners (train) and whole
+    validation-speaker utterances (valid)."""
+    sr = hparams["sample_rate"]
+    crop = int(hparams["sentence_len"] * sr)
+    train = sb.dataio.dataset.DynamicItemDataset.from_csv(
+        hparams["train_annotation"]
+    )
+    valid = sb.dataio.dataset.DynamicItemDataset.from_csv(
+        hparams["valid_annotation"]
+    )
+    rows = [train.data[i] for i in train.data_ids]
+    row_of = {uid: i for i, uid in enumerate(train.data_ids)}
+    sampler = hparams["pair_sampler"](
+        [r["spk_id"] for r in rows], [r["emotion"] for r in rows]
+    )
+    hparams["pair_sampler_instance"] = sampler
+
+    def load_crop(index, salt):
+        # The crop depends on (seed, epoch, row) only, so workers, DDP ranks
+        # and resumed runs read the same audio.
+        row = rows[index]
+        start, stop = int(row["start"]), int(row["stop"])
+        room = max(stop - start - crop, 0)
+        u = stable_uniform(hparams["seed"], sampler.epoch, index, salt)
+        offset = start + int(u * (room + 1))
+        n = min(crop, stop - offset)
+        sig, _ = audio_io.load(row["wav"], num_frames=n, frame_offset=offset)
+        return sig.reshape(-1)
+
+    @sb.utils.data_pipeline.takes("id", "spk_id")
+    @sb.utils.data_pipeline.provides("sig", "partner_sig", "partner_spk_id")
+    def train_pipeline(utt_id, spk_id):
+        anchor = row_of[utt_id]
+        yield load_crop(anchor, 0)
+        partner = sampler.partner(anchor)
+        yield load_crop(partner, 1)
+        yield rows[partner]["spk_id"]
+
+    @sb.utils.data_pipeline.takes("wav", "start", "stop")
+    @sb.utils.data_pipeline.provides("sig")
+    def valid_pipeline(wav, start, stop):
+        start, stop = int(start), int(stop)
+        sig, _ = audio_io.load(wav, num_frames=stop - start, frame_offset=start)
+        return sig.reshape(-1)
+
+    label_encoder = sb.dataio.encoder.CategoricalEncoder()
+
+    @sb.utils.data_pipeline.takes("spk_id")
+    @sb.utils.data_pipeline.provides("spk_id_encoded")
+    def label_pipeline(spk_id):
+        return label_encoder.encode_sequence_torch([spk_id])
+
+    train.add_dynamic_item(train_pipeline)
+    train.add_dynamic_item(label_pipeline)
+    valid.add_dynamic_item(valid_pipeline)
+    label_encoder.load_or_create(
+        path=os.path.join(hparams["save_folder"], "label_encoder.txt"),
+        from_didatasets=[train],
+        output_key="spk_id",
+    )
+    train.set_output_keys(
+        [
+            "id",
+            "sig",
+            "spk_id",
+            "spk_id_encoded",
+            "partner_sig",
+            "partner_spk_id",
+        ]
+    )
+    valid.set_output_keys(["id", "sig"])
+    n_spk = len(label_encoder)
+    if n_spk != hparams["out_n_neurons"]:
+        raise ValueError(
+            f"{hparams['train_annotation']} has {n_spk} training speakers but "
+            f"out_n_neurons is {hparams['out_n_neurons']}: pass "
+            f"--out_n_neurons={n_spk}"
+        )
+    return train, valid
+
+
+def export_and_evaluate(brain, hparams):
+    """Exports the recovered best checkpoint with the threshold calibrated
+    on the validation speakers, then scores the evaluation speakers' emotional trial lists."""
+    valid = brain.last_valid
+    export_pretrained(
+        hparams["export_folder"],
+        hparams["embedding_model"],
+        hparams["embedding_kwargs"],
+        n_mels=hparams["n_mels"],
+        sample_rate=hparams["sample_rate"],
+        threshold=valid["threshold"],
+        model_card=dict(
+            hparams["model_card"],
+            config=os.path.basename(hparams["config_file"]),
+            valid_eer=f"{valid['EER']:.2f} %",
+        ),
+    )
+    logger.info("Exported %s", hparams["export_folder"])
+    return hparams["evaluate"](model_dir=hparams["export_folder"])
+
+
+def main(argv):
+    """Prepares the data, trains, exports and evaluates."""
+    hparams_file, run_opts, overrides = sb.parse_arguments(argv)
+    sb.utils.distributed.ddp_init_group(run_opts)
+    hparams, config_text = load_config(hparams_file, overrides)
+    hparams["config_file"] = hparams_file
+    sb.core.create_experiment_directory(hparams["output_folder"])
+    if if_main_process():
+        save_resolved_config(config_text, overrides, hparams["output_folder"])
+    run_on_main(hparams["prepare_data"])
+    if hparams["use_augment"]:
+        run_on_main(hparams["prepare_augment"])
+    train, valid = dataio_prep(hparams)
+    if hparams["pretrained_path"]:
+        load_embedding_weights(
+            hparams["embedding_model"], hparams["pretrained_path"]
+        )
+
+    brain = EmoInvBrain(
+        modules=hparams["modules"],
+        opt_class=hparams["opt_class"],
+        hparams=hparams,
+        run_opts=run_opts,
+        checkpointer=hparams["checkpointer"],
+    )
+    brain.fit(
+        brain.hparams.epoch_counter,
+        train,
+        valid,
+        train_loader_kwargs=hparams["dataloader_options"],
+        valid_loader_kwargs=hparams["valid_dataloader_options"],
+    )
+    # Every rank scores the (unsharded) validation set with the best
+    # checkpoint, so no DDP collective is left waiting; rank 0 exports.
+    brain.evaluate(
+        valid,
+        min_key="EER",
+        test_loader_kwargs=hparams["valid_dataloader_options"],
+    )
+    if if_main_process():
+        export_and_evaluate(brain, hparams)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
