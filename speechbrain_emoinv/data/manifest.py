@@ -468,3 +468,138 @@ def write_prepared_folder(
     report.save(save_folder / "prepare_report.json")
     (save_folder / OPTIONS_FILE).write_text(json.dumps(options, indent=1))
     return rows
+
+
+COMMON_DEFAULTS = dict(
+    valid_speakers=None,
+    eval_speakers=None,
+    valid_fraction=0.1,
+    eval_fraction=0.2,
+    seed=1234,
+    n_trials=2000,
+    hard_fraction=0.5,
+    on_bad_audio="skip",
+    on_unknown_emotion="error",
+    num_workers=1,
+)
+
+
+def emotion_or_skip(corpus, label, where, report, policy):
+    """Maps a label; unknown ones raise or are skipped and counted.
+
+    Arguments
+    ---------
+    corpus : str
+        Corpus key of ``emotions.CORPUS_MAPS``.
+    label : str
+        Label as written.
+    where : str
+        File/row, for the message and the report.
+    report : PrepareReport
+        Receives ``unknown_emotion`` when skipped.
+    policy : str
+        ``"error"`` (default of the prepare functions) or ``"skip"``.
+
+    Returns
+    -------
+    str or None
+        Canonical label, or None when skipped.
+
+    Example
+    -------
+    >>> rep = PrepareReport("toy")
+    >>> emotion_or_skip("cremad", "BOR", "x.wav", rep, "skip") is None
+    True
+    >>> rep.counts()
+    {'unknown_emotion': 1}
+    """
+    from speechbrain_emoinv.data.emotions import (
+        UnknownEmotionError,
+        map_emotion,
+    )
+
+    try:
+        return map_emotion(corpus, label, where)
+    except UnknownEmotionError as err:
+        if policy != "skip":
+            raise
+        report.add("unknown_emotion", where, str(err))
+        return None
+
+
+def run_prepare(corpus, data_folder, save_folder, collect, extra=None, **kw):
+    """Shared body of the ``prepare_<corpus>`` functions.
+
+    Skips when already done; otherwise calls ``collect(report, policy)``
+    (returning a dict with ``cands`` and optionally default
+    ``eval_speakers`` / ``valid_speakers`` and ``official_trials``),
+    splits by speaker and writes the prepared folder.
+
+    Arguments
+    ---------
+    corpus : str
+        Corpus name.
+    data_folder : str or Path
+        Corpus root.
+    save_folder : str or Path
+        Prepared folder.
+    collect : callable
+        See above.
+    extra : dict or None
+        Corpus-specific options (stored for :func:`skip`).
+    **kw
+        Any of :data:`COMMON_DEFAULTS`.
+
+    Returns
+    -------
+    Path
+        ``save_folder``.
+    """
+    unknown = set(kw) - set(COMMON_DEFAULTS)
+    if unknown:
+        raise TypeError(f"unknown option(s) {sorted(unknown)}")
+    opts = {**COMMON_DEFAULTS, **kw}
+    stored = {
+        k: sorted(v) if isinstance(v, (list, tuple, set)) else v
+        for k, v in opts.items()
+        if k != "num_workers"
+    }
+    options = dict(
+        corpus=corpus,
+        data_folder=str(Path(data_folder).resolve()),
+        **(extra or {}),
+        **stored,
+    )
+    save_folder = Path(save_folder)
+    if skip(save_folder, options):
+        print(f"[prepare {corpus}] {save_folder} already prepared, skipping")
+        return save_folder
+    if not Path(data_folder).is_dir():
+        raise FileNotFoundError(f"{corpus} data_folder {data_folder} not found")
+    report = PrepareReport(corpus)
+    got = collect(report, opts["on_unknown_emotion"])
+    cands = got["cands"]
+    if not cands:
+        raise ValueError(f"no {corpus} utterances found under {data_folder}")
+    split_of = split_speakers(
+        [c["spk_id"] for c in cands],
+        valid_speakers=opts["valid_speakers"] or got.get("valid_speakers"),
+        eval_speakers=opts["eval_speakers"] or got.get("eval_speakers"),
+        valid_fraction=opts["valid_fraction"],
+        eval_fraction=opts["eval_fraction"],
+        seed=opts["seed"],
+    )
+    write_prepared_folder(
+        cands,
+        save_folder,
+        split_of,
+        options,
+        report=report,
+        n_trials=opts["n_trials"],
+        hard_fraction=opts["hard_fraction"],
+        seed=opts["seed"],
+        on_bad_audio=opts["on_bad_audio"],
+        num_workers=opts["num_workers"],
+        official_trials=got.get("official_trials"),
+    )
+    return save_folder

@@ -155,6 +155,8 @@ def make_trials(rows, n_trials=2000, hard_fraction=0.5, seed=1234, report=None):
         easy = _sample(
             enrol, test, spk, text, const, n_non - len(hard), False, rng, taken
         )
+        # Keep the list balanced when non-targets ran short.
+        tar = tar[: len(hard) + len(easy)]
         got = len(tar) + len(hard) + len(easy)
         if report is not None and got < n_trials:
             report.add(

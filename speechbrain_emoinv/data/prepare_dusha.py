@@ -1,0 +1,169 @@
+"""Prepares Dusha (crowd part), the paper's emotional corpus.
+
+Layout: ``<data_folder>/crowd_train`` and ``crowd_test``, each with
+``wavs/<hash>.wav`` and markup ``raw_*.jsonl`` (or ``raw_*.tsv``): one row
+per annotator, fields ``hash_id``, ``audio_path``, ``speaker_text``,
+``speaker_emo`` (the emotion the speaker was asked to act: our label),
+``source_id`` (the speaker), ... Rows of one file are folded into one
+utterance (counted in the report's ``info.rows_folded``); rows of one file
+that disagree on speaker, emotion or text raise an error naming both rows.
+
+Split: speakers of ``crowd_test`` are the eval speakers (all their files,
+from both parts); valid is a seeded share of the others.
+
+Authors: speechbrain-emoinv contributors
+"""
+
+import csv
+import json
+import zlib
+from pathlib import Path
+
+from speechbrain_emoinv.data.manifest import (
+    candidate,
+    emotion_or_skip,
+    run_prepare,
+)
+
+PARTS = ("crowd_train", "crowd_test")
+_KEYS = ("hash_id", "audio_path", "source_id")  # must be non-empty
+_PRESENT = ("speaker_text", "speaker_emo")  # may be empty
+
+
+def read_markup(path):
+    """Rows of a Dusha markup file (``.jsonl`` or ``.tsv``).
+
+    Arguments
+    ---------
+    path : str or Path
+        Markup file.
+
+    Returns
+    -------
+    list of (str, dict)
+        ``("<file>:<line>", row)``.
+
+    Raises
+    ------
+    ValueError
+        On a malformed line or a missing field (file and line named).
+
+    Example
+    -------
+    >>> import tempfile
+    >>> p = Path(tempfile.mkdtemp()) / "raw_x.jsonl"
+    >>> _ = p.write_text('{"hash_id": "a"}\\n')
+    >>> read_markup(p)
+    Traceback (most recent call last):
+    ...
+    ValueError: ...raw_x.jsonl:1: missing field(s) audio_path, source_id, speaker_text, speaker_emo
+    """
+    path = Path(path)
+    rows = []
+    with open(path, newline="", encoding="utf-8") as f:
+        if path.suffix == ".tsv":
+            reader = csv.DictReader(f, delimiter="\t")
+            items = ((reader.line_num, row) for row in reader)
+        else:
+            items = enumerate(f, 1)
+        for num, item in items:
+            where = f"{path}:{num}"
+            if isinstance(item, str):
+                if not item.strip():
+                    continue
+                try:
+                    item = json.loads(item)
+                except json.JSONDecodeError as err:
+                    raise ValueError(f"{where}: malformed JSON line ({err})")
+                if not isinstance(item, dict):
+                    raise ValueError(f"{where}: malformed line (no object)")
+            if None in item:
+                raise ValueError(f"{where}: malformed row (too many fields)")
+            missing = [k for k in _KEYS if item.get(k) in (None, "")]
+            missing += [k for k in _PRESENT if k not in item]
+            if missing:
+                raise ValueError(
+                    f"{where}: missing field(s) {', '.join(missing)}"
+                )
+            rows.append((where, item))
+    return rows
+
+
+def prepare_dusha(data_folder, save_folder, parts=PARTS, **kwargs):
+    """Writes the prepared folder for Dusha's crowd part.
+
+    Arguments
+    ---------
+    data_folder : str or Path
+        Dusha root (holds ``crowd_train/``, ``crowd_test/``).
+    save_folder : str or Path
+        Prepared folder.
+    parts : sequence of str
+        Sub-folders to read.
+    **kwargs
+        Options of ``manifest.COMMON_DEFAULTS``; ``eval_speakers``
+        replaces the default (the ``crowd_test`` speakers).
+
+    Returns
+    -------
+    Path
+        ``save_folder``.
+    """
+
+    def collect(report, policy):
+        root = Path(data_folder)
+        files, test_spk, folded = {}, set(), 0
+        for part in parts:
+            marks = sorted((root / part).glob("raw_*.jsonl")) + sorted(
+                (root / part).glob("raw_*.tsv")
+            )
+            if (root / part).is_dir() and not marks:
+                raise FileNotFoundError(f"{root / part}: no raw_*.jsonl/.tsv")
+            for mark in marks:
+                for where, row in read_markup(mark):
+                    key = str(row["hash_id"])
+                    val = (
+                        str(row["source_id"]),
+                        row["speaker_emo"],
+                        str(row["speaker_text"] or ""),
+                        root / part / row["audio_path"],
+                    )
+                    if key in files:
+                        if files[key][0] != val:
+                            raise ValueError(
+                                f"{where}: row of {key} disagrees with "
+                                f"{files[key][1]} (speaker/emotion/text/path)"
+                            )
+                        folded += 1
+                        continue
+                    files[key] = (val, where)
+                    if part == "crowd_test":
+                        test_spk.add(f"dusha-{row['source_id']}")
+        report.info["rows_folded"] = folded
+        cands = []
+        for key, ((spk, emo, text, wav), where) in sorted(files.items()):
+            emo = emotion_or_skip("dusha", emo or "", where, report, policy)
+            if emo is None:
+                continue
+            tid = zlib.crc32(" ".join(text.lower().split()).encode())
+            cands.append(
+                candidate(
+                    f"dusha-{key}",
+                    wav,
+                    f"dusha-{spk}",
+                    emo,
+                    "dusha",
+                    text_id=f"t{tid:08x}",
+                    lang="ru",
+                )
+            )
+        return dict(cands=cands, eval_speakers=sorted(test_spk) or None)
+
+    return run_prepare(
+        "dusha",
+        data_folder,
+        save_folder,
+        collect,
+        extra=dict(parts=list(parts)),
+        **kwargs,
+    )

@@ -1,0 +1,94 @@
+"""Prepares ESD (Emotional Speech Dataset).
+
+Layout: ``<data_folder>/<spk>/<Emotion>/[<subset>/]<spk>_<utt>.wav``;
+speakers 0001-0010 Mandarin, 0011-0020 English. The 350 sentences are read
+in every emotion (utterance n of an emotion block is sentence
+``(n - 1) % 350 + 1``), giving ``text_id`` ``<lang>-<sentence>``.
+
+Authors: speechbrain-emoinv contributors
+"""
+
+import re
+from pathlib import Path
+
+from speechbrain_emoinv.data.manifest import (
+    candidate,
+    emotion_or_skip,
+    run_prepare,
+)
+
+_NAME = re.compile(r"^(\d{4})_(\d{6})$")
+
+
+def prepare_esd(data_folder, save_folder, speaker_genders=None, **kwargs):
+    """Writes the prepared folder for ESD.
+
+    Arguments
+    ---------
+    data_folder : str or Path
+        ESD root (holds ``0001`` ... ``0020``).
+    save_folder : str or Path
+        Prepared folder.
+    speaker_genders : dict or None
+        Speaker folder (``"0011"``) -> ``m``/``f``; ESD's file names do not
+        carry gender, so it stays empty unless given.
+    **kwargs
+        Split, trial and bad-input options of
+        ``manifest.COMMON_DEFAULTS``.
+
+    Returns
+    -------
+    Path
+        ``save_folder``.
+
+    Raises
+    ------
+    ValueError
+        On a file name that is not ``<spk>_<6 digits>.wav`` under its
+        speaker folder.
+    """
+    genders = dict(speaker_genders or {})
+
+    def collect(report, policy):
+        cands = []
+        root = Path(data_folder)
+        for spk_dir in sorted(p for p in root.iterdir() if p.is_dir()):
+            if not re.fullmatch(r"\d{4}", spk_dir.name):
+                continue
+            lang = "zh" if int(spk_dir.name) <= 10 else "en"
+            for emo_dir in sorted(p for p in spk_dir.iterdir() if p.is_dir()):
+                for wav in sorted(emo_dir.rglob("*.wav")):
+                    m = _NAME.match(wav.stem)
+                    if not m or m.group(1) != spk_dir.name:
+                        raise ValueError(
+                            f"{wav}: ESD file name must be "
+                            f"{spk_dir.name}_<6 digits>.wav"
+                        )
+                    emo = emotion_or_skip(
+                        "esd", emo_dir.name, str(wav), report, policy
+                    )
+                    if emo is None:
+                        continue
+                    sent = (int(m.group(2)) - 1) % 350 + 1
+                    cands.append(
+                        candidate(
+                            f"esd-{wav.stem}",
+                            wav,
+                            f"esd-{spk_dir.name}",
+                            emo,
+                            "esd",
+                            text_id=f"{lang}-{sent:03d}",
+                            gender=genders.get(spk_dir.name, ""),
+                            lang=lang,
+                        )
+                    )
+        return dict(cands=cands)
+
+    return run_prepare(
+        "esd",
+        data_folder,
+        save_folder,
+        collect,
+        extra=dict(speaker_genders=genders),
+        **kwargs,
+    )

@@ -1,0 +1,79 @@
+"""Prepares RAVDESS (speech part).
+
+Layout: ``<data_folder>/Actor_NN/MM-VV-EE-II-SS-RR-AA.wav`` (modality,
+vocal channel, emotion, intensity, statement, repetition, actor; odd actors
+male). Only audio-only speech (``03-01-``) is used; song files are left
+out and counted (``not_speech``). Audio is 48 kHz: resampled copies are
+written (counted as ``resampled``).
+
+Authors: speechbrain-emoinv contributors
+"""
+
+import re
+from pathlib import Path
+
+from speechbrain_emoinv.data.manifest import (
+    candidate,
+    emotion_or_skip,
+    run_prepare,
+)
+
+_NAME = re.compile(r"^(\d\d)-(\d\d)-(\d\d)-(\d\d)-(\d\d)-(\d\d)-(\d\d)$")
+
+
+def prepare_ravdess(data_folder, save_folder, **kwargs):
+    """Writes the prepared folder for RAVDESS speech.
+
+    Arguments
+    ---------
+    data_folder : str or Path
+        Folder holding ``Actor_01`` ... ``Actor_24``.
+    save_folder : str or Path
+        Prepared folder.
+    **kwargs
+        Options of ``manifest.COMMON_DEFAULTS``.
+
+    Returns
+    -------
+    Path
+        ``save_folder``.
+
+    Raises
+    ------
+    ValueError
+        On a malformed file name or an actor field that disagrees with its
+        folder (file named).
+    """
+
+    def collect(report, policy):
+        cands = []
+        for wav in sorted(Path(data_folder).glob("Actor_*/*.wav")):
+            m = _NAME.match(wav.stem)
+            actor_dir = wav.parent.name.split("_")[-1]
+            if not m or m.group(7) != actor_dir:
+                raise ValueError(
+                    f"{wav}: RAVDESS file name must be 7 two-digit "
+                    f"fields ending with the actor ({actor_dir})"
+                )
+            modality, channel, emo, _, stmt, _, actor = m.groups()
+            if (modality, channel) != ("03", "01"):
+                report.add("not_speech", str(wav))
+                continue
+            emo = emotion_or_skip("ravdess", emo, str(wav), report, policy)
+            if emo is None:
+                continue
+            cands.append(
+                candidate(
+                    f"ravdess-{wav.stem}",
+                    wav,
+                    f"ravdess-{actor}",
+                    emo,
+                    "ravdess",
+                    text_id=f"stmt{stmt}",
+                    gender="m" if int(actor) % 2 else "f",
+                    lang="en",
+                )
+            )
+        return dict(cands=cands)
+
+    return run_prepare("ravdess", data_folder, save_folder, collect, **kwargs)

@@ -1,0 +1,208 @@
+"""Prepares VoxCeleb1/2 for pretraining (emotion ``unknown``).
+
+Layout: ``<folder>/wav/<speaker>/<youtube id>/<nnnnn>.wav`` for each given
+folder. IDs are ``<speaker>--<youtube id>--<nnnnn>``. The official trial
+list (``veri_test2.txt`` etc., lines ``<label> <enrol path> <test path>``)
+makes its speakers the eval speakers and becomes
+``trials/eval/merged.txt`` (trials whose files were skipped are dropped and
+counted); ``neutral``/``cross``/``emo_emo`` stay empty for lack of emotion
+labels. Genders come from ``vox1_meta.csv`` / ``vox2_meta.csv`` when given.
+
+Authors: speechbrain-emoinv contributors
+"""
+
+import csv
+from pathlib import Path
+
+from speechbrain_emoinv.data.manifest import candidate, run_prepare
+
+
+def path_to_id(rel):
+    """VoxCeleb relative path -> utterance ID.
+
+    Arguments
+    ---------
+    rel : str
+        ``id10270/5r0dWxy17C8/00001.wav``.
+
+    Returns
+    -------
+    str
+
+    Example
+    -------
+    >>> path_to_id("id10270/5r0dWxy17C8/00001.wav")
+    'id10270--5r0dWxy17C8--00001'
+    """
+    parts = rel.strip().split("/")
+    if len(parts) != 3 or not parts[2].endswith(".wav"):
+        raise ValueError(f"not a <spk>/<video>/<n>.wav path: {rel!r}")
+    return "--".join(parts[:2] + [parts[2][:-4]])
+
+
+def read_official_trials(path):
+    """Official VoxCeleb trials as ``(label, enrol ID, test ID)``.
+
+    Arguments
+    ---------
+    path : str or Path
+        Trial list.
+
+    Returns
+    -------
+    list of tuple
+
+    Raises
+    ------
+    ValueError
+        On a malformed line (file and line named).
+
+    Example
+    -------
+    >>> import tempfile
+    >>> p = Path(tempfile.mkdtemp()) / "veri.txt"
+    >>> _ = p.write_text("1 id1/a/00001.wav id1/b/00002.wav\\n2 x\\n")
+    >>> read_official_trials(p)
+    Traceback (most recent call last):
+    ...
+    ValueError: ...veri.txt:2: malformed trial line '2 x'
+    """
+    out = []
+    with open(path, encoding="utf-8") as f:
+        for num, line in enumerate(f, 1):
+            words = line.split()
+            if not words:
+                continue
+            try:
+                if len(words) != 3 or words[0] not in ("0", "1"):
+                    raise ValueError
+                out.append(
+                    (int(words[0]), path_to_id(words[1]), path_to_id(words[2]))
+                )
+            except ValueError:
+                raise ValueError(
+                    f"{path}:{num}: malformed trial line {line.strip()!r}"
+                )
+    return out
+
+
+def read_meta(path):
+    """Speaker -> gender from ``vox1_meta.csv`` / ``vox2_meta.csv``.
+
+    Arguments
+    ---------
+    path : str or Path
+        Tab- or comma-separated file with a ``VoxCeleb.. ID`` and a
+        ``Gender`` column.
+
+    Returns
+    -------
+    dict
+
+    Example
+    -------
+    >>> import tempfile
+    >>> p = Path(tempfile.mkdtemp()) / "m.csv"
+    >>> _ = p.write_text(
+    ...     "VoxCeleb1 ID\\tVGGFace1 ID\\tGender\\nid10001\\tA\\tm\\n"
+    ... )
+    >>> read_meta(p)
+    {'id10001': 'm'}
+    """
+    text = Path(path).read_text(encoding="utf-8-sig")
+    delim = "\t" if "\t" in text.splitlines()[0] else ","
+    reader = csv.reader(text.splitlines(), delimiter=delim)
+    header = [h.strip().lower() for h in next(reader)]
+    try:
+        i_id = next(i for i, h in enumerate(header) if h.startswith("voxceleb"))
+        i_g = header.index("gender")
+    except (StopIteration, ValueError):
+        raise ValueError(f"{path}:1: need 'VoxCeleb.. ID' and 'Gender' columns")
+    out = {}
+    for num, row in enumerate(reader, 2):
+        if not row:
+            continue
+        if len(row) <= max(i_id, i_g):
+            raise ValueError(f"{path}:{num}: malformed row {row}")
+        g = row[i_g].strip().lower()[:1]
+        out[row[i_id].strip()] = g if g in ("m", "f") else ""
+    return out
+
+
+def prepare_voxceleb(
+    data_folder, save_folder, trial_file=None, meta_files=(), **kwargs
+):
+    """Writes the prepared folder for VoxCeleb1 and/or 2.
+
+    Arguments
+    ---------
+    data_folder : str or Path or list
+        One or more roots, each holding ``wav/``.
+    save_folder : str or Path
+        Prepared folder.
+    trial_file : str or Path or None
+        Official list; default ``veri_test2.txt`` (then ``veri_test.txt``)
+        in the first root when present.
+    meta_files : sequence of str or Path
+        Meta files with genders.
+    **kwargs
+        Options of ``manifest.COMMON_DEFAULTS``.
+
+    Returns
+    -------
+    Path
+        ``save_folder``.
+    """
+    roots = (
+        [Path(p) for p in data_folder]
+        if isinstance(data_folder, (list, tuple))
+        else [Path(data_folder)]
+    )
+    if trial_file is None:
+        for name in ("veri_test2.txt", "veri_test.txt"):
+            if (roots[0] / name).is_file():
+                trial_file = roots[0] / name
+                break
+
+    def collect(report, policy):
+        genders = {}
+        for m in meta_files:
+            genders.update(read_meta(m))
+        cands = []
+        for root in roots:
+            for wav in sorted((root / "wav").glob("*/*/*.wav")):
+                rel = wav.relative_to(root / "wav").as_posix()
+                spk = rel.split("/")[0]
+                cands.append(
+                    candidate(
+                        path_to_id(rel),
+                        wav,
+                        f"vox-{spk}",
+                        "unknown",
+                        "voxceleb",
+                        gender=genders.get(spk, ""),
+                    )
+                )
+        got = dict(cands=cands)
+        if trial_file is not None:
+            trials = read_official_trials(trial_file)
+            got["official_trials"] = {"eval": trials}
+            spk = {f"vox-{i.split('--')[0]}" for t in trials for i in t[1:]}
+            known = {c["spk_id"] for c in cands}
+            for s in sorted(spk - known):
+                report.add("trial_speaker_missing", s)
+            got["eval_speakers"] = sorted(spk & known)
+        return got
+
+    return run_prepare(
+        "voxceleb",
+        roots[0],
+        save_folder,
+        collect,
+        extra=dict(
+            roots=[str(r.resolve()) for r in roots],
+            trial_file=str(trial_file) if trial_file else None,
+            meta_files=[str(m) for m in meta_files],
+        ),
+        **kwargs,
+    )

@@ -1,0 +1,203 @@
+"""Builders of fake corpus directory trees with tiny generated WAVs.
+
+Each ``make_<corpus>(root)`` writes the real corpus' layout (see
+``/work/shared/data-notes.md``) with 0.3 s tones and returns the list of
+the utterances it wrote with their expected manifest fields.
+"""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+
+def tone(path, sr=16000, seconds=0.3, freq=220.0, channels=1, amp=0.3):
+    """Writes a short sine tone WAV; returns its sample count at 16 kHz."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    t = np.arange(int(sr * seconds)) / sr
+    x = (amp * np.sin(2 * np.pi * freq * t)).astype("float32")
+    if channels > 1:
+        x = np.stack([x] * channels, axis=1)
+    sf.write(str(path), x, sr, subtype="PCM_16")
+    return int(round(seconds * 16000))
+
+
+def make_esd(root):
+    """ESD: 4 speakers (3 English, 1 Mandarin) x 5 emotions x 2 sentences."""
+    root = Path(root)
+    expected = []
+    emos = ("Neutral", "Angry", "Happy", "Sad", "Surprise")
+    for spk in ("0001", "0011", "0012", "0013"):
+        for k, emo in enumerate(emos):
+            for sent in (1, 2):
+                num = k * 350 + sent
+                wav = root / spk / emo / "train" / f"{spk}_{num:06d}.wav"
+                n = tone(wav, freq=100 + int(spk))
+                lang = "zh" if spk == "0001" else "en"
+                expected.append(
+                    dict(ID=f"esd-{spk}_{num:06d}", spk_id=f"esd-{spk}",
+                         emotion=emo.lower(), text_id=f"{lang}-{sent:03d}",
+                         lang=lang, stop=str(n), corpus="esd")
+                )  # fmt: skip
+    return expected
+
+
+def make_cremad(root):
+    """CREMA-D: 4 actors x {NEU, ANG, FEA} x 2 sentences, demographics."""
+    root = Path(root)
+    expected = []
+    sexes = {"1001": "Male", "1002": "Female", "1003": "Male", "1004": "Female"}
+    (root).mkdir(parents=True, exist_ok=True)
+    (root / "VideoDemographics.csv").write_text(
+        "ActorID,Age,Sex,Race,Ethnicity\n"
+        + "".join(f"{a},30,{s},x,y\n" for a, s in sexes.items())
+    )
+    for actor, sex in sexes.items():
+        for emo, canon in (
+            ("NEU", "neutral"),
+            ("ANG", "angry"),
+            ("FEA", "fear"),
+        ):
+            for sent in ("DFA", "IEO"):
+                name = f"{actor}_{sent}_{emo}_XX"
+                n = tone(
+                    root / "AudioWAV" / f"{name}.wav", freq=int(actor) - 800
+                )
+                expected.append(
+                    dict(ID=f"cremad-{name}", spk_id=f"cremad-{actor}",
+                         emotion=canon, text_id=sent, gender=sex[0].lower(),
+                         lang="en", stop=str(n), corpus="cremad")
+                )  # fmt: skip
+    return expected
+
+
+def make_ravdess(root):
+    """RAVDESS: 4 actors, 48 kHz speech, calm/happy/neutral, + 1 song file."""
+    root = Path(root)
+    expected = []
+    for actor in ("01", "02", "03", "04"):
+        for emo, canon in (
+            ("01", "neutral"),
+            ("02", "neutral"),
+            ("03", "happy"),
+        ):
+            for stmt in ("01", "02"):
+                name = f"03-01-{emo}-01-{stmt}-01-{actor}"
+                n = tone(root / f"Actor_{actor}" / f"{name}.wav", sr=48000,
+                         freq=200 + 10 * int(actor))  # fmt: skip
+                expected.append(
+                    dict(ID=f"ravdess-{name}", spk_id=f"ravdess-{actor}",
+                         emotion=canon, text_id=f"stmt{stmt}",
+                         gender="m" if int(actor) % 2 else "f", lang="en",
+                         stop=str(n), corpus="ravdess")
+                )  # fmt: skip
+    tone(root / "Actor_01" / "03-02-01-01-01-01-01.wav", sr=48000)  # song
+    return expected
+
+
+def make_dusha(root, tsv_test=True):
+    """Dusha crowd: 3 train speakers, 2 test speakers; 2 markup rows/file."""
+    root = Path(root)
+    expected = []
+    plan = {
+        "crowd_train": ("s1", "s2", "s3"),
+        "crowd_test": ("s4", "s5"),
+    }
+    emos = (("neutral", "neutral"), ("angry", "angry"), ("positive", "happy"),
+            ("sad", "sad"))  # fmt: skip
+    for part, spks in plan.items():
+        rows = []
+        for spk in spks:
+            for k, (emo, canon) in enumerate(emos):
+                h = f"{part[6:]}{spk}{k:02d}"
+                n = tone(root / part / "wavs" / f"{h}.wav", freq=300 + k)
+                text = f"sentence number {k}"
+                for ann in ("a1", "a2"):
+                    rows.append(dict(hash_id=h, audio_path=f"wavs/{h}.wav",
+                                     duration=0.3, annotator_emo=emo,
+                                     golden_emo="", annotator_id=ann,
+                                     speaker_text=text, speaker_emo=emo,
+                                     source_id=spk))  # fmt: skip
+                expected.append(
+                    dict(ID=f"dusha-{h}", spk_id=f"dusha-{spk}",
+                         emotion=canon, lang="ru", stop=str(n),
+                         corpus="dusha")
+                )  # fmt: skip
+        if part == "crowd_test" and tsv_test:
+            keys = list(rows[0])
+            (root / part / "raw_crowd_test.tsv").write_text(
+                "\t".join(keys) + "\n"
+                + "".join("\t".join(str(r[k]) for k in keys) + "\n"
+                          for r in rows)
+            )  # fmt: skip
+        else:
+            (root / part / f"raw_{part}.jsonl").write_text(
+                "".join(json.dumps(r) + "\n" for r in rows)
+            )
+    return expected
+
+
+def make_iemocap(root):
+    """IEMOCAP: sessions 1, 4, 5; one dialog each, 4 labelled turns."""
+    root = Path(root)
+    expected = []
+    labels = (("F000", "neu", "neutral"), ("M000", "ang", "angry"),
+              ("F001", "exc", "happy"), ("M001", "xxx", "unknown"),
+              ("F002", "sad", "sad"), ("M002", "neu", "neutral"))  # fmt: skip
+    for s in (1, 4, 5):
+        dialog = f"Ses0{s}F_impro01"
+        lines = ["% [START_TIME - END_TIME] TURN_NAME EMOTION [V, A, D]", ""]
+        for k, (turn, lab, canon) in enumerate(labels):
+            utt = f"{dialog}_{turn}"
+            lines += [f"[{k}.0000 - {k}.5000]\t{utt}\t{lab}\t[2.5, 2.5, 2.5]",
+                      "C-E1:\tNeutral;\t()", ""]  # fmt: skip
+            wav = (
+                root
+                / f"Session{s}"
+                / "sentences"
+                / "wav"
+                / dialog
+                / f"{utt}.wav"
+            )
+            n = tone(wav, freq=200 + 20 * s)
+            expected.append(
+                dict(ID=f"iemocap-{utt}", spk_id=f"iemocap-Ses0{s}{turn[0]}",
+                     emotion=canon, gender=turn[0].lower(), lang="en",
+                     stop=str(n), corpus="iemocap")
+            )  # fmt: skip
+        evald = root / f"Session{s}" / "dialog" / "EmoEvaluation"
+        evald.mkdir(parents=True, exist_ok=True)
+        (evald / f"{dialog}.txt").write_text("\n".join(lines) + "\n")
+    return expected
+
+
+def make_voxceleb(root):
+    """VoxCeleb: 6 speakers x 2 videos x 2 files, meta and a trial list."""
+    root = Path(root)
+    expected = []
+    spks = [f"id1000{i}" for i in range(6)]
+    for i, spk in enumerate(spks):
+        for vid in ("vidA", "vidB"):
+            for n_ in ("00001", "00002"):
+                n = tone(
+                    root / "wav" / spk / vid / f"{n_}.wav", freq=150 + 30 * i
+                )
+                expected.append(
+                    dict(ID=f"{spk}--{vid}--{n_}", spk_id=f"vox-{spk}",
+                         emotion="unknown", gender="mf"[i % 2], lang="",
+                         stop=str(n), corpus="voxceleb")
+                )  # fmt: skip
+    (root / "vox1_meta.csv").write_text(
+        "VoxCeleb1 ID\tVGGFace1 ID\tGender\tNationality\tSet\n"
+        + "".join(
+            f"{s}\tX\t{'mf'[i % 2]}\tUK\tdev\n" for i, s in enumerate(spks)
+        )
+    )
+    (root / "veri_test2.txt").write_text(
+        "1 id10004/vidA/00001.wav id10004/vidB/00002.wav\n"
+        "0 id10004/vidA/00001.wav id10005/vidA/00001.wav\n"
+        "1 id10005/vidA/00002.wav id10005/vidB/00001.wav\n"
+    )
+    return expected

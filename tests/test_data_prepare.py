@@ -1,0 +1,159 @@
+"""prepare_<corpus> on fake directory trees: manifests checked row by row."""
+
+import json
+
+import pytest
+import soundfile as sf
+from fake_corpora import (
+    make_cremad,
+    make_dusha,
+    make_esd,
+    make_iemocap,
+    make_ravdess,
+    make_voxceleb,
+)
+
+from speechbrain_emoinv.data.manifest import FIELDS, read_manifest
+from speechbrain_emoinv.data.prepare_cremad import prepare_cremad
+from speechbrain_emoinv.data.prepare_dusha import prepare_dusha
+from speechbrain_emoinv.data.prepare_esd import prepare_esd
+from speechbrain_emoinv.data.prepare_iemocap import prepare_iemocap
+from speechbrain_emoinv.data.prepare_ravdess import prepare_ravdess
+from speechbrain_emoinv.data.prepare_voxceleb import prepare_voxceleb
+from speechbrain_emoinv.data.trials import read_trials
+
+SPLITS = ("train", "valid", "eval")
+
+
+def _load(save):
+    rows, split = {}, {}
+    for s in SPLITS:
+        assert (save / f"{s}.csv").read_text().splitlines()[0] == ",".join(
+            FIELDS
+        )
+        for r in read_manifest(save / f"{s}.csv"):
+            rows[r["ID"]] = r
+            split[r["spk_id"]] = split.get(r["spk_id"], s)
+            assert split[r["spk_id"]] == s, "speaker in two splits"
+        listed = set((save / f"{s}_speakers.txt").read_text().split())
+        assert {k for k, v in split.items() if v == s} <= listed
+    for s in ("valid", "eval"):
+        for cat in ("neutral", "cross", "emo_emo", "merged"):
+            assert (save / "trials" / s / f"{cat}.txt").is_file()
+    report = json.loads((save / "prepare_report.json").read_text())
+    return rows, split, report
+
+
+def _check_rows(rows, expected):
+    assert sorted(rows) == sorted(e["ID"] for e in expected)
+    for exp in expected:
+        row = rows[exp["ID"]]
+        for key, val in exp.items():
+            assert row[key] == val, (exp["ID"], key, row[key], val)
+        assert row["start"] == "0" and row["simulated"] == "0"
+        info = sf.info(row["wav"])
+        assert (info.samplerate, info.channels) == (16000, 1)
+        assert int(row["stop"]) == info.frames
+        assert float(row["duration"]) == pytest.approx(info.frames / 16000)
+
+
+def test_esd(tmp_path):
+    exp = make_esd(tmp_path / "ESD")
+    save = prepare_esd(tmp_path / "ESD", tmp_path / "p",
+                       speaker_genders={"0011": "f"}, eval_speakers=["esd-0011", "esd-0013"],
+                       valid_speakers=["esd-0012"])  # fmt: skip
+    rows, split, _ = _load(save)
+    _check_rows(rows, exp)
+    assert rows["esd-0011_000351"]["gender"] == "f"
+    assert rows["esd-0012_000351"]["gender"] == ""
+    assert split == {"esd-0011": "eval", "esd-0012": "valid",
+                     "esd-0013": "eval", "esd-0001": "train"}  # fmt: skip
+    # 2 sentences, so cross trials pair sentence 1 with sentence 2 only.
+    tr = read_trials(save / "trials" / "eval" / "cross.txt")
+    assert tr and all(
+        rows[e]["text_id"] != rows[t]["text_id"] for _, e, t, *_ in tr
+    )
+
+
+def test_cremad(tmp_path):
+    exp = make_cremad(tmp_path / "C")
+    save = prepare_cremad(tmp_path / "C", tmp_path / "p", seed=3)
+    rows, split, report = _load(save)
+    _check_rows(rows, exp)
+    assert sorted(split.values()) == ["eval", "train", "train", "valid"]
+    report["counts"].pop("trials_short", None)  # tiny fake corpus
+    assert report["counts"] == {}
+
+
+def test_ravdess_resampled_copies_and_song_counted(tmp_path):
+    exp = make_ravdess(tmp_path / "R")
+    save = prepare_ravdess(tmp_path / "R", tmp_path / "p")
+    rows, _, report = _load(save)
+    _check_rows(rows, exp)
+    report["counts"].pop("trials_short", None)
+    assert report["counts"] == {"not_speech": 1, "resampled": 24}
+    assert all(
+        r["wav"].startswith(str(save / "converted")) for r in rows.values()
+    )
+    # calm (02) folded into neutral
+    assert rows["ravdess-03-01-02-01-01-01-01"]["emotion"] == "neutral"
+
+
+def test_dusha_rows_folded_tsv_and_official_eval(tmp_path):
+    exp = make_dusha(tmp_path / "D")
+    save = prepare_dusha(tmp_path / "D", tmp_path / "p")
+    rows, split, report = _load(save)
+    _check_rows(rows, exp)
+    assert report["info"]["rows_folded"] == len(exp)  # two rows per file
+    assert {k for k, v in split.items() if v == "eval"} == {
+        "dusha-s4",
+        "dusha-s5",
+    }
+    # same sentence, same text_id; other sentence, other id
+    a, b, c = (
+        rows["dusha-trains100"],
+        rows["dusha-trains200"],
+        rows["dusha-trains101"],
+    )
+    assert a["text_id"] == b["text_id"] != c["text_id"]
+    tr = read_trials(save / "trials" / "eval" / "merged.txt")
+    assert [t[0] for t in tr].count(1) == [t[0] for t in tr].count(0) > 0
+
+
+def test_iemocap_sessions_and_labels(tmp_path):
+    exp = make_iemocap(tmp_path / "I")
+    save = prepare_iemocap(tmp_path / "I", tmp_path / "p")
+    rows, split, _ = _load(save)
+    _check_rows(rows, exp)
+    assert split["iemocap-Ses05F"] == split["iemocap-Ses05M"] == "eval"
+    assert split["iemocap-Ses04F"] == split["iemocap-Ses04M"] == "valid"
+    assert split["iemocap-Ses01M"] == "train"
+
+
+def test_voxceleb_official_trials(tmp_path):
+    exp = make_voxceleb(tmp_path / "V")
+    save = prepare_voxceleb(tmp_path / "V", tmp_path / "p",
+                            meta_files=[tmp_path / "V" / "vox1_meta.csv"])  # fmt: skip
+    rows, split, _ = _load(save)
+    _check_rows(rows, exp)
+    assert {k for k, v in split.items() if v == "eval"} == {
+        "vox-id10004",
+        "vox-id10005",
+    }
+    merged = (save / "trials" / "eval" / "merged.txt").read_text().splitlines()
+    assert merged == [
+        "1 id10004--vidA--00001 id10004--vidB--00002 unknown unknown",
+        "0 id10004--vidA--00001 id10005--vidA--00001 unknown unknown",
+        "1 id10005--vidA--00002 id10005--vidB--00001 unknown unknown",
+    ]
+    assert (save / "trials" / "eval" / "cross.txt").read_text() == ""
+
+
+def test_skip_when_done_and_rerun_on_new_options(tmp_path):
+    make_cremad(tmp_path / "C")
+    save = prepare_cremad(tmp_path / "C", tmp_path / "p")
+    stamp = (save / "train.csv").stat().st_mtime_ns
+    prepare_cremad(tmp_path / "C", tmp_path / "p")
+    assert (save / "train.csv").stat().st_mtime_ns == stamp
+    prepare_cremad(tmp_path / "C", tmp_path / "p", seed=99)
+    assert (save / "train.csv").stat().st_mtime_ns != stamp
