@@ -1,0 +1,340 @@
+"""Embedding extraction through an exported model folder.
+
+- The model is loaded with ``SpeakerRecognition.from_hparams`` and
+  ``FetchConfig(allow_network=False)``: a missing folder is an error, never
+  a hub download.
+- Utterances are sorted by length and batched, so padding is small.
+- Work is cut into shards (one per rank under ``torchrun``) and chunks;
+  each finished chunk is written to disk, so a killed run resumes by
+  skipping the chunks already there. ``merge_chunks`` assembles the
+  manifest-ordered matrix.
+
+Authors
+ * speechbrain-emoinv contributors 2025
+"""
+
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+from speechbrain.dataio import audio_io
+
+from speechbrain_emoinv.scoring import check_finite
+
+
+def load_model(model_dir, savedir=None, device="cpu"):
+    """Loads an exported folder, network-free.
+
+    Arguments
+    ---------
+    model_dir : str or Path
+        Folder written by ``export_pretrained``.
+    savedir : str or Path or None
+        Where SpeechBrain links the files (default ``model_dir/.loaded``).
+    device : str
+        Torch device.
+
+    Returns
+    -------
+    speechbrain.inference.speaker.SpeakerRecognition
+        The model in eval mode.
+    """
+    from speechbrain.inference.speaker import SpeakerRecognition
+    from speechbrain.utils.fetching import FetchConfig
+
+    model_dir = Path(model_dir).resolve()
+    if not (model_dir / "hyperparams.yaml").is_file():
+        raise FileNotFoundError(
+            f"{model_dir}: not an exported model folder (no hyperparams.yaml)"
+        )
+    savedir = Path(savedir) if savedir else model_dir / ".loaded"
+    model = SpeakerRecognition.from_hparams(
+        source=str(model_dir),
+        savedir=str(savedir),
+        run_opts={"device": device},
+        fetch_config=FetchConfig(allow_network=False),
+    )
+    model.eval()
+    return model
+
+
+def load_row(row, model):
+    """Waveform of one manifest row at the model's sample rate.
+
+    Arguments
+    ---------
+    row : dict
+        Manifest row (``wav``, ``start``, ``stop``, ``ID``).
+    model : SpeakerRecognition
+        Gives ``audio_normalizer`` (mono, resampling).
+
+    Returns
+    -------
+    torch.Tensor
+        ``[time]`` float32 waveform.
+    """
+    stop = int(row.get("stop", -1))
+    start = int(row.get("start", 0))
+    num = stop - start if stop > 0 else -1
+    try:
+        wav, sr = audio_io.load(
+            row["wav"], channels_first=False, frame_offset=start, num_frames=num
+        )
+    except RuntimeError as err:
+        raise RuntimeError(f"utterance {row['ID']!r}: {err}") from err
+    if wav.numel() == 0:
+        raise ValueError(f"utterance {row['ID']!r}: no samples in {row['wav']}")
+    return model.audio_normalizer(wav, sr)
+
+
+def length_sorted_batches(rows, batch_size):
+    """Row indices grouped into batches of similar length (longest first).
+
+    Arguments
+    ---------
+    rows : list of dict
+        Manifest rows with ``duration`` (or ``start``/``stop``).
+    batch_size : int
+        Utterances per batch.
+
+    Returns
+    -------
+    list of numpy.ndarray
+        Index batches.
+
+    Example
+    -------
+    >>> rows = [{"duration": d} for d in (1.0, 3.0, 2.0)]
+    >>> [b.tolist() for b in length_sorted_batches(rows, 2)]
+    [[1, 2], [0]]
+    """
+    length = np.array(
+        [
+            r.get("duration")
+            or (int(r.get("stop", 0)) - int(r.get("start", 0)))
+            for r in rows
+        ],
+        dtype=np.float64,
+    )
+    order = np.argsort(-length, kind="stable")
+    return [order[i : i + batch_size] for i in range(0, order.size, batch_size)]
+
+
+def embed_rows(model, rows, batch_size=16):
+    """Embeddings of manifest rows (order kept), length-sorted batches.
+
+    Arguments
+    ---------
+    model : SpeakerRecognition
+        Loaded model.
+    rows : list of dict
+        Manifest rows.
+    batch_size : int
+        Utterances per forward pass.
+
+    Returns
+    -------
+    torch.Tensor
+        ``[len(rows), D]`` float32 (CPU).
+    """
+    out = None
+    with torch.no_grad():
+        for batch in length_sorted_batches(rows, batch_size):
+            wavs = [load_row(rows[i], model) for i in batch]
+            lens = torch.tensor([w.shape[0] for w in wavs], dtype=torch.float)
+            padded = torch.nn.utils.rnn.pad_sequence(wavs, batch_first=True)
+            emb = model.encode_batch(padded, lens / lens.max())
+            emb = emb.reshape(len(batch), -1).float().cpu()
+            check_finite(emb, [rows[i]["ID"] for i in batch])
+            if out is None:
+                out = torch.empty(len(rows), emb.shape[1])
+            out[torch.as_tensor(batch)] = emb
+    return out
+
+
+def shard_chunks(n_rows, rows, rank, world_size, chunk_size):
+    """Row indices of each chunk of one rank's shard.
+
+    Rows are length-sorted and dealt round-robin to ranks, so shards have
+    equal work; each shard is then cut into chunks.
+
+    Arguments
+    ---------
+    n_rows : int
+        Number of rows.
+    rows : list of dict
+        Manifest rows (lengths).
+    rank : int
+        This process's rank.
+    world_size : int
+        Number of processes.
+    chunk_size : int
+        Rows per chunk file.
+
+    Returns
+    -------
+    list of numpy.ndarray
+        The chunks of this rank.
+
+    Example
+    -------
+    >>> rows = [{"duration": d} for d in (1.0, 4.0, 2.0, 3.0)]
+    >>> [c.tolist() for c in shard_chunks(4, rows, 1, 2, 1)]
+    [[3], [0]]
+    """
+    order = np.concatenate(length_sorted_batches(rows, n_rows or 1))
+    mine = order[rank::world_size]
+    return [mine[i : i + chunk_size] for i in range(0, mine.size, chunk_size)]
+
+
+def _chunk_path(work_dir, world_size, rank, c):
+    return Path(work_dir) / f"w{world_size}_r{rank}_c{c:06d}.pt"
+
+
+def embed_shard(
+    model,
+    rows,
+    work_dir,
+    rank=0,
+    world_size=1,
+    chunk_size=256,
+    batch_size=16,
+    progress=False,
+):
+    """Embeds one rank's shard, chunk by chunk, skipping finished chunks.
+
+    Arguments
+    ---------
+    model : SpeakerRecognition
+        Loaded model.
+    rows : list of dict
+        The whole manifest.
+    work_dir : str or Path
+        Folder of chunk files (one folder per model and manifest).
+    rank : int
+        This process's rank.
+    world_size : int
+        Number of processes.
+    chunk_size : int
+        Utterances per chunk file.
+    batch_size : int
+        Utterances per forward pass.
+    progress : bool
+        Show a tqdm bar.
+
+    Returns
+    -------
+    int
+        Chunks computed now (the others were already on disk).
+    """
+    work_dir = Path(work_dir)
+    work_dir.mkdir(parents=True, exist_ok=True)
+    chunks = shard_chunks(len(rows), rows, rank, world_size, chunk_size)
+    todo = [
+        (c, idx)
+        for c, idx in enumerate(chunks)
+        if not _chunk_path(work_dir, world_size, rank, c).is_file()
+    ]
+    if progress:
+        from tqdm import tqdm
+
+        todo = tqdm(todo, desc=f"embed rank {rank}", unit="chunk")
+    for c, idx in todo:
+        emb = embed_rows(model, [rows[i] for i in idx], batch_size)
+        path = _chunk_path(work_dir, world_size, rank, c)
+        tmp = path.with_suffix(".tmp")
+        torch.save({"ids": [rows[i]["ID"] for i in idx], "emb": emb}, tmp)
+        tmp.replace(path)  # atomic: a killed run never leaves half a chunk
+    return len(todo)
+
+
+def merge_chunks(rows, work_dir, world_size=1):
+    """Assembles all ranks' chunk files in manifest order.
+
+    Arguments
+    ---------
+    rows : list of dict
+        The whole manifest.
+    work_dir : str or Path
+        Folder of chunk files.
+    world_size : int
+        Number of processes that wrote them.
+
+    Returns
+    -------
+    ids : list of str
+        Manifest IDs.
+    emb : torch.Tensor
+        ``[len(rows), D]`` embeddings.
+    """
+    index = {r["ID"]: i for i, r in enumerate(rows)}
+    emb, have = None, np.zeros(len(rows), dtype=bool)
+    for path in sorted(Path(work_dir).glob(f"w{world_size}_r*_c*.pt")):
+        blob = torch.load(path, weights_only=True)
+        pos = [index[i] for i in blob["ids"]]
+        if emb is None:
+            emb = torch.empty(len(rows), blob["emb"].shape[1])
+        emb[pos] = blob["emb"]
+        have[pos] = True
+    if emb is None or not have.all():
+        missing = [rows[i]["ID"] for i in np.flatnonzero(~have)[:3]]
+        raise RuntimeError(
+            f"{work_dir}: {int((~have).sum())} utterances have no embedding "
+            f"(e.g. {missing}); rerun to finish the missing chunks"
+        )
+    return [r["ID"] for r in rows], emb
+
+
+def dist_info():
+    """``(rank, world_size)`` from the ``torchrun`` environment.
+
+    Example
+    -------
+    >>> dist_info() if "RANK" not in os.environ else (0, 1)
+    (0, 1)
+    """
+    return int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
+
+
+def embed_manifest(
+    model, rows, work_dir, chunk_size=256, batch_size=16, progress=False
+):
+    """Embeds a manifest resumably, sharded across ``torchrun`` ranks.
+
+    Under ``torchrun`` each rank embeds its shard, then all wait at a
+    barrier and every rank reads the merged result.
+
+    Arguments
+    ---------
+    model : SpeakerRecognition
+        Loaded model.
+    rows : list of dict
+        Manifest rows.
+    work_dir : str or Path
+        Folder of chunk files.
+    chunk_size : int
+        Utterances per chunk file.
+    batch_size : int
+        Utterances per forward pass.
+    progress : bool
+        Show a tqdm bar.
+
+    Returns
+    -------
+    ids : list of str
+        Manifest IDs.
+    emb : torch.Tensor
+        ``[len(rows), D]`` embeddings.
+    """
+    rank, world = dist_info()
+    embed_shard(
+        model, rows, work_dir, rank, world, chunk_size, batch_size, progress
+    )
+    if world > 1:
+        import torch.distributed as dist
+
+        if not dist.is_initialized():
+            dist.init_process_group("gloo")
+        dist.barrier()
+    return merge_chunks(rows, work_dir, world)

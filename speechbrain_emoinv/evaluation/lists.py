@@ -1,0 +1,281 @@
+"""Reading manifests, trial lists and speaker lists for evaluation.
+
+Formats are those of ``docs/interfaces.md``. Every error names the file
+and, for trial lists, the line.
+
+Authors
+ * speechbrain-emoinv contributors 2025
+"""
+
+import csv
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+MANIFEST_KEYS = ("ID", "wav", "start", "stop", "spk_id", "emotion")
+
+
+def read_manifest(path):
+    """Rows of a manifest CSV, checked.
+
+    Arguments
+    ---------
+    path : str or Path
+        SpeechBrain CSV with at least ``ID, wav, start, stop, spk_id,
+        emotion`` (``duration`` used for length sorting when present).
+
+    Returns
+    -------
+    list of dict
+        One dict per row; ``start``/``stop`` as int, ``duration`` float.
+
+    Example
+    -------
+    >>> p = getfixture("tmpdir") / "m.csv"
+    >>> _ = p.write(
+    ...     "ID,duration,wav,start,stop,spk_id,emotion\\n"
+    ...     "u1,1.0,/a.wav,0,16000,s1,neutral\\n"
+    ... )
+    >>> read_manifest(p)[0]["stop"]
+    16000
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: manifest not found")
+    with open(path, newline="", encoding="utf-8") as fin:
+        reader = csv.DictReader(fin)
+        missing = [
+            k for k in MANIFEST_KEYS if k not in (reader.fieldnames or [])
+        ]
+        if missing:
+            raise ValueError(f"{path}: manifest lacks columns {missing}")
+        rows, seen = [], set()
+        for line, row in enumerate(reader, start=2):
+            if row["ID"] in seen:
+                raise ValueError(f"{path}:{line}: duplicate ID {row['ID']!r}")
+            seen.add(row["ID"])
+            try:
+                row["start"] = int(row["start"] or 0)
+                row["stop"] = int(row["stop"]) if row["stop"] else -1
+                row["duration"] = float(row.get("duration") or 0.0)
+            except ValueError as err:
+                raise ValueError(f"{path}:{line}: bad number ({err})")
+            rows.append(row)
+    if not rows:
+        raise ValueError(f"{path}: manifest has no rows")
+    return rows
+
+
+@dataclass
+class TrialList:
+    """A parsed trial list: index arrays into one manifest.
+
+    Arguments
+    ---------
+    name : str
+        List name (file stem, e.g. ``cross``).
+    labels : numpy.ndarray
+        Boolean, True = target trial.
+    enrol : numpy.ndarray
+        Row index of the enrolment utterance.
+    test : numpy.ndarray
+        Row index of the test utterance.
+    enrol_emotion : numpy.ndarray
+        Enrolment emotion labels (str).
+    test_emotion : numpy.ndarray
+        Test emotion labels (str).
+    n_excluded : int
+        Trials dropped by a speaker exclusion.
+    """
+
+    name: str
+    labels: np.ndarray
+    enrol: np.ndarray
+    test: np.ndarray
+    enrol_emotion: np.ndarray
+    test_emotion: np.ndarray
+    n_excluded: int = 0
+
+    def __len__(self):
+        return self.labels.size
+
+    def subset(self, keep):
+        """The trials where ``keep`` is True (others counted excluded)."""
+        return TrialList(
+            self.name,
+            self.labels[keep],
+            self.enrol[keep],
+            self.test[keep],
+            self.enrol_emotion[keep],
+            self.test_emotion[keep],
+            self.n_excluded + int((~keep).sum()),
+        )
+
+
+def read_trials(path, index, rows=None):
+    """Parses a trial list against a manifest index.
+
+    Lines: ``<label> <enrol ID> <test ID> [<enrol emo> <test emo>]``; with
+    three columns (VoxCeleb format) the emotions come from ``rows``.
+    Blank lines and lines starting with ``#`` are skipped.
+
+    Arguments
+    ---------
+    path : str or Path
+        Trial list file.
+    index : dict
+        Utterance ID -> row number in the manifest.
+    rows : list of dict or None
+        Manifest rows (for emotions of 3-column lists).
+
+    Returns
+    -------
+    TrialList
+        The parsed list.
+
+    Example
+    -------
+    >>> p = getfixture("tmpdir") / "t.txt"
+    >>> _ = p.write("1 a b neutral angry\\n0 a c neutral neutral\\n")
+    >>> t = read_trials(p, {"a": 0, "b": 1, "c": 2})
+    >>> t.labels.tolist(), t.test.tolist(), t.test_emotion.tolist()
+    ([True, False], [1, 2], ['angry', 'neutral'])
+    >>> _ = p.write("1 a x\\n")
+    >>> read_trials(p, {"a": 0})
+    Traceback (most recent call last):
+    ...
+    ValueError: ...t.txt:1: unknown utterance 'x' (not in the manifest)
+    """
+    path = Path(path)
+    labels, enrol, test, e_emo, t_emo = [], [], [], [], []
+    with open(path, encoding="utf-8") as fin:
+        for line_no, line in enumerate(fin, start=1):
+            parts = line.split()
+            if not parts or parts[0].startswith("#"):
+                continue
+            if len(parts) not in (3, 5):
+                raise ValueError(
+                    f"{path}:{line_no}: expected 3 or 5 columns "
+                    f"(label enrol test [enrol_emo test_emo]), got "
+                    f"{len(parts)}"
+                )
+            if parts[0] not in ("0", "1"):
+                raise ValueError(
+                    f"{path}:{line_no}: label must be 0 or 1, got {parts[0]!r}"
+                )
+            for utt in parts[1:3]:
+                if utt not in index:
+                    raise ValueError(
+                        f"{path}:{line_no}: unknown utterance {utt!r} "
+                        "(not in the manifest)"
+                    )
+            i, j = index[parts[1]], index[parts[2]]
+            labels.append(parts[0] == "1")
+            enrol.append(i)
+            test.append(j)
+            if len(parts) == 5:
+                e_emo.append(parts[3])
+                t_emo.append(parts[4])
+            else:
+                e_emo.append(rows[i]["emotion"] if rows else "unknown")
+                t_emo.append(rows[j]["emotion"] if rows else "unknown")
+    if not labels:
+        raise ValueError(f"{path}: empty trial list")
+    out = TrialList(
+        path.stem,
+        np.array(labels, dtype=bool),
+        np.array(enrol, dtype=np.int64),
+        np.array(test, dtype=np.int64),
+        np.array(e_emo),
+        np.array(t_emo),
+    )
+    check_two_classes(out, path)
+    return out
+
+
+def check_two_classes(trials, where):
+    """Raises unless a list has both target and non-target trials.
+
+    Arguments
+    ---------
+    trials : TrialList
+        The list.
+    where : str or Path
+        Name for the message.
+    """
+    n_pos = int(trials.labels.sum())
+    if n_pos == 0 or n_pos == len(trials):
+        kind = "target" if n_pos else "non-target"
+        raise ValueError(
+            f"{where}: all {len(trials)} trials are {kind}; a verification "
+            "list needs both classes"
+        )
+
+
+def read_speaker_list(spec):
+    """Speaker ids from ``@file`` (one per line) or ``a,b,c``.
+
+    Arguments
+    ---------
+    spec : str or Path or None
+        ``@path`` or a plain path to a file, or a comma-separated list.
+
+    Returns
+    -------
+    set of str
+        Speaker ids (empty when ``spec`` is None).
+
+    Example
+    -------
+    >>> sorted(read_speaker_list("s1,s2"))
+    ['s1', 's2']
+    """
+    if spec is None:
+        return set()
+    spec = str(spec)
+    path = Path(spec[1:] if spec.startswith("@") else spec)
+    if spec.startswith("@") or path.is_file():
+        if not path.is_file():
+            raise FileNotFoundError(f"{path}: speaker list not found")
+        lines = path.read_text(encoding="utf-8").split()
+        return {s for s in lines if s}
+    return {s for s in spec.split(",") if s}
+
+
+def exclude_speakers(trials, rows, speakers):
+    """Drops trials whose enrolment or test speaker is in ``speakers``.
+
+    Arguments
+    ---------
+    trials : TrialList
+        The list.
+    rows : list of dict
+        Manifest rows the indices refer to.
+    speakers : set of str
+        Speakers to drop.
+
+    Returns
+    -------
+    TrialList
+        Remaining trials; ``n_excluded`` counts the dropped ones.
+
+    Example
+    -------
+    >>> t = TrialList(
+    ...     "x",
+    ...     np.array([True, False]),
+    ...     np.array([0, 0]),
+    ...     np.array([0, 1]),
+    ...     np.array(["n", "n"]),
+    ...     np.array(["n", "n"]),
+    ... )
+    >>> rows = [{"spk_id": "a"}, {"spk_id": "b"}]
+    >>> exclude_speakers(t, rows, {"b"}).n_excluded
+    1
+    """
+    if not speakers:
+        return trials
+    banned = np.array([r["spk_id"] in speakers for r in rows])
+    keep = ~(banned[trials.enrol] | banned[trials.test])
+    return trials.subset(keep)

@@ -1,0 +1,312 @@
+"""``run_evaluation``: exported model + prepared data folder -> results.
+
+Embeds the split's manifest (and a capped training cohort) through the
+exported folder, scores every list in ``trials/<split>/`` with cosine,
+s-norm and AS-norm, and writes ``results.json``, ``results.md`` and the
+four figures. Embeddings are cached per model and manifest, so a second
+run only re-scores.
+
+Authors
+ * speechbrain-emoinv contributors 2025
+"""
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+
+from speechbrain_emoinv.evaluation.lists import (
+    check_two_classes,
+    exclude_speakers,
+    read_manifest,
+    read_speaker_list,
+    read_trials,
+)
+from speechbrain_emoinv.evaluation.report import (
+    emotion_matrix,
+    list_order,
+    metrics_table,
+    render_markdown,
+    score_list,
+)
+from speechbrain_emoinv.export import model_fingerprint
+from speechbrain_emoinv.scoring import EmbeddingCache, files_digest, score_all
+
+
+def sample_cohort(rows, size, seed=0):
+    """Up to ``size`` rows spread evenly over speakers (deterministic).
+
+    Rows are dealt round-robin across speakers (shuffled within each
+    speaker with ``seed``), so every training speaker is represented.
+
+    Arguments
+    ---------
+    rows : list of dict
+        Training manifest rows.
+    size : int
+        Cap on the cohort.
+    seed : int
+        Shuffle seed.
+
+    Returns
+    -------
+    list of dict
+        The cohort rows.
+
+    Example
+    -------
+    >>> rows = [{"ID": str(i), "spk_id": "ab"[i % 2]} for i in range(6)]
+    >>> sorted(r["spk_id"] for r in sample_cohort(rows, 4))
+    ['a', 'a', 'b', 'b']
+    """
+    rng = np.random.default_rng(seed)
+    spk = np.array([r["spk_id"] for r in rows])
+    perm = rng.permutation(len(rows))
+    # Rank of each row within its speaker, after shuffling.
+    order = perm[np.argsort(spk[perm], kind="stable")]
+    sorted_spk = spk[order]
+    first = np.searchsorted(sorted_spk, sorted_spk, side="left")
+    rank = np.arange(len(rows)) - first
+    pick = order[np.lexsort((sorted_spk, rank))][:size]
+    return [rows[i] for i in np.sort(pick)]
+
+
+def _write_manifest(rows, path):
+    keys = list(rows[0].keys())
+    with open(path, "w", newline="", encoding="utf-8") as fout:
+        writer = csv.DictWriter(fout, keys)
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+class _Embedder:
+    """Loads the model on the first cache miss only."""
+
+    def __init__(self, model_dir, cache_dir, key, device, batch_size):
+        self.model_dir, self.cache_dir = model_dir, Path(cache_dir)
+        self.key, self.device, self.batch_size = key, device, batch_size
+        self.model = None
+        self.cache = EmbeddingCache(cache_dir, key)
+
+    def __call__(self, manifest_path, rows, progress=False):
+        from speechbrain_emoinv.evaluation.embedding import (
+            embed_manifest,
+            load_model,
+        )
+
+        def compute():
+            if self.model is None:
+                self.model = load_model(
+                    self.model_dir,
+                    self.cache_dir / f"pretrained_{self.key}",
+                    self.device,
+                )
+            work = self.cache.cache_dir / (
+                "partial_" + files_digest([manifest_path])
+            )
+            return embed_manifest(
+                self.model,
+                rows,
+                work,
+                batch_size=self.batch_size,
+                progress=progress,
+            )
+
+        ids, emb = self.cache.get(manifest_path, compute)
+        if ids != [r["ID"] for r in rows]:
+            raise RuntimeError(f"{manifest_path}: cached ids do not match")
+        return emb
+
+
+def run_evaluation(
+    model_dir,
+    data_dir,
+    out_dir,
+    split="eval",
+    cohort="train",
+    exclude=None,
+    cohort_size=2000,
+    topk=300,
+    cache_dir=None,
+    device="cpu",
+    batch_size=16,
+    plots=True,
+    probe=True,
+    projection="tsne",
+    seed=0,
+    log=print,
+):
+    """Evaluates an exported model on a prepared data folder.
+
+    Arguments
+    ---------
+    model_dir : str or Path
+        Exported folder (``export_pretrained``).
+    data_dir : str or Path
+        Prepared data folder (``<split>.csv``, ``trials/<split>/*.txt``).
+    out_dir : str or Path
+        Where results and figures go.
+    split : str
+        ``eval`` or ``valid``.
+    cohort : str or None
+        Manifest split for s-norm / AS-norm (None = raw cosine only).
+    exclude : str or set or None
+        Speakers whose trials are dropped: ``@file``, ``a,b`` or a set.
+    cohort_size : int
+        Cap on cohort utterances.
+    topk : int
+        AS-norm top-k.
+    cache_dir : str or Path or None
+        Embedding cache (default ``out_dir/embedding_cache``).
+    device : str
+        Torch device for embedding.
+    batch_size : int
+        Utterances per forward pass.
+    plots : bool
+        Write the four PNG figures.
+    probe : bool
+        Run the emotion-leakage probe.
+    projection : str
+        ``tsne`` or ``pca`` for ``embeddings_2d.png``.
+    seed : int
+        Seed of cohort sampling, probe and projection.
+    log : callable
+        Printer for the table and notes.
+
+    Returns
+    -------
+    dict
+        What ``results.json`` holds.
+    """
+    model_dir, data_dir = Path(model_dir), Path(data_dir)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    cache_dir = Path(cache_dir) if cache_dir else out_dir / "embedding_cache"
+    key = model_fingerprint(model_dir)
+    embed = _Embedder(model_dir, cache_dir, key, device, batch_size)
+
+    manifest = data_dir / f"{split}.csv"
+    rows = read_manifest(manifest)
+    index = {r["ID"]: i for i, r in enumerate(rows)}
+    files = sorted((data_dir / "trials" / split).glob("*.txt"))
+    if not files:
+        raise FileNotFoundError(
+            f"{data_dir / 'trials' / split}: no trial lists"
+        )
+    banned = exclude if isinstance(exclude, set) else read_speaker_list(exclude)
+    lists = {}
+    for path in files:
+        trials = exclude_speakers(read_trials(path, index, rows), rows, banned)
+        if len(trials) == 0:
+            raise ValueError(f"{path}: every trial touches an excluded speaker")
+        check_two_classes(trials, f"{path} (after exclusion)")
+        lists[trials.name] = trials
+    n_dropped = sum(t.n_excluded for t in lists.values())
+    if banned:
+        log(
+            f"excluded {n_dropped} trials touching {len(banned)} listed "
+            f"speakers: "
+            + ", ".join(f"{n} {t.n_excluded}" for n, t in lists.items())
+        )
+
+    emb = embed(manifest, rows, progress=False)
+    ids = [r["ID"] for r in rows]
+    cohort_emb, cohort_rows = None, []
+    if cohort:
+        cohort_manifest = data_dir / f"{cohort}.csv"
+        if cohort_manifest.is_file():
+            cohort_rows = sample_cohort(
+                read_manifest(cohort_manifest), cohort_size, seed
+            )
+        if len(cohort_rows) >= 2:
+            path = out_dir / "cohort.csv"
+            _write_manifest(cohort_rows, path)
+            cohort_emb = embed(path, cohort_rows)
+        else:
+            log(f"no usable cohort in {cohort_manifest}: cosine only")
+
+    scores, results_lists = {}, {}
+    for name, trials in lists.items():
+        scores[name] = score_all(
+            emb, trials.enrol, trials.test, cohort_emb, topk, ids
+        )
+        results_lists[name] = score_list(trials, scores[name])
+    norms = list(next(iter(scores.values())))
+    gap = {
+        n: (
+            results_lists["cross"][n]["eer"]
+            - results_lists["neutral"][n]["eer"]
+            if {"cross", "neutral"} <= set(lists)
+            else None
+        )
+        for n in norms
+    }
+    merged = "merged" if "merged" in lists else list_order(lists)[-1]
+    matrix = emotion_matrix(lists[merged], scores[merged]["cosine"])
+
+    keep = np.array([r["spk_id"] not in banned for r in rows])
+    leak = None
+    if probe:
+        from speechbrain_emoinv.evaluation.probe import emotion_leakage
+
+        leak = emotion_leakage(
+            emb[keep],
+            [r["spk_id"] for r, k in zip(rows, keep, strict=True) if k],
+            [r["emotion"] for r, k in zip(rows, keep, strict=True) if k],
+            seed=seed,
+        )
+    table = metrics_table(results_lists)
+    results = {
+        "split": split,
+        "model": {"dir": str(model_dir.resolve()), "fingerprint": key},
+        "data_dir": str(data_dir.resolve()),
+        "cohort": {
+            "split": cohort,
+            "n_utterances": len(cohort_rows),
+            "topk": topk if cohort_emb is not None else None,
+        },
+        "excluded": {"n_speakers": len(banned), "n_trials": n_dropped},
+        "lists": results_lists,
+        "emotion_gap": gap,
+        "eer_matrix": matrix,
+        "leakage_probe": leak,
+        "table": table,
+        "plots": [],
+    }
+    if plots:
+        from speechbrain_emoinv.evaluation.plots import write_plots
+
+        results["plots"] = write_plots(
+            out_dir,
+            lists,
+            {n: s["cosine"] for n, s in scores.items()},
+            merged,
+            matrix,
+            emb[keep].numpy(),
+            [r for r, k in zip(rows, keep, strict=True) if k],
+            projection,
+        )
+    (out_dir / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    markdown = render_markdown(results)
+    (out_dir / "results.md").write_text(markdown)
+    log(table)
+    log(
+        "emotion gap (EER cross - neutral, points): "
+        + ", ".join(
+            f"{n} {'n/a' if g is None else f'{g:+.2f}'}" for n, g in gap.items()
+        )
+    )
+    log(
+        "EER % by "
+        + markdown.split("## EER % by ")[1].split("\n## ")[0].strip()
+    )
+    if leak and leak["accuracy"] is not None:
+        cos = leak["within_speaker_cosine"]
+        log(
+            f"emotion probe accuracy {leak['accuracy']:.3f} (chance "
+            f"{leak['chance_accuracy']:.3f}); within-speaker cosine same "
+            f"emotion {cos['same_emotion']:.3f} vs across "
+            f"{cos['cross_emotion']:.3f}"
+        )
+    return results
