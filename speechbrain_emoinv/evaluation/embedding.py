@@ -88,15 +88,34 @@ def load_row(row, model):
     return model.audio_normalizer(wav, sr)
 
 
-def length_sorted_batches(rows, batch_size):
+def _lengths(rows):
+    return np.array(
+        [
+            r.get("duration")
+            or (int(r.get("stop", 0)) - int(r.get("start", 0)))
+            for r in rows
+        ],
+        dtype=np.float64,
+    )
+
+
+def length_sorted_batches(rows, batch_size, max_pad=0.02):
     """Row indices grouped into batches of similar length (longest first).
+
+    Padding changes an ECAPA embedding (the convolutions see the padded
+    frames next to the last real ones), so a batch is also closed when
+    the next utterance is more than ``max_pad`` shorter than the batch's
+    longest: on a real list neighbours in length order differ by far less,
+    so batches stay full.
 
     Arguments
     ---------
     rows : list of dict
         Manifest rows with ``duration`` (or ``start``/``stop``).
     batch_size : int
-        Utterances per batch.
+        Most utterances per batch.
+    max_pad : float
+        Largest padded fraction of a batch member (1.0 = no limit).
 
     Returns
     -------
@@ -105,20 +124,25 @@ def length_sorted_batches(rows, batch_size):
 
     Example
     -------
-    >>> rows = [{"duration": d} for d in (1.0, 3.0, 2.0)]
+    >>> rows = [{"duration": d} for d in (1.0, 3.0, 2.95, 2.0)]
     >>> [b.tolist() for b in length_sorted_batches(rows, 2)]
-    [[1, 2], [0]]
+    [[1, 2], [3], [0]]
+    >>> [b.tolist() for b in length_sorted_batches(rows, 3, max_pad=1.0)]
+    [[1, 2, 3], [0]]
     """
-    length = np.array(
-        [
-            r.get("duration")
-            or (int(r.get("stop", 0)) - int(r.get("start", 0)))
-            for r in rows
-        ],
-        dtype=np.float64,
-    )
+    length = _lengths(rows)
     order = np.argsort(-length, kind="stable")
-    return [order[i : i + batch_size] for i in range(0, order.size, batch_size)]
+    batches, start = [], 0
+    # Vectorised per batch: the first row that breaks the pad or size cap.
+    while start < order.size:
+        window = length[order[start : start + batch_size]]
+        too_short = window < (1.0 - max_pad) * window[0]
+        end = start + (
+            int(np.argmax(too_short)) if too_short.any() else window.size
+        )
+        batches.append(order[start:end])
+        start = end
+    return batches
 
 
 def embed_rows(model, rows, batch_size=16):
@@ -183,7 +207,7 @@ def shard_chunks(n_rows, rows, rank, world_size, chunk_size):
     >>> [c.tolist() for c in shard_chunks(4, rows, 1, 2, 1)]
     [[3], [0]]
     """
-    order = np.concatenate(length_sorted_batches(rows, n_rows or 1))
+    order = np.argsort(-_lengths(rows), kind="stable")
     mine = order[rank::world_size]
     return [mine[i : i + chunk_size] for i in range(0, mine.size, chunk_size)]
 

@@ -1,0 +1,89 @@
+"""``emoinv-embed``: embeddings of a manifest through an exported model.
+
+Single process::
+
+    emoinv-embed --model results/export --csv data/eval.csv --out emb/
+
+Several processes (each embeds one shard; rank 0's output is the merge)::
+
+    torchrun --standalone --nproc_per_node=4 -m speechbrain_emoinv.cli.embed \\
+        --model results/export --csv data/eval.csv --out emb/
+
+Finished chunks are kept in ``OUT/chunks``; rerunning after a crash skips
+them. The result is ``OUT/embeddings.pt``: ``{"ids": [...], "emb":
+Tensor[N, D]}`` in manifest order.
+"""
+
+import argparse
+import os
+from pathlib import Path
+
+import torch
+
+from speechbrain_emoinv.evaluation.embedding import (
+    dist_info,
+    embed_manifest,
+    load_model,
+)
+from speechbrain_emoinv.evaluation.lists import read_manifest
+
+
+def build_parser():
+    """Argument parser of ``emoinv-embed``.
+
+    Example
+    -------
+    >>> build_parser().parse_args(
+    ...     ["--model", "m", "--csv", "c", "--out", "o"]
+    ... ).chunk_size
+    256
+    """
+    p = argparse.ArgumentParser(
+        prog="emoinv-embed",
+        description="Embed every row of a manifest CSV (resumable, "
+        "sharded under torchrun).",
+    )
+    p.add_argument("--model", required=True, help="exported model folder")
+    p.add_argument("--csv", required=True, help="manifest CSV")
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--chunk-size", type=int, default=256)
+    p.add_argument(
+        "--device", default=None, help="default: cuda:<local rank> or cpu"
+    )
+    p.add_argument("--no-progress", action="store_true")
+    return p
+
+
+def main(argv=None):
+    """Runs ``emoinv-embed``; returns the output file path."""
+    args = build_parser().parse_args(argv)
+    rank, world = dist_info()
+    device = args.device
+    if device is None:
+        local = int(os.environ.get("LOCAL_RANK", 0))
+        device = f"cuda:{local}" if torch.cuda.is_available() else "cpu"
+    out = Path(args.out)
+    rows = read_manifest(args.csv)
+    model = load_model(args.model, out / f"pretrained_r{rank}", device)
+    ids, emb = embed_manifest(
+        model,
+        rows,
+        out / "chunks",
+        chunk_size=args.chunk_size,
+        batch_size=args.batch_size,
+        progress=not args.no_progress,
+    )
+    path = out / "embeddings.pt"
+    if rank == 0:
+        tmp = path.with_suffix(".tmp")
+        torch.save({"ids": ids, "emb": emb}, tmp)
+        tmp.replace(path)
+        print(f"{len(ids)} embeddings of size {emb.shape[1]} -> {path}")
+    if world > 1:
+        torch.distributed.destroy_process_group()
+    return path
+
+
+if __name__ == "__main__":
+    main()

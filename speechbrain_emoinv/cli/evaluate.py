@@ -1,0 +1,81 @@
+"""``emoinv-eval``: evaluate an exported model on a prepared data folder.
+
+Example::
+
+    emoinv-eval --model results/export --data data/mbrola --split eval \\
+        --out results/eval --exclude-speakers @data/mbrola/train_speakers.txt
+"""
+
+import argparse
+
+import torch
+
+from speechbrain_emoinv.evaluation import run_evaluation
+
+
+def build_parser():
+    """Argument parser of ``emoinv-eval``.
+
+    Example
+    -------
+    >>> a = build_parser().parse_args(["--model", "m", "--data", "d"])
+    >>> a.split, a.cohort, a.topk
+    ('eval', 'train', 300)
+    """
+    p = argparse.ArgumentParser(
+        prog="emoinv-eval",
+        description="Score every trial list of a split with an exported "
+        "model; write results.json, results.md and figures.",
+    )
+    p.add_argument("--model", required=True, help="exported model folder")
+    p.add_argument("--data", required=True, help="prepared data folder")
+    p.add_argument("--split", default="eval", help="eval or valid")
+    p.add_argument("--out", default=None, help="output folder")
+    p.add_argument(
+        "--cohort",
+        default="train",
+        help="manifest split for s-norm/AS-norm; 'none' disables",
+    )
+    p.add_argument("--cohort-size", type=int, default=2000)
+    p.add_argument("--topk", type=int, default=300, help="AS-norm top-k")
+    p.add_argument(
+        "--exclude-speakers",
+        default=None,
+        help="@file (one speaker per line) or a,b,c: drop their trials",
+    )
+    p.add_argument("--cache-dir", default=None, help="embedding cache")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--projection", choices=["tsne", "pca"], default="tsne")
+    p.add_argument("--no-plots", action="store_true")
+    p.add_argument("--no-probe", action="store_true")
+    p.add_argument("--threads", type=int, default=None, help="torch threads")
+    return p
+
+
+def main(argv=None):
+    """Runs ``emoinv-eval``; returns the results dict."""
+    args = build_parser().parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    out = args.out or f"{args.model.rstrip('/')}_eval_{args.split}"
+    return run_evaluation(
+        args.model,
+        args.data,
+        out,
+        split=args.split,
+        cohort=None if args.cohort.lower() == "none" else args.cohort,
+        exclude=args.exclude_speakers,
+        cohort_size=args.cohort_size,
+        topk=args.topk,
+        cache_dir=args.cache_dir,
+        device=args.device,
+        batch_size=args.batch_size,
+        plots=not args.no_plots,
+        probe=not args.no_probe,
+        projection=args.projection,
+    )
+
+
+if __name__ == "__main__":
+    main()

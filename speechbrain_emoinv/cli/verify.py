@@ -1,0 +1,200 @@
+"""``emoinv-verify``: verify speaker pairs with an exported model.
+
+Unlike SpeechBrain's ``verify_files`` (always 0.25, speechbrain issue
+#2917), the decision uses the model's stored ``verification_threshold``
+(or ``--threshold``).
+
+Examples::
+
+    emoinv-verify --model results/export a.wav b.wav
+    emoinv-verify --model results/export --trials pairs.txt
+    emoinv-verify --model results/export --trials data/trials/eval/cross.txt \\
+        --data data/mbrola
+
+``--trials`` lines are ``enrol.wav test.wav`` (relative paths from
+``--data`` or the list's folder) or our trial format ``label enrol_ID
+test_ID [emotions]`` with utterance IDs looked up in ``--data``'s
+manifests.
+"""
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+import torch
+
+from speechbrain_emoinv.evaluation.embedding import embed_rows, load_model
+from speechbrain_emoinv.evaluation.lists import read_manifest
+from speechbrain_emoinv.export import read_metadata
+from speechbrain_emoinv.scoring import cosine_scores
+
+DEFAULT_THRESHOLD = 0.25  # SpeechBrain's verify_batch default
+
+
+def build_parser():
+    """Argument parser of ``emoinv-verify``.
+
+    Example
+    -------
+    >>> build_parser().parse_args(["--model", "m", "a.wav", "b.wav"]).wavs
+    ['a.wav', 'b.wav']
+    """
+    p = argparse.ArgumentParser(
+        prog="emoinv-verify",
+        description="Cosine score and same/different decision under the "
+        "model's stored threshold.",
+    )
+    p.add_argument("--model", required=True, help="exported model folder")
+    p.add_argument("wavs", nargs="*", help="enrol.wav test.wav")
+    p.add_argument("--trials", help="batch mode: a list of pairs")
+    p.add_argument("--data", help="root of relative paths / manifests")
+    p.add_argument("--threshold", type=float, help="override the stored one")
+    p.add_argument("--device", default="cpu")
+    # 1 = no padding: a file's embedding does not depend on its partners.
+    p.add_argument("--batch-size", type=int, default=1)
+    p.add_argument("--savedir", help="where SpeechBrain links model files")
+    return p
+
+
+def model_threshold(model_dir, override=None):
+    """Decision threshold: override, else stored, else 0.25.
+
+    Example
+    -------
+    >>> model_threshold("unused", 0.3)
+    (0.3, 'given')
+    """
+    if override is not None:
+        return override, "given"
+    stored = read_metadata(model_dir).get("verification_threshold")
+    if stored is None:
+        return DEFAULT_THRESHOLD, "default: none stored"
+    return float(stored), "stored"
+
+
+def _file_row(path, where):
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{where}: audio file {path} not found")
+    info = sf.info(str(path))
+    return {
+        "ID": str(path),
+        "wav": str(path),
+        "start": 0,
+        "stop": -1,
+        "duration": info.duration,
+    }
+
+
+def parse_pairs(trials, data=None):
+    """Rows to embed and (enrol, test, label) index triples of a list.
+
+    Arguments
+    ---------
+    trials : str or Path
+        Trial file.
+    data : str or Path or None
+        Root of relative paths; for ID lists, folder of manifests.
+
+    Returns
+    -------
+    rows : list of dict
+        Unique utterances.
+    pairs : list of tuple
+        ``(enrol row, test row, label or None, enrol name, test name)``.
+    """
+    trials = Path(trials)
+    root = Path(data) if data else trials.parent
+    rows, index, pairs, manifest = [], {}, [], None
+    with open(trials, encoding="utf-8") as fin:
+        for line_no, line in enumerate(fin, start=1):
+            parts = line.split()
+            if not parts or parts[0].startswith("#"):
+                continue
+            where = f"{trials}:{line_no}"
+            if len(parts) == 2:
+                label, names = None, parts
+            elif len(parts) in (3, 5) and parts[0] in ("0", "1"):
+                label, names = int(parts[0]), parts[1:3]
+                if manifest is None:
+                    manifest = _manifest_index(data, where)
+            else:
+                raise ValueError(
+                    f"{where}: expected 'enrol.wav test.wav' or "
+                    "'label enrol_ID test_ID [emo emo]'"
+                )
+            idx = []
+            for name in names:
+                if name not in index:
+                    if label is None:
+                        path = Path(name)
+                        row = _file_row(
+                            path if path.is_absolute() else root / path, where
+                        )
+                    elif name in manifest:
+                        row = manifest[name]
+                    else:
+                        raise ValueError(
+                            f"{where}: unknown utterance {name!r} (not in "
+                            f"the manifests of {data})"
+                        )
+                    index[name] = len(rows)
+                    rows.append(row)
+                idx.append(index[name])
+            pairs.append((idx[0], idx[1], label, names[0], names[1]))
+    if not pairs:
+        raise ValueError(f"{trials}: empty trial list")
+    return rows, pairs
+
+
+def _manifest_index(data, where):
+    if not data:
+        raise ValueError(f"{where}: utterance IDs need --data (manifests)")
+    index = {}
+    for csv_path in sorted(Path(data).glob("*.csv")):
+        try:
+            for row in read_manifest(csv_path):
+                index[row["ID"]] = row
+        except ValueError:
+            continue  # not a manifest (e.g. an augmentation table)
+    if not index:
+        raise ValueError(f"{where}: no manifest CSV in {data}")
+    return index
+
+
+def main(argv=None):
+    """Runs ``emoinv-verify``; returns the list of scores."""
+    args = build_parser().parse_args(argv)
+    if bool(args.trials) == bool(args.wavs) or (
+        args.wavs and len(args.wavs) != 2
+    ):
+        build_parser().error("give two WAV files or --trials FILE")
+    threshold, source = model_threshold(args.model, args.threshold)
+    if args.trials:
+        rows, pairs = parse_pairs(args.trials, args.data)
+    else:
+        rows = [_file_row(w, "command line") for w in args.wavs]
+        pairs = [(0, 1, None, *args.wavs)]
+    model = load_model(args.model, args.savedir, args.device)
+    emb = embed_rows(model, rows, args.batch_size)
+    enrol = np.array([p[0] for p in pairs])
+    test = np.array([p[1] for p in pairs])
+    scores = cosine_scores(emb, enrol, test, ids=[r["ID"] for r in rows])
+    print(f"# threshold {threshold:g} ({source}); decision = score > threshold")
+    for (_, _, label, a, b), s in zip(pairs, scores, strict=True):
+        same = "same" if s > threshold else "different"
+        extra = "" if label is None else f" label={label}"
+        print(f"{a} {b} {s:.4f} {same}{extra}")
+    labels = [p[2] for p in pairs]
+    if None not in labels:
+        acc = np.mean((scores > threshold) == np.array(labels, dtype=bool))
+        print(f"# accuracy at threshold: {100 * acc:.2f} % of {len(pairs)}")
+    sys.stdout.flush()
+    return scores.tolist()
+
+
+if __name__ == "__main__":
+    torch.set_num_threads(max(1, torch.get_num_threads()))
+    main()
