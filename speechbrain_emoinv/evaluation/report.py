@@ -57,7 +57,9 @@ def emotion_matrix(trials, scores, min_trials=2):
     >>> m["emotions"], m["eer"]
     (['a', 'n'], [[None, 100.0], [None, 0.0]])
     """
-    emos = sorted(set(trials.enrol_emotion) | set(trials.test_emotion))
+    emos = sorted(
+        {str(e) for e in (*trials.enrol_emotion, *trials.test_emotion)}
+    )
     code = {e: i for i, e in enumerate(emos)}
     row = np.array([code[e] for e in trials.enrol_emotion])
     col = np.array([code[e] for e in trials.test_emotion])
