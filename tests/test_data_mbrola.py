@@ -112,10 +112,13 @@ def test_deterministic_across_workers_and_resume(tmp_path, micro_size):
     paths[0].unlink()
     paths[1].write_bytes(b"")
     keep = paths[2].stat().st_mtime_ns
+    stale = paths[3].with_name(".x.123.tmp.wav")
+    stale.write_bytes(b"half")
     mc.generate_corpus(a, size=micro_size, num_workers=1)
     assert paths[0].read_bytes() == blobs[rows[0]["wav"]]
     assert paths[1].read_bytes() == blobs[rows[1]["wav"]]
     assert paths[2].stat().st_mtime_ns == keep  # valid file not redone
+    assert not stale.exists()
 
 
 def test_other_options_in_same_folder_refused(tmp_path, micro_size):

@@ -814,6 +814,9 @@ def generate_corpus(out_dir, size="default", num_workers=None, seed=1234):
             )
     else:
         conf_path.write_text(json.dumps(conf, indent=1))
+    # Half-written files of an interrupted run (never valid outputs).
+    for stale in out_dir.glob("wav/*/.*.tmp.wav"):
+        stale.unlink()
     tasks = [
         (str(out_dir), spk, tid, text, conf["styles"], seed, conf["variation"])
         for spk in speakers
