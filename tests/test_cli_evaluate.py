@@ -1,0 +1,65 @@
+"""emoinv-eval: command line to results.json, table and plots."""
+
+import json
+
+import torch
+
+from speechbrain_emoinv.cli import evaluate
+from speechbrain_emoinv.evaluation.toy import make_toy_data, make_toy_model
+
+
+def test_evaluate_cli(tmp_path, capsys):
+    torch.set_num_threads(1)
+    data = make_toy_data(tmp_path / "d", n_train=2, n_eval=3, n_sentences=2)
+    model = make_toy_model(tmp_path / "m")
+    out = tmp_path / "o"
+    evaluate.main(
+        [
+            "--model",
+            str(model),
+            "--data",
+            str(data),
+            "--out",
+            str(out),
+            "--exclude-speakers",
+            f"@{data / 'train_speakers.txt'}",
+            "--cohort-size",
+            "10",
+            "--topk",
+            "4",
+            "--projection",
+            "pca",
+        ]
+    )
+    printed = capsys.readouterr().out
+    res = json.loads((out / "results.json").read_text())
+    assert res["cohort"] == {"split": "train", "n_utterances": 10, "topk": 4}
+    # Train speakers never appear in eval lists: nothing to drop, counted.
+    assert res["excluded"] == {"n_speakers": 2, "n_trials": 0}
+    assert "excluded 0 trials touching 2 listed speakers" in printed
+    assert "minDCF@0.01" in printed and "EER % by" in printed
+    for name in (
+        "det.png",
+        "score_hist.png",
+        "eer_matrix.png",
+        "embeddings_2d.png",
+        "results.md",
+    ):
+        assert (out / name).stat().st_size > 1000, name
+    evaluate.main(
+        [
+            "--model",
+            str(model),
+            "--data",
+            str(data),
+            "--out",
+            str(out / "raw"),
+            "--cohort",
+            "none",
+            "--no-plots",
+            "--no-probe",
+        ]
+    )
+    raw = json.loads((out / "raw" / "results.json").read_text())
+    assert set(raw["lists"]["merged"]) == {"n_trials", "n_excluded", "cosine"}
+    assert raw["leakage_probe"] is None
