@@ -33,6 +33,7 @@ import speechbrain as sb
 import torch
 from speechbrain.dataio import audio_io
 from speechbrain.utils.distributed import if_main_process, run_on_main
+from torch.nn.parallel import DistributedDataParallel as DDP
 
 from speechbrain_emoinv.config import load_config, save_resolved_config
 from speechbrain_emoinv.evaluation.lists import read_trials
@@ -110,7 +111,7 @@ class EmoInvBrain(sb.core.Brain):
             step=self.optimizer_step,
         )
         for key, value in parts.items():
-            self.loss_parts[key] = self.loss_parts.get(key, 0.0) + float(value)
+            self.hparams.loss_parts.add(key, float(value))
         self.hparams.lr_annealing.on_batch_end(self.optimizer)
         return loss
 
@@ -121,16 +122,20 @@ class EmoInvBrain(sb.core.Brain):
         return self.modules.embedding_model(feats, lens).squeeze(1)
 
     def on_fit_batch_start(self, batch, should_step):
-        """Seeds each step from (seed, step): a resumed run replays the same
-        CopyPaste, masking and augmentation draws with no RNG state."""
-        step = self.hparams.epoch_counter.current * 10**6 + self.step
-        torch.manual_seed(int(stable_uniform(self.hparams.seed, step) * 2**62))
+        """Seeds each step from (seed, epoch, step, rank): a resumed run
+        replays the same CopyPaste, masking and augmentation draws without
+        any saved RNG state, and DDP ranks draw independently."""
+        rank = int(os.environ.get("RANK", 0))
+        key = (self.hparams.epoch_counter.current, self.step, rank)
+        u = stable_uniform(self.hparams.seed, *key)
+        torch.manual_seed(int(u * 2**62))
 
     def on_stage_start(self, stage, epoch=None):
         """Sets the epoch of the pair sampler; resets stage accumulators."""
         if stage == sb.Stage.TRAIN:
             self.hparams.pair_sampler_instance.set_epoch(epoch)
-            self.loss_parts = {}
+            if self.step == 0:  # not when resuming inside the epoch
+                self.hparams.loss_parts.clear()
         else:
             self.valid_embeddings = {}
 
@@ -138,9 +143,7 @@ class EmoInvBrain(sb.core.Brain):
         """Logs the loss parts; validates by EER on unseen speakers."""
         if stage == sb.Stage.TRAIN:
             self.train_stats = {"loss": stage_loss}
-            steps = max(self.step, 1)
-            for key, value in self.loss_parts.items():
-                self.train_stats[key] = value / steps
+            self.train_stats.update(self.hparams.loss_parts.means())
             return
         eer, threshold = score_trials(
             self.valid_embeddings, self.hparams.valid_trials
@@ -157,6 +160,17 @@ class EmoInvBrain(sb.core.Brain):
                 min_keys=["EER"],
             )
         self.last_valid = valid_stats
+
+    def _wrap_distributed(self):
+        """DDP on CPU: SpeechBrain 1.1.2 converts BatchNorm to SyncBatchNorm
+        for every DDP run, which PyTorch supports on GPUs only."""
+        if not (self.distributed_launch and self.device_type == "cpu"):
+            return super()._wrap_distributed()
+        for name, module in self.modules.items():
+            if any(p.requires_grad for p in module.parameters()):
+                self.modules[name] = DDP(
+                    module, find_unused_parameters=self.find_unused_parameters
+                )
 
     def optimizer_lr(self):
         """Current learning rate of the first parameter group."""
@@ -314,7 +328,13 @@ def main(argv):
         min_key="EER",
         test_loader_kwargs=hparams["valid_dataloader_options"],
     )
-    if if_main_process():
+    main_process = if_main_process()
+    if torch.distributed.is_initialized():
+        # The final evaluation runs on rank 0 alone; the others are done.
+        torch.distributed.barrier()
+        torch.distributed.destroy_process_group()
+        os.environ["WORLD_SIZE"] = "1"
+    if main_process:
         export_and_evaluate(brain, hparams)
 
 

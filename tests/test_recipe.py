@@ -1,0 +1,255 @@
+"""The recipe end to end on the tiny generated corpus: training, evaluation
+table, export, network-free loading, fine-tuning, resume after SIGKILL and
+two-process DDP."""
+
+import os
+import signal
+import socket
+import subprocess
+import time
+import zipfile
+from pathlib import Path
+
+import pytest
+import torch
+from recipe_utils import ROOT, TINY, recipe_cmd, run_recipe, train_log
+
+from speechbrain_emoinv.config import load_config
+
+
+@pytest.fixture(scope="module")
+def full_run(tmp_path_factory):
+    """One complete tiny run of the full method (shared by several tests)."""
+    out = tmp_path_factory.mktemp("full") / "run"
+    log = run_recipe(TINY, f"--output_folder={out}")
+    return out, log
+
+
+def test_run_prints_table_and_exports(full_run):
+    out, log = full_run
+    for name in ("neutral", "cross", "emo_emo", "merged"):
+        assert name in log, f"list {name} missing from the printed table"
+    assert "EER" in log
+    export = out / "pretrained"
+    for name in ("hyperparams.yaml", "embedding_model.ckpt", "README.md"):
+        assert (export / name).is_file(), name
+    assert (out / "eval" / "results.json").is_file()
+    # Two epochs were logged, each with the pair-loss part.
+    lines = train_log(out)
+    assert len(lines) == 2 and all("train pair:" in ln for ln in lines)
+
+
+def test_checkpoints_load_weights_only(full_run):
+    """Tensor checkpoints load with weights_only=True; SpeechBrain's
+    brain/counter/dataloader savers write plain text (no pickle at all)."""
+    out, _ = full_run
+    ckpts = list((out / "save").glob("CKPT*/*.ckpt"))
+    torch_files = [p for p in ckpts if zipfile.is_zipfile(p)]
+    assert {p.name for p in torch_files} >= {
+        "embedding_model.ckpt",
+        "classifier.ckpt",
+        "optimizer.ckpt",
+        "lr_annealing.ckpt",
+    }
+    for path in ckpts:
+        if path in torch_files:
+            torch.load(path, map_location="cpu", weights_only=True)
+        else:
+            path.read_text(encoding="utf-8")  # text, not a pickle
+
+
+def test_export_loads_without_network(full_run, monkeypatch, tmp_path):
+    """from_hparams on the exported folder never touches the network and
+    reproduces the best checkpoint's embeddings."""
+    from speechbrain.inference.speaker import SpeakerRecognition
+
+    def no_network(*args, **kwargs):
+        raise OSError("network access attempted")
+
+    monkeypatch.setattr(socket.socket, "connect", no_network)
+    out, _ = full_run
+    model = SpeakerRecognition.from_hparams(
+        source=str(out / "pretrained"), savedir=str(tmp_path / "load")
+    )
+    # The exported weights are those of the checkpoint with the lowest EER.
+    best = min(
+        (out / "save").glob("CKPT*"),
+        key=lambda c: float(
+            [
+                ln
+                for ln in (c / "CKPT.yaml").read_text().splitlines()
+                if ln.startswith("EER:")
+            ][0].split()[1]
+        ),
+    )
+    state = torch.load(best / "embedding_model.ckpt", weights_only=True)
+    exported = model.mods.embedding_model.state_dict()
+    for key, value in state.items():
+        assert torch.equal(exported[key], value), key
+    wav = torch.randn(1, 16000)
+    emb = model.encode_batch(wav)
+    assert emb.shape[-1] == 32 and torch.isfinite(emb).all()
+    assert 0.0 < model.hparams.verification_threshold < 1.0
+
+
+def test_finetune_from_exported_folder(full_run, tmp_path):
+    out, _ = full_run
+    run = tmp_path / "ft"
+    run_recipe(
+        TINY,
+        f"--output_folder={run}",
+        f"--pretrained_path={out / 'pretrained'}",
+        "--number_of_epochs=1",
+    )
+    assert len(train_log(run)) == 1
+    # A model of another size cannot start from it: the error names a layer.
+    with pytest.raises(
+        AssertionError, match=r"layer '.*': checkpoint has shape"
+    ):
+        run_recipe(
+            TINY,
+            f"--output_folder={tmp_path / 'bad'}",
+            f"--pretrained_path={out / 'pretrained'}",
+            "--ecapa_channels=[16,16,16,16,48]",
+        )
+
+
+def _tree_state(*folders):
+    """Path -> mtime of every file under the folders (caches excluded)."""
+    skip = {".git", ".venv", "__pycache__", ".pytest_cache", ".ruff_cache"}
+    state = {}
+    for folder in folders:
+        for dirpath, dirnames, filenames in os.walk(folder):
+            dirnames[:] = [d for d in dirnames if d not in skip]
+            for name in filenames:
+                path = os.path.join(dirpath, name)
+                state[path] = os.stat(path).st_mtime_ns
+    return state
+
+
+def _intra_epoch_ckpts(save):
+    return [
+        c
+        for c in save.glob("CKPT*")
+        if "brain_intra_epoch_ckpt" in (c / "CKPT.yaml").read_text()
+    ]
+
+
+def test_resume_after_sigkill_matches_uninterrupted(tmp_path):
+    """Kill -9 in the middle of epoch 2, rerun the same command: same steps,
+    same metrics and bit-identical weights as a run never interrupted.
+
+    Augmentation is off here: SpeechBrain's AddNoise / AddReverb keep their
+    own file iterators, which a restart rewinds, so with them the resumed
+    run draws other noise files and matches only statistically. Everything
+    else -- crops, partners, CopyPaste, EM -- is keyed by (seed, epoch,
+    step) and replays exactly.
+    """
+    common = ["--use_augment=False", "--ckpt_interval_steps=4"]
+    ref = tmp_path / "ref"
+    run_recipe(TINY, f"--output_folder={ref}", *common)
+
+    crash = tmp_path / "crash"
+    cmd = recipe_cmd(TINY, f"--output_folder={crash}", *common)
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    proc = subprocess.Popen(
+        cmd,
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.time() + 300
+    try:
+        # Wait until epoch 1 is done and epoch 2 has an intra-epoch ckpt.
+        while time.time() < deadline:
+            log = crash / "train_log.txt"
+            if (
+                log.exists()
+                and log.read_text().strip()
+                and _intra_epoch_ckpts(crash / "save")
+            ):
+                break
+            assert proc.poll() is None, "run ended before it could be killed"
+            time.sleep(0.2)
+        proc.send_signal(signal.SIGKILL)
+    finally:
+        proc.wait()
+    assert proc.returncode == -signal.SIGKILL
+    assert len(train_log(crash)) == 1, "killed after epoch 2 ended"
+
+    before = _tree_state(ROOT, tmp_path)
+    run_recipe(TINY, f"--output_folder={crash}", *common)
+    assert train_log(crash) == train_log(ref)
+    a = torch.load(crash / "pretrained" / "embedding_model.ckpt")
+    b = torch.load(ref / "pretrained" / "embedding_model.ckpt")
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    # Nothing was written outside the output folder (the corpus was ready).
+    changed = set(_tree_state(ROOT, tmp_path).items()) ^ set(before.items())
+    assert all(str(p).startswith(str(crash)) for p, _ in changed), changed
+
+
+def _epoch_losses(lines):
+    return [float(ln.split("train loss: ")[1].split(",")[0]) for ln in lines]
+
+
+def test_ddp_two_processes_match_one(tmp_path):
+    """torchrun with 2 CPU processes x 2 anchors vs 1 process x 4 anchors.
+
+    With shuffling off, DistributedSampler gives rank r the anchors r, r+2,
+    ...: each step sees the same 4 anchors and the same partners (partners
+    are global indices) and DDP averages the gradients of equal halves.
+    What differs: batch-norm statistics over 2 vs 4 samples and the random
+    CopyPaste/EM draws (seeded per rank). Tolerance: 15 % on the epoch loss.
+    """
+    common = [
+        "--use_augment=False",
+        "--sorting=ascending",
+        "--dataloader_options={batch_size: 4, shuffle: False, num_workers: 0}",
+    ]
+    one = tmp_path / "one"
+    run_recipe(TINY, f"--output_folder={one}", *common)
+    two = tmp_path / "two"
+    ddp = [
+        "--dataloader_options={batch_size: 2, shuffle: False, num_workers: 0}",
+        "--distributed_backend=gloo",
+    ]
+    run_recipe(TINY, f"--output_folder={two}", *common[:2], *ddp, torchrun=2)
+    l1, l2 = _epoch_losses(train_log(one)), _epoch_losses(train_log(two))
+    assert len(l1) == len(l2) == 2
+    for a, b in zip(l1, l2, strict=True):
+        assert abs(a - b) / a < 0.15, (l1, l2)
+    print("epoch losses 1 process", l1, "2 processes", l2)
+    assert (two / "pretrained" / "embedding_model.ckpt").is_file()
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "baseline",
+        "baseline_equal_budget",
+        "ablation_copypaste",
+        "ablation_copypaste_erl",
+    ],
+)
+def test_ablation_configs_change_only_their_switches(name):
+    full, _ = load_config(str(ROOT / "hparams" / "emoinv.yaml"))
+    row, _ = load_config(str(ROOT / "hparams" / f"{name}.yaml"))
+    assert row["experiment"] == name
+    switches = {
+        "use_pairs",
+        "use_em",
+        "pair_weight",
+        "batch_size",
+        "number_of_epochs",
+    }
+    for key in switches:
+        if row[key] != full[key]:
+            assert key in Path(ROOT / "hparams" / f"{name}.yaml").read_text()
+    # Same encoder, features and optimiser settings.
+    for key in ("ecapa_channels", "n_mels", "lr", "sentence_len", "seed"):
+        assert row[key] == full[key]
+    if "equal_budget" in name:
+        # As many samples per step and as many steps as the full method.
+        assert row["batch_size"] == 2 * full["batch_size"]
+        assert row["number_of_epochs"] == 2 * full["number_of_epochs"]
