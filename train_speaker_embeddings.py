@@ -28,6 +28,7 @@ Authors
 import logging
 import os
 import sys
+import time
 
 import speechbrain as sb
 import torch
@@ -291,6 +292,7 @@ def export_and_evaluate(brain, hparams):
 
 def main(argv):
     """Prepares the data, trains, exports and evaluates."""
+    started = time.time()
     hparams_file, run_opts, overrides = sb.parse_arguments(argv)
     sb.utils.distributed.ddp_init_group(run_opts)
     hparams, config_text = load_config(hparams_file, overrides)
@@ -336,6 +338,13 @@ def main(argv):
         os.environ["WORLD_SIZE"] = "1"
     if main_process:
         export_and_evaluate(brain, hparams)
+        logger.info(
+            "Finished %s in %.1f min (preparation, training, export, "
+            "evaluation): %s",
+            hparams_file,
+            (time.time() - started) / 60,
+            hparams["output_folder"],
+        )
 
 
 if __name__ == "__main__":
