@@ -125,6 +125,22 @@ def recipe_rows():
 
 ROWS = recipe_rows()
 IDS = [f"{r['Dataset']}-{Path(r['Hparam_file']).stem}" for r in ROWS]
+# Known gaps outside the recipes, reported; strict, so a fix is noticed.
+KNOWN_FAILURES = {
+    "VoxCeleb": "run_evaluation rejects the empty neutral/cross/emo_emo "
+    "lists that prepare_voxceleb writes (no emotion labels)",
+}
+PARAMS = [
+    pytest.param(
+        row,
+        id=rid,
+        marks=[pytest.mark.xfail(reason=KNOWN_FAILURES[row["Dataset"]],
+                                 strict=True)]
+        if row["Dataset"] in KNOWN_FAILURES
+        else [],
+    )
+    for row, rid in zip(ROWS, IDS, strict=True)
+]  # fmt: skip
 
 
 def flag_value(flags, key):
@@ -143,22 +159,26 @@ def file_exists_items(checks):
 
 def test_rows_complete():
     """Every recipe config has a row; every row names existing files."""
-    configs = sorted(str(p.relative_to(ROOT)) for p in ROOT.glob("recipes/*/hparams/*.yaml"))  # fmt: skip
+    configs = sorted(
+        str(p.relative_to(ROOT)) for p in ROOT.glob("recipes/*/hparams/*.yaml")
+    )
     assert configs and sorted(r["Hparam_file"] for r in ROWS) == configs
     for row in ROWS:
-        for key in ("Script_file", "Hparam_file", "Data_prep_file",
-                    "Readme_file"):  # fmt: skip
+        for key in ("Script_file", "Hparam_file", "Data_prep_file"):
             assert (ROOT / row[key]).is_file(), (row["Dataset"], key)
+        assert (ROOT / row["Readme_file"]).is_file(), row["Dataset"]
         assert row["Dataset"] in BUILDERS, row["Dataset"]
         assert "--debug" in shlex.split(row["test_debug_flags"])
 
 
-@pytest.mark.parametrize("row", ROWS, ids=IDS)
-def test_recipe_row(row, tmp_path):
+def run_row(row, tmp_path, drop=()):
+    """Builds the row's fake corpus and runs its command; returns the
+    process, its combined output and the data and output folders."""
     flags = shlex.split(row["test_debug_flags"])
     fake = flag_value(flags, "data_folder")
     data = tmp_path / "data"
     flags = [f.replace(fake, str(data)) for f in flags]
+    flags = [f for f in flags if f.split("=")[0] not in drop]
     BUILDERS[row["Dataset"]](data)
     out = tmp_path / "out"
     cmd = [
@@ -177,10 +197,16 @@ def test_recipe_row(row, tmp_path):
         text=True,
         timeout=300,
     )
-    log = proc.stdout + proc.stderr
-    assert proc.returncode == 0, f"{shlex.join(cmd)}\n{log[-6000:]}"
+    log = f"{shlex.join(cmd)}\n{(proc.stdout + proc.stderr)[-6000:]}"
+    return proc, log, data, out
+
+
+@pytest.mark.parametrize("row", PARAMS)
+def test_recipe_row(row, tmp_path):
+    proc, log, data, out = run_row(row, tmp_path)
+    assert proc.returncode == 0, log
     for name in file_exists_items(row["test_debug_checks"]):
-        assert (out / name).is_file(), f"{name} missing:\n{log[-3000:]}"
+        assert (out / name).is_file(), f"{name} missing:\n{log}"
 
     # The fake corpus is big enough for every list the corpus can have:
     # all four for emotional corpora, the official merged one for VoxCeleb.
@@ -192,4 +218,15 @@ def test_recipe_row(row, tmp_path):
             assert 1 in labels and 0 in labels, (split, name)
     results = json.loads((out / "eval" / "results.json").read_text())
     for name in lists:
-        assert name in json.dumps(results), name
+        assert results["lists"][name]["n_trials"] > 0, name
+
+
+def test_dusha_first_run_names_out_n_neurons(tmp_path):
+    """Dusha's speaker count depends on the copy: with the YAML's
+    ``out_n_neurons: 0`` the first run prepares and names the number."""
+    (row,) = [r for r in ROWS if r["Dataset"] == "Dusha"]
+    proc, log, data, _ = run_row(row, tmp_path, drop=("--out_n_neurons",))
+    assert proc.returncode != 0
+    want = flag_value(shlex.split(row["test_debug_flags"]), "out_n_neurons")
+    assert f"pass --out_n_neurons={want}" in log, log
+    assert (data / "prepared" / "prepare_report.json").is_file()
