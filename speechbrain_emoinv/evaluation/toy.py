@@ -14,6 +14,8 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
+from speechbrain_emoinv.data.manifest import FIELDS
+
 TINY_ECAPA = dict(
     channels=[32, 32, 32, 32, 96],
     kernel_sizes=[5, 3, 3, 3, 1],
@@ -21,20 +23,6 @@ TINY_ECAPA = dict(
     attention_channels=16,
     lin_neurons=16,
 )
-HEADER = [
-    "ID",
-    "duration",
-    "wav",
-    "start",
-    "stop",
-    "spk_id",
-    "emotion",
-    "text_id",
-    "gender",
-    "lang",
-    "corpus",
-    "simulated",
-]
 # pitch factor, vibrato depth, gain per emotion
 STYLES = {
     "neutral": (1.0, 0.0, 0.5),
@@ -169,7 +157,7 @@ def make_toy_data(
                     )
         with open(root / f"{split}.csv", "w", newline="") as fout:
             writer = csv.writer(fout)
-            writer.writerow(HEADER)
+            writer.writerow(FIELDS)
             writer.writerows(rows[split])
         (root / f"{split}_speakers.txt").write_text(
             "".join(f"{s}\n" for s in spks)
