@@ -33,6 +33,7 @@ from fake_corpora import (
 )
 from recipe_utils import ROOT
 
+from speechbrain_emoinv.config import load_config
 from speechbrain_emoinv.data.trials import read_trials
 
 CSV_DIR = ROOT / "tests" / "recipes"
@@ -169,6 +170,12 @@ def test_rows_complete():
         assert (ROOT / row["Readme_file"]).is_file(), row["Dataset"]
         assert row["Dataset"] in BUILDERS, row["Dataset"]
         assert "--debug" in shlex.split(row["test_debug_flags"])
+        # The real-size config loads; its preparer is the row's file.
+        hparams, _ = load_config(ROOT / row["Hparam_file"], "data_folder: x")
+        prepare = hparams["prepare_data"].func
+        assert callable(prepare), row["Hparam_file"]
+        module = Path(sys.modules[prepare.__module__].__file__)
+        assert module == ROOT / row["Data_prep_file"], module
 
 
 def run_row(row, tmp_path, drop=()):
