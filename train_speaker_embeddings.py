@@ -37,7 +37,7 @@ from speechbrain.utils.distributed import if_main_process, run_on_main
 from torch.nn.parallel import DistributedDataParallel as DDP
 
 from speechbrain_emoinv.config import load_config, save_resolved_config
-from speechbrain_emoinv.evaluation.lists import read_trials
+from speechbrain_emoinv.evaluation.lists import read_trial_list
 from speechbrain_emoinv.export import export_pretrained
 from speechbrain_emoinv.finetune import load_embedding_weights
 from speechbrain_emoinv.metrics import compute_eer
@@ -181,7 +181,7 @@ class EmoInvBrain(sb.core.Brain):
 def score_trials(embeddings, trial_file):
     """EER and its threshold of cosine scoring on a trial list."""
     ids = list(embeddings)
-    trials = read_trials(trial_file, {u: i for i, u in enumerate(ids)})
+    trials = read_trial_list(trial_file, {u: i for i, u in enumerate(ids)})
     emb = torch.stack([embeddings[u] for u in ids])
     scores = cosine_scores(emb, trials.enrol, trials.test, ids=ids)
     return compute_eer(scores, trials.labels)

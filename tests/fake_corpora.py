@@ -39,7 +39,7 @@ def make_esd(root):
                 expected.append(
                     dict(ID=f"esd-{spk}_{num:06d}", spk_id=f"esd-{spk}",
                          emotion=emo.lower(), text_id=f"{lang}-{sent:03d}",
-                         lang=lang, stop=str(n), corpus="esd")
+                         lang=lang, stop=n, corpus="esd")
                 )  # fmt: skip
     return expected
 
@@ -68,7 +68,7 @@ def make_cremad(root):
                 expected.append(
                     dict(ID=f"cremad-{name}", spk_id=f"cremad-{actor}",
                          emotion=canon, text_id=sent, gender=sex[0].lower(),
-                         lang="en", stop=str(n), corpus="cremad")
+                         lang="en", stop=n, corpus="cremad")
                 )  # fmt: skip
     return expected
 
@@ -91,7 +91,7 @@ def make_ravdess(root):
                     dict(ID=f"ravdess-{name}", spk_id=f"ravdess-{actor}",
                          emotion=canon, text_id=f"stmt{stmt}",
                          gender="m" if int(actor) % 2 else "f", lang="en",
-                         stop=str(n), corpus="ravdess")
+                         stop=n, corpus="ravdess")
                 )  # fmt: skip
     tone(root / "Actor_01" / "03-02-01-01-01-01-01.wav", sr=48000)  # song
     return expected
@@ -122,7 +122,7 @@ def make_dusha(root, tsv_test=True):
                                      source_id=spk))  # fmt: skip
                 expected.append(
                     dict(ID=f"dusha-{h}", spk_id=f"dusha-{spk}",
-                         emotion=canon, lang="ru", stop=str(n),
+                         emotion=canon, lang="ru", stop=n,
                          corpus="dusha")
                 )  # fmt: skip
         if part == "crowd_test" and tsv_test:
@@ -165,7 +165,7 @@ def make_iemocap(root):
             expected.append(
                 dict(ID=f"iemocap-{utt}", spk_id=f"iemocap-Ses0{s}{turn[0]}",
                      emotion=canon, gender=turn[0].lower(), lang="en",
-                     stop=str(n), corpus="iemocap")
+                     stop=n, corpus="iemocap")
             )  # fmt: skip
         evald = root / f"Session{s}" / "dialog" / "EmoEvaluation"
         evald.mkdir(parents=True, exist_ok=True)
@@ -187,7 +187,7 @@ def make_voxceleb(root):
                 expected.append(
                     dict(ID=f"{spk}--{vid}--{n_}", spk_id=f"vox-{spk}",
                          emotion="unknown", gender="mf"[i % 2], lang="",
-                         stop=str(n), corpus="voxceleb")
+                         stop=n, corpus="voxceleb")
                 )  # fmt: skip
     (root / "vox1_meta.csv").write_text(
         "VoxCeleb1 ID\tVGGFace1 ID\tGender\tNationality\tSet\n"

@@ -4,9 +4,9 @@ import pytest
 import torch
 
 from speechbrain_emoinv.cli import embed
+from speechbrain_emoinv.data.manifest import read_manifest
 from speechbrain_emoinv.evaluation import embedding as emb_mod
 from speechbrain_emoinv.evaluation.embedding import embed_rows, load_model
-from speechbrain_emoinv.evaluation.lists import read_manifest
 from speechbrain_emoinv.evaluation.toy import make_toy_data, make_toy_model
 
 

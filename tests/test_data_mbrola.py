@@ -164,7 +164,7 @@ def test_prepare_mbrola_folder(tiny, tmp_path):
     listed = (save / "eval_speakers.txt").read_text().split()
     assert set(listed) == spk["eval"]
     r = rows["eval"][0]
-    assert r["start"] == "0" and int(r["stop"]) == sf.info(r["wav"]).frames
+    assert r["start"] == 0 and r["stop"] == sf.info(r["wav"]).frames
     by_id = {r["ID"]: r for r in rows["eval"]}
     for cat in ("neutral", "cross", "emo_emo", "merged"):
         trials = read_trials(save / "trials" / "eval" / f"{cat}.txt")

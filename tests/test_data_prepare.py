@@ -50,7 +50,7 @@ def _check_rows(rows, expected):
         row = rows[exp["ID"]]
         for key, val in exp.items():
             assert row[key] == val, (exp["ID"], key, row[key], val)
-        assert row["start"] == "0" and row["simulated"] == "0"
+        assert row["start"] == 0 and row["simulated"] == "0"
         info = sf.info(row["wav"])
         assert (info.samplerate, info.channels) == (16000, 1)
         assert int(row["stop"]) == info.frames

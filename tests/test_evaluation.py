@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 import torch
 
+from speechbrain_emoinv.data.manifest import read_manifest
 from speechbrain_emoinv.evaluation import (
     embedding as embedding_mod,
     run_evaluation,
 )
-from speechbrain_emoinv.evaluation.lists import read_manifest
 from speechbrain_emoinv.evaluation.toy import make_toy_data, make_toy_model
 from speechbrain_emoinv.export import model_fingerprint
 from speechbrain_emoinv.metrics import compute_eer

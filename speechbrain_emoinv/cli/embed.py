@@ -20,12 +20,12 @@ from pathlib import Path
 
 import torch
 
+from speechbrain_emoinv.data.manifest import read_manifest
 from speechbrain_emoinv.evaluation.embedding import (
     dist_info,
     embed_manifest,
     load_model,
 )
-from speechbrain_emoinv.evaluation.lists import read_manifest
 
 
 def build_parser():
@@ -64,7 +64,7 @@ def main(argv=None):
         local = int(os.environ.get("LOCAL_RANK", 0))
         device = f"cuda:{local}" if torch.cuda.is_available() else "cpu"
     out = Path(args.out)
-    rows = read_manifest(args.csv)
+    rows = read_manifest(args.csv, strict=False)
     model = load_model(args.model, out / f"pretrained_r{rank}", device)
     ids, emb = embed_manifest(
         model,

@@ -25,8 +25,8 @@ import numpy as np
 import soundfile as sf
 import torch
 
+from speechbrain_emoinv.data.manifest import read_manifest
 from speechbrain_emoinv.evaluation.embedding import embed_rows, load_model
-from speechbrain_emoinv.evaluation.lists import read_manifest
 from speechbrain_emoinv.export import read_metadata
 from speechbrain_emoinv.scoring import cosine_scores
 
@@ -155,7 +155,7 @@ def _manifest_index(data, where):
     index = {}
     for csv_path in sorted(Path(data).glob("*.csv")):
         try:
-            for row in read_manifest(csv_path):
+            for row in read_manifest(csv_path, strict=False):
                 index[row["ID"]] = row
         except ValueError:
             continue  # not a manifest (e.g. an augmentation table)

@@ -36,6 +36,8 @@ FIELDS = (
     "corpus",
     "simulated",
 )
+# Columns the evaluation tools need (``read_manifest(path, strict=False)``).
+REQUIRED_FIELDS = ("ID", "wav", "start", "stop", "spk_id", "emotion")
 SPLITS = ("train", "valid", "eval")
 TRIAL_SPLITS = ("valid", "eval")
 OPTIONS_FILE = "prepare_options.json"
@@ -252,23 +254,35 @@ def write_manifest(rows, path):
     os.replace(tmp, path)
 
 
-def read_manifest(path):
-    """Reads and validates a manifest CSV.
+def read_manifest(path, strict=True):
+    """Reads and checks a manifest CSV.
 
     Arguments
     ---------
     path : str or Path
-        CSV written by :func:`write_manifest`.
+        CSV written by :func:`write_manifest`, or (``strict=False``) any
+        SpeechBrain CSV with the :data:`REQUIRED_FIELDS` columns.
+    strict : bool
+        True (a prepared folder): the header must be :data:`FIELDS`, every
+        number written and every emotion canonical. False (a CSV handed to
+        the evaluation tools): the :data:`REQUIRED_FIELDS` columns suffice,
+        in any order, other columns are kept, emotions are taken as
+        written, a blank ``start`` reads 0, a blank or missing ``stop`` -1
+        and ``duration`` 0.0, and the file must have at least one row.
 
     Returns
     -------
     list of dict
+        One dict per row; ``start``/``stop`` as int, ``duration`` as float,
+        the other columns as written.
 
     Raises
     ------
+    FileNotFoundError
+        When ``path`` is not a file.
     ValueError
-        On a wrong header, a malformed row (file and line named), an
-        unknown emotion or a duplicate ID.
+        On a wrong header, a malformed row or a bad number, an unknown
+        emotion or a duplicate ID (file and line named).
 
     Example
     -------
@@ -279,32 +293,59 @@ def read_manifest(path):
     Traceback (most recent call last):
     ...
     ValueError: ...m.csv:2: malformed row: expected 12 fields, got 5
+    >>> _ = p.write_text(
+    ...     "ID,wav,start,stop,spk_id,emotion\\nu1,/a.wav,0,8,s1,ang\\n"
+    ... )
+    >>> row = read_manifest(p, strict=False)[0]
+    >>> row["stop"], row["duration"], row["emotion"]
+    (8, 0.0, 'ang')
     """
-    rows = []
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: manifest not found")
+    blank = {} if strict else {"start": 0, "stop": -1, "duration": 0.0}
+    rows, first_seen = [], {}
     with open(path, newline="", encoding="utf-8") as f:
         reader = csv.reader(f)
-        header = next(reader, None)
-        if header is None or tuple(header) != FIELDS:
+        header = next(reader, None) or []
+        if strict and tuple(header) != FIELDS:
             raise ValueError(f"{path}:1: header must be {','.join(FIELDS)}")
+        missing = [k for k in REQUIRED_FIELDS if k not in header]
+        if missing:
+            raise ValueError(f"{path}:1: manifest lacks columns {missing}")
         for row in reader:
             where = f"{path}:{reader.line_num}"
             if not row:
                 continue
-            if len(row) != len(FIELDS):
+            if len(row) != len(header):
                 raise ValueError(
-                    f"{where}: malformed row: expected {len(FIELDS)} "
+                    f"{where}: malformed row: expected {len(header)} "
                     f"fields, got {len(row)}"
                 )
-            rec = dict(zip(FIELDS, row, strict=True))
+            rec = dict(zip(header, row, strict=True))
             try:
-                float(rec["duration"])
-                int(rec["start"]), int(rec["stop"])
-            except ValueError:
+                for key, kind in (
+                    ("start", int),
+                    ("stop", int),
+                    ("duration", float),
+                ):
+                    text = rec.get(key)
+                    rec[key] = (
+                        blank[key] if key in blank and not text else kind(text)
+                    )
+            except (TypeError, ValueError):
                 raise ValueError(f"{where}: malformed row: bad number")
-            if rec["emotion"] not in CANONICAL:
+            if strict and rec["emotion"] not in CANONICAL:
                 raise ValueError(f"{where}: unknown emotion {rec['emotion']!r}")
+            if rec["ID"] in first_seen:
+                raise ValueError(
+                    f"{where}: duplicate utterance ID {rec['ID']!r}: "
+                    f"{first_seen[rec['ID']]} and {rec['wav']}"
+                )
+            first_seen[rec["ID"]] = rec["wav"]
             rows.append(rec)
-    check_duplicate_ids(rows)
+    if not rows and not strict:
+        raise ValueError(f"{path}: manifest has no rows")
     return rows
 
 

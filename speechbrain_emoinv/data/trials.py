@@ -203,13 +203,68 @@ def write_trials(trials, folder):
         os.replace(tmp, path)
 
 
+def iter_trial_lines(path):
+    """Parses a trial file line by line (the one trial-list parser).
+
+    Lines: ``<label 1|0> <enrol ID> <test ID> [<enrol emo> <test emo>]``
+    (3 columns: VoxCeleb format). Blank lines and lines starting with
+    ``#`` are skipped.
+
+    Arguments
+    ---------
+    path : str or Path
+        Trial file.
+
+    Yields
+    ------
+    tuple
+        ``(line number, label, enrol ID, test ID, enrol emotion, test
+        emotion)``; label an int, emotions None on 3-column lines.
+
+    Raises
+    ------
+    ValueError
+        On a malformed line, naming file and line number.
+
+    Example
+    -------
+    >>> import tempfile
+    >>> p = Path(tempfile.mkdtemp()) / "t.txt"
+    >>> _ = p.write_text("# comment\\n1 a b neutral sad\\n\\n0 a c\\n")
+    >>> list(iter_trial_lines(p))
+    [(2, 1, 'a', 'b', 'neutral', 'sad'), (4, 0, 'a', 'c', None, None)]
+    >>> _ = p.write_text("2 a b\\n")
+    >>> list(iter_trial_lines(p))
+    Traceback (most recent call last):
+    ...
+    ValueError: ...t.txt:1: malformed trial line '2 a b': label must be 0 or 1, got '2'
+    """
+    with open(path, encoding="utf-8") as f:
+        for num, line in enumerate(f, 1):
+            words = line.split()
+            if not words or words[0].startswith("#"):
+                continue
+            where = f"{path}:{num}: malformed trial line {line.strip()!r}"
+            if len(words) not in (3, 5):
+                raise ValueError(
+                    f"{where}: expected 3 or 5 columns (<1|0> <enrol> "
+                    f"<test> [<emo> <emo>]), got {len(words)}"
+                )
+            if words[0] not in ("0", "1"):
+                raise ValueError(
+                    f"{where}: label must be 0 or 1, got {words[0]!r}"
+                )
+            emotions = words[3:] if len(words) == 5 else [None, None]
+            yield (num, int(words[0]), words[1], words[2], *emotions)
+
+
 def read_trials(path):
     """Reads a trial file (5 columns; 3-column VoxCeleb lines accepted).
 
     Arguments
     ---------
     path : str or Path
-        Trial file.
+        Trial file (format of :func:`iter_trial_lines`).
 
     Returns
     -------
@@ -229,18 +284,7 @@ def read_trials(path):
     >>> read_trials(p)
     [(1, 'a', 'b', 'neutral', 'sad'), (0, 'a', 'c', 'unknown', 'unknown')]
     """
-    trials = []
-    with open(path, encoding="utf-8") as f:
-        for num, line in enumerate(f, 1):
-            words = line.split()
-            if not words:
-                continue
-            if len(words) not in (3, 5) or words[0] not in ("0", "1"):
-                raise ValueError(
-                    f"{path}:{num}: malformed trial line {line.strip()!r} "
-                    "(want: <1|0> <enrol> <test> [<emo> <emo>])"
-                )
-            if len(words) == 3:
-                words += [UNKNOWN, UNKNOWN]
-            trials.append((int(words[0]), *words[1:]))
-    return trials
+    return [
+        (label, enrol, test, e_emo or UNKNOWN, t_emo or UNKNOWN)
+        for _, label, enrol, test, e_emo, t_emo in iter_trial_lines(path)
+    ]

@@ -1,70 +1,21 @@
-"""Reading manifests, trial lists and speaker lists for evaluation.
+"""Trial lists as index arrays into a manifest, and speaker lists.
 
-Formats are those of ``docs/interfaces.md``. Every error names the file
-and, for trial lists, the line.
+Formats are those of ``docs/interfaces.md``. Files are parsed by the data
+layer (``data.manifest.read_manifest``, ``data.trials.iter_trial_lines``);
+this module turns them into the arrays the scorer works on. Every error
+names the file and, for trial lists, the line.
 
 Authors
  * speechbrain-emoinv contributors 2025
 """
 
-import csv
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-MANIFEST_KEYS = ("ID", "wav", "start", "stop", "spk_id", "emotion")
-
-
-def read_manifest(path):
-    """Rows of a manifest CSV, checked.
-
-    Arguments
-    ---------
-    path : str or Path
-        SpeechBrain CSV with at least ``ID, wav, start, stop, spk_id,
-        emotion`` (``duration`` used for length sorting when present).
-
-    Returns
-    -------
-    list of dict
-        One dict per row; ``start``/``stop`` as int, ``duration`` float.
-
-    Example
-    -------
-    >>> p = getfixture("tmpdir") / "m.csv"
-    >>> _ = p.write(
-    ...     "ID,duration,wav,start,stop,spk_id,emotion\\n"
-    ...     "u1,1.0,/a.wav,0,16000,s1,neutral\\n"
-    ... )
-    >>> read_manifest(p)[0]["stop"]
-    16000
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: manifest not found")
-    with open(path, newline="", encoding="utf-8") as fin:
-        reader = csv.DictReader(fin)
-        missing = [
-            k for k in MANIFEST_KEYS if k not in (reader.fieldnames or [])
-        ]
-        if missing:
-            raise ValueError(f"{path}: manifest lacks columns {missing}")
-        rows, seen = [], set()
-        for line, row in enumerate(reader, start=2):
-            if row["ID"] in seen:
-                raise ValueError(f"{path}:{line}: duplicate ID {row['ID']!r}")
-            seen.add(row["ID"])
-            try:
-                row["start"] = int(row["start"] or 0)
-                row["stop"] = int(row["stop"]) if row["stop"] else -1
-                row["duration"] = float(row.get("duration") or 0.0)
-            except ValueError as err:
-                raise ValueError(f"{path}:{line}: bad number ({err})")
-            rows.append(row)
-    if not rows:
-        raise ValueError(f"{path}: manifest has no rows")
-    return rows
+from speechbrain_emoinv.data.emotions import UNKNOWN
+from speechbrain_emoinv.data.trials import iter_trial_lines
 
 
 @dataclass
@@ -113,12 +64,13 @@ class TrialList:
         )
 
 
-def read_trials(path, index, rows=None):
-    """Parses a trial list against a manifest index.
+def read_trial_list(path, index, rows=None):
+    """Reads a trial list as index arrays into a manifest.
 
-    Lines: ``<label> <enrol ID> <test ID> [<enrol emo> <test emo>]``; with
-    three columns (VoxCeleb format) the emotions come from ``rows``.
-    Blank lines and lines starting with ``#`` are skipped.
+    The file is parsed by :func:`speechbrain_emoinv.data.trials.iter_trial_lines`
+    (``<label> <enrol ID> <test ID> [<enrol emo> <test emo>]``, blank and
+    ``#`` lines skipped); with three columns (VoxCeleb format) the emotions
+    come from ``rows``.
 
     Arguments
     ---------
@@ -134,52 +86,43 @@ def read_trials(path, index, rows=None):
     TrialList
         The parsed list.
 
+    Raises
+    ------
+    ValueError
+        On a malformed line or an utterance not in ``index`` (file and
+        line named), an empty list, or a list with one class only.
+
     Example
     -------
     >>> p = getfixture("tmpdir") / "t.txt"
     >>> _ = p.write("1 a b neutral angry\\n0 a c neutral neutral\\n")
-    >>> t = read_trials(p, {"a": 0, "b": 1, "c": 2})
+    >>> t = read_trial_list(p, {"a": 0, "b": 1, "c": 2})
     >>> t.labels.tolist(), t.test.tolist(), t.test_emotion.tolist()
     ([True, False], [1, 2], ['angry', 'neutral'])
     >>> _ = p.write("1 a x\\n")
-    >>> read_trials(p, {"a": 0})
+    >>> read_trial_list(p, {"a": 0})
     Traceback (most recent call last):
     ...
     ValueError: ...t.txt:1: unknown utterance 'x' (not in the manifest)
     """
     path = Path(path)
     labels, enrol, test, e_emo, t_emo = [], [], [], [], []
-    with open(path, encoding="utf-8") as fin:
-        for line_no, line in enumerate(fin, start=1):
-            parts = line.split()
-            if not parts or parts[0].startswith("#"):
-                continue
-            if len(parts) not in (3, 5):
+    for line_no, label, e_id, t_id, e_e, t_e in iter_trial_lines(path):
+        for utt in (e_id, t_id):
+            if utt not in index:
                 raise ValueError(
-                    f"{path}:{line_no}: expected 3 or 5 columns "
-                    f"(label enrol test [enrol_emo test_emo]), got "
-                    f"{len(parts)}"
+                    f"{path}:{line_no}: unknown utterance {utt!r} "
+                    "(not in the manifest)"
                 )
-            if parts[0] not in ("0", "1"):
-                raise ValueError(
-                    f"{path}:{line_no}: label must be 0 or 1, got {parts[0]!r}"
-                )
-            for utt in parts[1:3]:
-                if utt not in index:
-                    raise ValueError(
-                        f"{path}:{line_no}: unknown utterance {utt!r} "
-                        "(not in the manifest)"
-                    )
-            i, j = index[parts[1]], index[parts[2]]
-            labels.append(parts[0] == "1")
-            enrol.append(i)
-            test.append(j)
-            if len(parts) == 5:
-                e_emo.append(parts[3])
-                t_emo.append(parts[4])
-            else:
-                e_emo.append(rows[i]["emotion"] if rows else "unknown")
-                t_emo.append(rows[j]["emotion"] if rows else "unknown")
+        i, j = index[e_id], index[t_id]
+        labels.append(label == 1)
+        enrol.append(i)
+        test.append(j)
+        if e_e is None:
+            e_e = rows[i]["emotion"] if rows else UNKNOWN
+            t_e = rows[j]["emotion"] if rows else UNKNOWN
+        e_emo.append(e_e)
+        t_emo.append(t_e)
     if not labels:
         raise ValueError(f"{path}: empty trial list")
     out = TrialList(

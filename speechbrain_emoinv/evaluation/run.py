@@ -16,12 +16,12 @@ from pathlib import Path
 
 import numpy as np
 
+from speechbrain_emoinv.data.manifest import read_manifest
 from speechbrain_emoinv.evaluation.lists import (
     check_two_classes,
     exclude_speakers,
-    read_manifest,
     read_speaker_list,
-    read_trials,
+    read_trial_list,
 )
 from speechbrain_emoinv.evaluation.report import (
     emotion_matrix,
@@ -187,7 +187,7 @@ def run_evaluation(
     embed = _Embedder(model_dir, cache_dir, key, device, batch_size)
 
     manifest = data_dir / f"{split}.csv"
-    rows = read_manifest(manifest)
+    rows = read_manifest(manifest, strict=False)
     index = {r["ID"]: i for i, r in enumerate(rows)}
     files = sorted((data_dir / "trials" / split).glob("*.txt"))
     if not files:
@@ -197,7 +197,9 @@ def run_evaluation(
     banned = exclude if isinstance(exclude, set) else read_speaker_list(exclude)
     lists = {}
     for path in files:
-        trials = exclude_speakers(read_trials(path, index, rows), rows, banned)
+        trials = exclude_speakers(
+            read_trial_list(path, index, rows), rows, banned
+        )
         if len(trials) == 0:
             raise ValueError(f"{path}: every trial touches an excluded speaker")
         check_two_classes(trials, f"{path} (after exclusion)")
@@ -217,7 +219,7 @@ def run_evaluation(
         cohort_manifest = data_dir / f"{cohort}.csv"
         if cohort_manifest.is_file():
             cohort_rows = sample_cohort(
-                read_manifest(cohort_manifest), cohort_size, seed
+                read_manifest(cohort_manifest, strict=False), cohort_size, seed
             )
         if len(cohort_rows) >= 2:
             path = out_dir / "cohort.csv"
