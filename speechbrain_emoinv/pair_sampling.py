@@ -2,7 +2,8 @@
 
 Every anchor row of a dataset gets a partner row from the same speaker,
 spoken with another emotion, uniformly over all such rows. The draw for
-``(seed, epoch, index)`` comes from a stable integer hash (splitmix64), not
+``(seed, epoch, index)`` comes from a stable integer hash
+(:func:`speechbrain_emoinv.stable_random.stable_hash`, splitmix64), not
 from a shared random stream nor Python's salted ``hash()``: DataLoader
 workers, DDP ranks and a resumed run all draw the same partner, whatever
 order they visit the anchors in.
@@ -15,51 +16,11 @@ import logging
 
 import numpy as np
 
-__all__ = ["PairSampler", "splitmix64"]
+from speechbrain_emoinv.stable_random import stable_hash
+
+__all__ = ["PairSampler"]
 
 logger = logging.getLogger(__name__)
-
-_MASK64 = (1 << 64) - 1
-_GAMMA = 0x9E3779B97F4A7C15
-
-
-def splitmix64(x):
-    """One splitmix64 step: a well-mixed 64-bit hash of the integer ``x``.
-
-    Arguments
-    ---------
-    x : int
-        Any integer (taken modulo 2**64).
-
-    Returns
-    -------
-    int
-        In ``[0, 2**64)``.
-
-    Example
-    -------
-    >>> splitmix64(0)
-    16294208416658607535
-    """
-    z = (int(x) + _GAMMA) & _MASK64
-    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _MASK64
-    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _MASK64
-    return z ^ (z >> 31)
-
-
-def _draw(seed, epoch, index):
-    """Stable 64-bit random number for ``(seed, epoch, index)``.
-
-    Arguments
-    ---------
-    seed, epoch, index : int
-        The key.
-
-    Returns
-    -------
-    int
-    """
-    return splitmix64(splitmix64(splitmix64(seed) ^ epoch) ^ index)
 
 
 class PairSampler:
@@ -205,12 +166,12 @@ class PairSampler:
             self._fallback_draws += 1
             if size == 1:
                 return index
-            u = _draw(self.seed, epoch, index) % (size - 1)
+            u = int(stable_hash(self.seed, epoch, index)) % (size - 1)
             own = int(self._pos_in_spk[index])
             u = u + 1 if u >= own else u
         else:
             g_size = int(self._grp_size[index])
-            u = _draw(self.seed, epoch, index) % (size - g_size)
+            u = int(stable_hash(self.seed, epoch, index)) % (size - g_size)
             g_off = int(self._grp_off[index])
             u = u + g_size if u >= g_off else u
         return int(self._order[int(self._spk_start[index]) + u])

@@ -14,8 +14,24 @@ import numpy as np
 _MASK = np.uint64(0xFFFFFFFFFFFFFFFF)
 
 
-def _mix(x):
-    """splitmix64 finaliser on uint64 arrays (wrap-around arithmetic)."""
+def splitmix64(x):
+    """One splitmix64 step on uint64 scalars or arrays (wrap-around).
+
+    Arguments
+    ---------
+    x : numpy.uint64 or numpy.ndarray of uint64
+        State(s).
+
+    Returns
+    -------
+    numpy.uint64 or numpy.ndarray
+        The well-mixed 64-bit output for each state.
+
+    Example
+    -------
+    >>> hex(int(splitmix64(np.uint64(0))))  # reference: state 0
+    '0xe220a8397b1dcdaf'
+    """
     with np.errstate(over="ignore"):
         x = (x + np.uint64(0x9E3779B97F4A7C15)) & _MASK
         x = ((x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)) & _MASK
@@ -46,7 +62,7 @@ def stable_hash(*keys):
     h = np.uint64(0x243F6A8885A308D3)
     for key in keys:
         k = np.asarray(key).astype(np.uint64)
-        h = _mix(h ^ _mix(k))
+        h = splitmix64(h ^ splitmix64(k))
     return h
 
 
