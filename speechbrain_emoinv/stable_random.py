@@ -1,13 +1,17 @@
-"""Stateless, stable random numbers keyed by integers.
+"""Stateless, stable random numbers keyed by integers (and seeds from strings).
 
 A draw that depends only on its key -- e.g. (seed, epoch, row) -- is the same
 in every DataLoader worker, on every DDP rank and after a resumed run, with
 no generator state to save or share. Python's ``hash()`` is salted per
-process, so it cannot serve here; this uses the splitmix64 finaliser.
+process, so it cannot serve here; this uses the splitmix64 finaliser
+(:func:`stable_hash`, :func:`stable_uniform` over integer keys) and CRC-32
+(:func:`stable_seed`, a generator seed from strings and numbers).
 
 Authors
  * speechbrain-emoinv contributors 2026
 """
+
+import zlib
 
 import numpy as np
 
@@ -89,3 +93,23 @@ def stable_uniform(*keys):
     """
     h = stable_hash(*keys)
     return (h >> np.uint64(11)).astype(np.float64) / float(1 << 53)
+
+
+def stable_seed(*parts):
+    """A 32-bit seed from strings, stable across processes and runs.
+
+    Arguments
+    ---------
+    *parts : object
+        Joined with ``:`` and hashed with ``zlib.crc32``.
+
+    Returns
+    -------
+    int
+
+    Example
+    -------
+    >>> stable_seed(1234, "mb-us1_angry_s001")
+    2799691573
+    """
+    return zlib.crc32(":".join(str(p) for p in parts).encode("utf-8"))

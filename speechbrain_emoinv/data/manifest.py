@@ -13,7 +13,6 @@ Authors: speechbrain-emoinv contributors
 import csv
 import json
 import os
-import zlib
 from collections import defaultdict
 from pathlib import Path
 
@@ -21,6 +20,7 @@ import numpy as np
 
 from speechbrain_emoinv.data.audio_checks import PrepareReport, check_files
 from speechbrain_emoinv.data.emotions import CANONICAL
+from speechbrain_emoinv.stable_random import stable_seed
 
 FIELDS = (
     "ID",
@@ -41,26 +41,6 @@ REQUIRED_FIELDS = ("ID", "wav", "start", "stop", "spk_id", "emotion")
 SPLITS = ("train", "valid", "eval")
 TRIAL_SPLITS = ("valid", "eval")
 OPTIONS_FILE = "prepare_options.json"
-
-
-def stable_seed(*parts):
-    """A 32-bit seed from strings, stable across processes and runs.
-
-    Arguments
-    ---------
-    *parts : object
-        Joined with ``:`` and hashed with ``zlib.crc32``.
-
-    Returns
-    -------
-    int
-
-    Example
-    -------
-    >>> stable_seed(1234, "mb-us1_angry_s001")
-    2799691573
-    """
-    return zlib.crc32(":".join(str(p) for p in parts).encode("utf-8"))
 
 
 def candidate(

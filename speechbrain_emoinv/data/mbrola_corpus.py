@@ -37,7 +37,7 @@ import soundfile as sf
 from scipy.signal import butter, lfilter, resample_poly, sosfilt
 from tqdm import tqdm
 
-from speechbrain_emoinv.data.manifest import stable_seed
+from speechbrain_emoinv.stable_random import stable_seed
 
 GENERATOR_VERSION = 1
 SAMPLE_RATE = 16000

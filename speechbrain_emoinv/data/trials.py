@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from speechbrain_emoinv.data.emotions import NEUTRAL, UNKNOWN
-from speechbrain_emoinv.data.manifest import stable_seed
+from speechbrain_emoinv.stable_random import stable_seed
 
 CATEGORIES = ("neutral", "cross", "emo_emo", "merged")
 
