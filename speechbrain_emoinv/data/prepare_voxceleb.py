@@ -15,6 +15,7 @@ import csv
 from pathlib import Path
 
 from speechbrain_emoinv.data.manifest import candidate, run_prepare
+from speechbrain_emoinv.data.trials import iter_trial_lines
 
 
 def path_to_id(rel):
@@ -61,28 +62,23 @@ def read_official_trials(path):
     -------
     >>> import tempfile
     >>> p = Path(tempfile.mkdtemp()) / "veri.txt"
+    >>> _ = p.write_text("1 id1/a/00001.wav id1/b/00002.wav\\n")
+    >>> read_official_trials(p)
+    [(1, 'id1--a--00001', 'id1--b--00002')]
     >>> _ = p.write_text("1 id1/a/00001.wav id1/b/00002.wav\\n2 x\\n")
     >>> read_official_trials(p)
     Traceback (most recent call last):
     ...
-    ValueError: ...veri.txt:2: malformed trial line '2 x'
+    ValueError: ...veri.txt:2: malformed trial line '2 x': expected 3 or 5 columns ...
     """
     out = []
-    with open(path, encoding="utf-8") as f:
-        for num, line in enumerate(f, 1):
-            words = line.split()
-            if not words:
-                continue
-            try:
-                if len(words) != 3 or words[0] not in ("0", "1"):
-                    raise ValueError
-                out.append(
-                    (int(words[0]), path_to_id(words[1]), path_to_id(words[2]))
-                )
-            except ValueError:
-                raise ValueError(
-                    f"{path}:{num}: malformed trial line {line.strip()!r}"
-                )
+    for num, label, enrol, test, emo, _ in iter_trial_lines(path):
+        try:
+            if emo is not None:
+                raise ValueError("VoxCeleb lists have 3 columns")
+            out.append((label, path_to_id(enrol), path_to_id(test)))
+        except ValueError as err:
+            raise ValueError(f"{path}:{num}: malformed trial line: {err}")
     return out
 
 

@@ -259,22 +259,18 @@ def iter_trial_lines(path):
 
 
 def read_trials(path):
-    """Reads a trial file (5 columns; 3-column VoxCeleb lines accepted).
+    """The trials of a file as tuples, emotion ``unknown`` where not given.
 
     Arguments
     ---------
     path : str or Path
-        Trial file (format of :func:`iter_trial_lines`).
+        Trial file; parsed (and malformed lines reported, with file and
+        line) by :func:`iter_trial_lines`.
 
     Returns
     -------
     list of (int, str, str, str, str)
-        3-column lines get emotion ``unknown``.
-
-    Raises
-    ------
-    ValueError
-        On a malformed line, naming file and line number.
+        ``(label, enrol ID, test ID, enrol emotion, test emotion)``.
 
     Example
     -------
