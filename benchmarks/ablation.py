@@ -39,6 +39,7 @@ import json
 import os
 import platform
 import re
+import resource
 import shutil
 import subprocess
 import sys
@@ -163,14 +164,25 @@ def train_one(row, seed, index, total, start, log=print):
     attempts = (
         json.loads(attempts_file.read_text()) if attempts_file.is_file() else []
     )
-    t0 = time.time()
+    t0, cpu0 = time.time(), _children_cpu()
+    load0 = os.getloadavg()[0]
     with open(out / "run.log", "a") as fout:
         proc = subprocess.run(
             cmd, cwd=ROOT, stdout=fout, stderr=subprocess.STDOUT
         )
     wall = time.time() - t0
     attempts.append(
-        {"wall_s": round(wall, 1), "rc": proc.returncode, "resumed": resumed}
+        {
+            "wall_s": round(wall, 1),
+            # CPU seconds (user + sys) of the recipe process: unlike the
+            # wall time, hardly inflated when other jobs share the cores.
+            "cpu_s": round(_children_cpu() - cpu0, 1),
+            "rc": proc.returncode,
+            "resumed": resumed,
+            # 1-min load average at start and end (2 = both cores busy).
+            "load_start": round(load0, 2),
+            "load_end": round(os.getloadavg()[0], 2),
+        }
     )
     attempts_file.write_text(json.dumps(attempts, indent=2) + "\n")
     evaluation = out / "eval" / "results.json"
@@ -197,6 +209,7 @@ def train_one(row, seed, index, total, start, log=print):
         "command": " ".join(cmd),
         "hparams": f"hparams/{row}.yaml",
         "wall_s": round(sum(a["wall_s"] for a in attempts), 1),
+        "cpu_s": round(sum(a.get("cpu_s", 0.0) for a in attempts), 1),
         "attempts": attempts,
         "valid_eer_per_epoch": valid_eers(out / "train_log.txt"),
         "hardware": hardware(),
@@ -215,6 +228,12 @@ def train_one(row, seed, index, total, start, log=print):
         f"(all attempts {info['wall_s'] / 60:.1f} min)"
     )
     return True
+
+
+def _children_cpu():
+    """User + system CPU seconds of the finished child processes."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def _torch_threads():
@@ -477,6 +496,17 @@ def render(summary):
 
 
 # ---------------------------------------------------------------- main --
+def _alive(pid):
+    """Whether ``pid`` is a running ablation.py (a stale lock is not)."""
+    if pid <= 0 or pid == os.getpid():
+        return False
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
+    return b"ablation.py" in cmdline
+
+
 def main(argv=None):
     """Runs the missing runs in seed-major order, then aggregates."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -511,9 +541,21 @@ def main(argv=None):
         for i, (row, seed) in enumerate(todo, 1):
             log(f"[{i}/{len(todo)}] " + " ".join(command(row, seed)))
         return 0
+    lock = RUNS / "ablation.pid"
+    RUNS.mkdir(parents=True, exist_ok=True)
+    if lock.is_file() and _alive(int(lock.read_text() or 0)):
+        log(f"another ablation.py (pid {lock.read_text()}) is running")
+        return 2
+    lock.write_text(str(os.getpid()))
     start, failed = time.time(), []
     for i, (row, seed) in enumerate(todo, 1):
-        if not train_one(row, seed, i, len(todo), start, log):
+        ok = train_one(row, seed, i, len(todo), start, log)
+        if not ok:
+            # Once more: a transient failure (e.g. the library changing
+            # under a running job) resumes from the last checkpoint.
+            log(f"[{i}/{len(todo)}] {row} seed {seed}: retrying once")
+            ok = train_one(row, seed, i, len(todo), start, log)
+        if not ok:
             failed.append((row, seed))
             continue
         _, markdown = aggregate()
