@@ -217,12 +217,15 @@ def dataio_prep(hparams):
         sig, _ = audio_io.load(row["wav"], num_frames=n, frame_offset=offset)
         return sig.reshape(-1)
 
-    @sb.utils.data_pipeline.takes("id", "spk_id")
-    @sb.utils.data_pipeline.provides("sig", "partner_sig", "partner_spk_id")
-    def train_pipeline(utt_id, spk_id):
-        anchor = row_of[utt_id]
-        yield load_crop(anchor, 0)
-        partner = sampler.partner(anchor)
+    @sb.utils.data_pipeline.takes("id")
+    @sb.utils.data_pipeline.provides("sig")
+    def anchor_pipeline(utt_id):
+        return load_crop(row_of[utt_id], 0)
+
+    @sb.utils.data_pipeline.takes("id")
+    @sb.utils.data_pipeline.provides("partner_sig", "partner_spk_id")
+    def partner_pipeline(utt_id):
+        partner = sampler.partner(row_of[utt_id])
         yield load_crop(partner, 1)
         yield rows[partner]["spk_id"]
 
@@ -240,7 +243,8 @@ def dataio_prep(hparams):
     def label_pipeline(spk_id):
         return label_encoder.encode_sequence_torch([spk_id])
 
-    train.add_dynamic_item(train_pipeline)
+    train.add_dynamic_item(anchor_pipeline)
+    train.add_dynamic_item(partner_pipeline)
     train.add_dynamic_item(label_pipeline)
     valid.add_dynamic_item(valid_pipeline)
     label_encoder.load_or_create(
@@ -248,16 +252,10 @@ def dataio_prep(hparams):
         from_didatasets=[train],
         output_key="spk_id",
     )
-    train.set_output_keys(
-        [
-            "id",
-            "sig",
-            "spk_id",
-            "spk_id_encoded",
-            "partner_sig",
-            "partner_spk_id",
-        ]
-    )
+    keys = ["id", "sig", "spk_id", "spk_id_encoded"]
+    if hparams["use_pairs"]:  # partners are read only when used
+        keys += ["partner_sig", "partner_spk_id"]
+    train.set_output_keys(keys)
     valid.set_output_keys(["id", "sig"])
     n_spk = len(label_encoder)
     if n_spk != hparams["out_n_neurons"]:
@@ -287,7 +285,9 @@ def export_and_evaluate(brain, hparams):
         ),
     )
     logger.info("Exported %s", hparams["export_folder"])
-    return hparams["evaluate"](model_dir=hparams["export_folder"])
+    return hparams["evaluate"](
+        model_dir=hparams["export_folder"], device=brain.device
+    )
 
 
 def main(argv):
@@ -301,7 +301,7 @@ def main(argv):
     if if_main_process():
         save_resolved_config(config_text, overrides, hparams["output_folder"])
     run_on_main(hparams["prepare_data"])
-    if hparams["use_augment"]:
+    if hparams["use_augment"] and hparams["prepare_augment"]:
         run_on_main(hparams["prepare_augment"])
     train, valid = dataio_prep(hparams)
     if hparams["pretrained_path"]:

@@ -116,11 +116,16 @@ def test_finetune_from_exported_folder(full_run, tmp_path):
 
 def _tree_state(*folders):
     """Path -> mtime of every file under the folders (caches excluded)."""
-    skip = {".git", ".venv", "__pycache__", ".pytest_cache", ".ruff_cache"}
+    # Caches, and what other jobs of a developer may be writing meanwhile.
+    skip = {".git", "__pycache__", ".pytest_cache", ".ruff_cache", "ablation"}
     state = {}
     for folder in folders:
         for dirpath, dirnames, filenames in os.walk(folder):
-            dirnames[:] = [d for d in dirnames if d not in skip]
+            dirnames[:] = [
+                d
+                for d in dirnames
+                if d not in skip and not d.startswith(".venv")
+            ]
             for name in filenames:
                 path = os.path.join(dirpath, name)
                 state[path] = os.stat(path).st_mtime_ns

@@ -126,22 +126,7 @@ def recipe_rows():
 
 ROWS = recipe_rows()
 IDS = [f"{r['Dataset']}-{Path(r['Hparam_file']).stem}" for r in ROWS]
-# Known gaps outside the recipes, reported; strict, so a fix is noticed.
-KNOWN_FAILURES = {
-    "VoxCeleb": "run_evaluation rejects the empty neutral/cross/emo_emo "
-    "lists that prepare_voxceleb writes (no emotion labels)",
-}
-PARAMS = [
-    pytest.param(
-        row,
-        id=rid,
-        marks=[pytest.mark.xfail(reason=KNOWN_FAILURES[row["Dataset"]],
-                                 strict=True)]
-        if row["Dataset"] in KNOWN_FAILURES
-        else [],
-    )
-    for row, rid in zip(ROWS, IDS, strict=True)
-]  # fmt: skip
+PARAMS = [pytest.param(row, id=rid) for row, rid in zip(ROWS, IDS, strict=True)]
 
 
 def flag_value(flags, key):

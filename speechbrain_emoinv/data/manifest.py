@@ -351,11 +351,8 @@ def skip(save_folder, options):
     save_folder = Path(save_folder)
     needed = [save_folder / f"{s}.csv" for s in SPLITS]
     needed += [save_folder / f"{s}_speakers.txt" for s in SPLITS]
-    needed += [
-        save_folder / "trials" / s / f"{c}.txt"
-        for s in TRIAL_SPLITS
-        for c in ("neutral", "cross", "emo_emo", "merged")
-    ]
+    # The options file is written last, after the trial lists (of which an
+    # empty category has none), so its presence means a complete folder.
     needed += [save_folder / "prepare_report.json", save_folder / OPTIONS_FILE]
     if not all(p.is_file() for p in needed):
         return False

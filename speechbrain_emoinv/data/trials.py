@@ -176,7 +176,11 @@ def make_trials(rows, n_trials=2000, hard_fraction=0.5, seed=1234, report=None):
 
 
 def write_trials(trials, folder):
-    """Writes ``<folder>/<category>.txt`` for every category.
+    """Writes ``<folder>/<category>.txt`` for every non-empty category.
+
+    A category without trials (e.g. the emotional lists of VoxCeleb, whose
+    emotion is unknown) gets no file -- an evaluator scores every file it
+    finds and refuses empty lists -- and a stale file of it is removed.
 
     Arguments
     ---------
@@ -198,6 +202,9 @@ def write_trials(trials, folder):
     for cat in CATEGORIES:
         lines = [" ".join(str(v) for v in tr) for tr in trials.get(cat, [])]
         path = folder / f"{cat}.txt"
+        if not lines:
+            path.unlink(missing_ok=True)
+            continue
         tmp = folder / f".{cat}.txt.tmp"
         tmp.write_text("".join(ln + "\n" for ln in lines))
         os.replace(tmp, path)

@@ -213,7 +213,7 @@ def project_2d(emb, method="tsne", seed=0):
 
 
 def plot_embeddings(
-    emb, speakers, emotions, path, method="tsne", max_speakers=12, seed=0
+    emb, speakers, emotions, path, method="tsne", max_speakers=20, seed=0
 ):
     """Scatter of projected embeddings: colour = speaker, marker = emotion.
 
