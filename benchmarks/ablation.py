@@ -367,6 +367,8 @@ def aggregate(rows=ROWS):
                 ]
             )
             entry["wall_s"] = _stats([i["wall_s"] for _, i in seeds.values()])
+            # Recorded from the second benchmark pass on (None before).
+            entry["cpu_s"] = _stats([i.get("cpu_s") for _, i in seeds.values()])
             entry["commands"] = [seeds[s][1]["command"] for s in sorted(seeds)]
             entry["relative_merged_eer_change"] = {}
             for base in BASELINES:
@@ -451,23 +453,24 @@ def render(summary):
         "| Row | vs baseline (cosine) | vs equal budget (cosine) | "
         f"vs baseline ({summary['norms'][1]}) | "
         f"vs equal budget ({summary['norms'][1]}) | emotion-probe acc. | "
-        "best valid EER | wall min |",
-        "|---|---|---|---|---|---|---|---|",
+        "best valid EER | wall min | CPU min |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for entry in rows:
         if not entry["n_seeds"]:
-            lines.append(f"| {entry['label']} |" + " – |" * 7)
+            lines.append(f"| {entry['label']} |" + " – |" * 8)
             continue
         rel = entry["relative_merged_eer_change"]
         cells = []
         for norm in summary["norms"]:
             for base in BASELINES:
                 stat = rel[base][norm]
-                cells.append(
-                    f"{fmt(stat, 1, sign=True)} (n={stat['n']})"
-                    if stat["n"]
-                    else "–"
-                )
+                if entry["hparams"] == f"hparams/{base}.yaml":
+                    cells.append("(reference)")
+                elif stat["n"]:
+                    cells.append(f"{fmt(stat, 1, sign=True)} (n={stat['n']})")
+                else:
+                    cells.append("–")
         chance = entry["probe_chance"]
         cells.append(
             fmt(entry["probe_accuracy"], 3)
@@ -476,6 +479,10 @@ def render(summary):
         cells.append(fmt(entry["best_valid_eer"]))
         wall = entry["wall_s"]
         cells.append(f"{wall['mean'] / 60:.1f}")
+        cpu = entry["cpu_s"]
+        cells.append(
+            f"{cpu['mean'] / 60:.1f} (n={cpu['n']})" if cpu["n"] else "–"
+        )
         lines.append(f"| {entry['label']} | " + " | ".join(cells) + " |")
     lines += [
         "",
