@@ -133,10 +133,11 @@ def _tree_state(*folders):
 
 
 def _intra_epoch_ckpts(save):
+    metas = [c / "CKPT.yaml" for c in save.glob("CKPT*")]
     return [
-        c
-        for c in save.glob("CKPT*")
-        if "brain_intra_epoch_ckpt" in (c / "CKPT.yaml").read_text()
+        m.parent
+        for m in metas
+        if m.exists() and "brain_intra_epoch_ckpt" in m.read_text()
     ]
 
 
