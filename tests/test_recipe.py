@@ -151,7 +151,11 @@ def test_resume_after_sigkill_matches_uninterrupted(tmp_path):
     else -- crops, partners, CopyPaste, EM -- is keyed by (seed, epoch,
     step) and replays exactly.
     """
-    common = ["--use_augment=False", "--ckpt_interval_steps=4"]
+    common = [
+        "--use_augment=False",
+        "--ckpt_interval_steps=4",
+        "--ckpt_interval_minutes=0",
+    ]
     ref = tmp_path / "ref"
     run_recipe(TINY, f"--output_folder={ref}", *common)
 
