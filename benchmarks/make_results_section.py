@@ -130,13 +130,13 @@ def cost_lines(cost):
     emb = cost["embedding"]
     load = cost["load_average_1min"]
     lines = [
-        f"Cost (`{cost['command'].strip()}`, {cost['hardware']}; 1-min "
-        f"load average {load['start']} at start and {load['end']} at end "
-        "on 2 cores, i.e. **the machine was shared with other jobs** and "
-        "every speed below is pessimistic and noisy; the configs were "
-        "timed in alternating blocks, so the load hits all alike, and the "
-        "fastest block and the CPU time per step are the least disturbed "
-        "figures):",
+        f"Cost (`{cost['command'].strip()}`, {cost['hardware']}, "
+        f"{cost['wall_s']:.0f} s; 1-min load average {load['start']} at "
+        f"start and {load['end']} at end, where above "
+        f"{cost['hardware'].split()[0]} means other jobs competed; the "
+        "configs were timed in alternating blocks of steps so that any "
+        "load hits all alike; the fastest block and the CPU time per step "
+        "are the least disturbed figures):",
         "",
         "| Config | samples/step | s/step all blocks | s/step fastest "
         "block | CPU s/step | peak RSS MB |",
@@ -221,7 +221,9 @@ def section():
         "speakers, then export and evaluation on the evaluation "
         "speakers' lists).",
         f"- Hardware: {'; '.join(summary['hardware'])}; other jobs shared "
-        "the machine at times, so wall times are upper bounds. Total "
+        "the machine at times (and runs were paused while the cost "
+        "benchmark ran), so wall times are upper bounds; CPU minutes per "
+        "run are in `summary.md`. Total "
         f"wall time so far {summary['total_wall_s'] / 60:.0f} min; mean "
         "per run: " + ", ".join(walls) + ".",
         f"- {_seed_status(summary)}",
