@@ -57,6 +57,7 @@ ROWS = [
     "ablation_copypaste",
     "ablation_copypaste_erl",
     "emoinv",
+    "ablation_no_augment",
 ]
 BASELINES = ["baseline", "baseline_equal_budget"]
 LABELS = {
@@ -65,6 +66,7 @@ LABELS = {
     "ablation_copypaste": "+CopyPaste",
     "ablation_copypaste_erl": "+CopyPaste+ERL",
     "emoinv": "+CopyPaste+ERL+EM (full)",
+    "ablation_no_augment": "full, without generic augmentation",
 }
 LISTS = ["neutral", "cross", "emo_emo", "merged"]
 NORMS = ["cosine", "snorm", "asnorm"]
