@@ -75,8 +75,7 @@ class EmoInvBrain(sb.core.Brain):
         if self.hparams.use_augment:
             wavs, lens = self.hparams.wav_augment(wavs, lens)
 
-        feats = self.modules.compute_features(wavs)
-        feats = self.modules.mean_var_norm(feats, lens)
+        feats = self.features(wavs, lens)
         if self.hparams.use_pairs and self.hparams.use_em:
             masked = self.hparams.emotion_masking(
                 feats[n_anchor:], wavs[n_anchor:], lens[n_anchor:]
@@ -116,10 +115,14 @@ class EmoInvBrain(sb.core.Brain):
         self.hparams.lr_annealing.on_batch_end(self.optimizer)
         return loss
 
+    def features(self, wavs, lens):
+        """Fbank + sentence mean normalisation (the exported front end)."""
+        feats = self.modules.compute_features(wavs)
+        return self.modules.mean_var_norm(feats, lens)
+
     def embed(self, wavs, lens):
         """Speaker embeddings (B, D) as the exported model computes them."""
-        feats = self.modules.compute_features(wavs)
-        feats = self.modules.mean_var_norm(feats, lens)
+        feats = self.features(wavs, lens)
         return self.modules.embedding_model(feats, lens).squeeze(1)
 
     def on_fit_batch_start(self, batch, should_step):
@@ -187,6 +190,12 @@ def score_trials(embeddings, trial_file):
     return compute_eer(scores, trials.labels)
 
 
+def load_segment(wav, offset, n_samples):
+    """Mono waveform (T,) of ``n_samples`` samples from ``offset``."""
+    sig, _ = audio_io.load(wav, num_frames=n_samples, frame_offset=offset)
+    return sig.reshape(-1)
+
+
 def dataio_prep(hparams):
     """Datasets: anchor crops with their partners (train) and whole
     validation-speaker utterances (valid)."""
@@ -213,9 +222,7 @@ def dataio_prep(hparams):
         room = max(stop - start - crop, 0)
         u = stable_uniform(hparams["seed"], sampler.epoch, index, salt)
         offset = start + int(u * (room + 1))
-        n = min(crop, stop - offset)
-        sig, _ = audio_io.load(row["wav"], num_frames=n, frame_offset=offset)
-        return sig.reshape(-1)
+        return load_segment(row["wav"], offset, min(crop, stop - offset))
 
     @sb.utils.data_pipeline.takes("id")
     @sb.utils.data_pipeline.provides("sig")
@@ -232,9 +239,7 @@ def dataio_prep(hparams):
     @sb.utils.data_pipeline.takes("wav", "start", "stop")
     @sb.utils.data_pipeline.provides("sig")
     def valid_pipeline(wav, start, stop):
-        start, stop = int(start), int(stop)
-        sig, _ = audio_io.load(wav, num_frames=stop - start, frame_offset=start)
-        return sig.reshape(-1)
+        return load_segment(wav, int(start), int(stop) - int(start))
 
     label_encoder = sb.dataio.encoder.CategoricalEncoder()
 
@@ -269,7 +274,8 @@ def dataio_prep(hparams):
 
 def export_and_evaluate(brain, hparams):
     """Exports the recovered best checkpoint with the threshold calibrated
-    on the validation speakers, then scores the evaluation speakers' emotional trial lists."""
+    on the validation speakers, then scores the evaluation speakers'
+    emotional trial lists."""
     valid = brain.last_valid
     export_pretrained(
         hparams["export_folder"],
