@@ -132,12 +132,20 @@ def _tree_state(*folders):
     return state
 
 
-def _intra_epoch_ckpts(save):
+def _intra_epoch_ckpts(save, epoch):
+    """Complete intra-epoch checkpoints taken during ``epoch``.
+
+    The epoch matters: an intra-epoch checkpoint of epoch 1 can still be on
+    disk after epoch 1 is logged but before its end-of-epoch checkpoint is
+    written; a kill there rightly replays the end of epoch 1.
+    """
     metas = [c / "CKPT.yaml" for c in save.glob("CKPT*")]
     return [
         m.parent
         for m in metas
-        if m.exists() and "brain_intra_epoch_ckpt" in m.read_text()
+        if m.exists()
+        and "brain_intra_epoch_ckpt" in m.read_text()
+        and (m.parent / "counter.ckpt").read_text().strip() == str(epoch)
     ]
 
 
@@ -177,7 +185,7 @@ def test_resume_after_sigkill_matches_uninterrupted(tmp_path):
             if (
                 log.exists()
                 and log.read_text().strip()
-                and _intra_epoch_ckpts(crash / "save")
+                and _intra_epoch_ckpts(crash / "save", epoch=2)
             ):
                 break
             assert proc.poll() is None, "run ended before it could be killed"
