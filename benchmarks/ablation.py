@@ -146,20 +146,61 @@ def valid_eers(train_log):
 
 
 def train_one(row, seed, index, total, start, log=print):
-    """Runs (or resumes) one recipe run and collects its outputs.
+    """Runs (or resumes) one ablation run and collects its outputs.
 
     Returns
     -------
     bool
         True when the run finished and its outputs were copied.
     """
-    out = run_dir(row, seed)
+    return run_and_collect(
+        row,
+        seed,
+        command(row, seed),
+        run_dir(row, seed),
+        summary_dir(row, seed),
+        f"[{index}/{total}] {row} seed {seed}",
+        start,
+        figures=FIGURES.get((row, seed), []),
+        log=log,
+    )
+
+
+def run_and_collect(
+    name, seed, cmd, out, dest, tag, start, figures=(), log=print
+):
+    """Runs (or resumes) one recipe command and copies its small outputs.
+
+    Arguments
+    ---------
+    name : str
+        Row or variant name (recorded in ``run.json``).
+    seed : int
+        The run's seed.
+    cmd : list of str
+        Recipe command; ``cmd[2]`` is its hparams file.
+    out : Path
+        The recipe's output folder (git-ignored; resumed when rerun).
+    dest : Path
+        Where ``results.{json,md}``, ``train_log.txt`` and ``run.json`` go.
+    tag : str
+        Progress prefix of the log lines.
+    start : float
+        Start time of the benchmark pass (for the elapsed time).
+    figures : list of str
+        Names of ``eval/`` figures to copy too.
+    log : callable
+        Printer.
+
+    Returns
+    -------
+    bool
+        True when the run finished and its outputs were copied.
+    """
     out.mkdir(parents=True, exist_ok=True)
-    cmd = command(row, seed)
     resumed = (out / "save").is_dir() and any((out / "save").iterdir())
     log(
-        f"[{index}/{total}] {row} seed {seed}: "
-        f"{'resuming' if resumed else 'starting'} "
+        f"{tag}: {'resuming' if resumed else 'starting'} "
         f"(benchmark elapsed {(time.time() - start) / 60:.1f} min)"
     )
     attempts_file = out / "ablation_attempts.json"
@@ -189,27 +230,23 @@ def train_one(row, seed, index, total, start, log=print):
     attempts_file.write_text(json.dumps(attempts, indent=2) + "\n")
     evaluation = out / "eval" / "results.json"
     if proc.returncode != 0 or not evaluation.is_file():
-        log(
-            f"[{index}/{total}] {row} seed {seed}: FAILED (rc "
-            f"{proc.returncode}); see {out / 'run.log'}"
-        )
+        log(f"{tag}: FAILED (rc {proc.returncode}); see {out / 'run.log'}")
         return False
 
-    dest = summary_dir(row, seed)
     dest.mkdir(parents=True, exist_ok=True)
     shutil.copy(evaluation, dest / "results.json")
     shutil.copy(out / "eval" / "results.md", dest / "results.md")
     shutil.copy(out / "train_log.txt", dest / "train_log.txt")
-    for name in FIGURES.get((row, seed), []):
-        if (out / "eval" / name).is_file():
-            shutil.copy(out / "eval" / name, dest / name)
+    for figure in figures:
+        if (out / "eval" / figure).is_file():
+            shutil.copy(out / "eval" / figure, dest / figure)
     # Attempts cut off with nothing written (killed before the first
     # checkpoint) still count in the wall time: the sum covers them all.
     info = {
-        "row": row,
+        "row": name,
         "seed": seed,
         "command": " ".join(cmd),
-        "hparams": f"hparams/{row}.yaml",
+        "hparams": cmd[2],
         "wall_s": round(sum(a["wall_s"] for a in attempts), 1),
         "cpu_s": round(sum(a.get("cpu_s", 0.0) for a in attempts), 1),
         "attempts": attempts,
@@ -226,7 +263,7 @@ def train_one(row, seed, index, total, start, log=print):
     }
     (dest / "run.json").write_text(json.dumps(info, indent=2) + "\n")
     log(
-        f"[{index}/{total}] {row} seed {seed}: done in {wall / 60:.1f} min "
+        f"{tag}: done in {wall / 60:.1f} min "
         f"(all attempts {info['wall_s'] / 60:.1f} min)"
     )
     return True

@@ -117,7 +117,14 @@ def test_finetune_from_exported_folder(full_run, tmp_path):
 def _tree_state(*folders):
     """Path -> mtime of every file under the folders (caches excluded)."""
     # Caches, and what other jobs of a developer may be writing meanwhile.
-    skip = {".git", "__pycache__", ".pytest_cache", ".ruff_cache", "ablation"}
+    skip = {
+        ".git",
+        "__pycache__",
+        ".pytest_cache",
+        ".ruff_cache",
+        "ablation",
+        "tuning",
+    }
     state = {}
     for folder in folders:
         for dirpath, dirnames, filenames in os.walk(folder):
@@ -271,3 +278,31 @@ def test_ablation_configs_change_only_their_switches(name):
         # As many samples per step and as many steps as the full method.
         assert row["batch_size"] == 2 * full["batch_size"]
         assert row["number_of_epochs"] == 2 * full["number_of_epochs"]
+
+
+@pytest.mark.parametrize(
+    "name, changed",
+    [
+        ("valid_eval", set()),
+        ("pair_weight_0.5", {"pair_weight"}),
+        ("em_always", {"emotion_masking"}),
+        ("copypaste_replace", {"copypaste"}),
+        ("em_spans", {"emotion_masking"}),
+    ],
+)
+def test_tuning_configs_never_score_evaluation_speakers(name, changed):
+    """Tuning variants are scored on the validation lists and change only
+    the knob they are named after."""
+    full, _ = load_config(str(ROOT / "hparams" / "emoinv.yaml"))
+    row, _ = load_config(str(ROOT / "benchmarks" / "tuning" / f"{name}.yaml"))
+    assert row["evaluate"].keywords["split"] == "valid"
+    assert full["evaluate"].keywords["split"] == "eval"
+    differs = {
+        "pair_weight": row["pair_weight"] != full["pair_weight"],
+        "emotion_masking": vars(row["emotion_masking"])
+        != vars(full["emotion_masking"]),
+        "copypaste": vars(row["copypaste"]) != vars(full["copypaste"]),
+    }
+    assert {k for k, v in differs.items() if v} == changed
+    for key in ("ecapa_channels", "lr", "batch_size", "number_of_epochs"):
+        assert row[key] == full[key]

@@ -1,0 +1,307 @@
+#!/usr/bin/env python3
+"""Tuning benchmark: design variants judged on the VALIDATION speakers only.
+
+Two sources of evidence, both scored on ``trials/valid/*.txt`` (the six
+validation speakers; training, validation and evaluation speakers are
+disjoint) and never on the evaluation speakers:
+
+1. **The ablation's own models**, re-scored on the validation lists. The
+   ablation rows differ by one switch each, so they give the points
+   lambda in {0, 1}, EM on/off and generic augmentation on/off, with as many
+   seeds as the ablation has finished.
+2. **Variants** (``benchmarks/tuning/<variant>.yaml``, each ``base:`` the
+   full method with its final scoring moved to the validation lists):
+   lambda = 0.5, EM on every parallel sample, CopyPaste ``replace``, EM on
+   spans. Each is trained with the same seeds as the ablation so that the
+   comparison with the full method is paired by seed.
+
+Everything is resumable: a variant run whose ``run.json`` is committed is
+skipped, a killed one resumes from its checkpoints, a re-scored model is
+not scored twice. Results go to ``benchmarks/results/tuning/`` (summary
+``summary.{md,json}``) and are committed after each step.
+
+Usage::
+
+    nohup .venv/bin/python benchmarks/tuning.py > results/tuning.log 2>&1 &
+    python benchmarks/tuning.py --variants pair_weight_0.5 --seeds 1,2
+    python benchmarks/tuning.py --aggregate-only
+
+Authors
+ * speechbrain-emoinv contributors 2026
+"""
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+from ablation import (
+    _alive,
+    _stats,
+    fmt,
+    git_commit_paths,
+    load_finished,
+    run_and_collect,
+    run_dir,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
+CONFIGS = ROOT / "benchmarks" / "tuning"
+RESULTS = ROOT / "benchmarks" / "results" / "tuning"
+RUNS = ROOT / "results" / "tuning"
+DATA = ROOT / "data" / "mbrola_default" / "prepared"
+REFERENCE = "emoinv"
+# Ablation rows re-scored on the validation lists: (row, what it tells).
+ABLATION_POINTS = {
+    "baseline": "no pairs (AAM only)",
+    "ablation_copypaste": "lambda = 0, no EM",
+    "ablation_copypaste_erl": "lambda = 1, no EM",
+    "emoinv": "lambda = 1, EM top-k p = 0.5 (defaults)",
+    "ablation_no_augment": "defaults without generic augmentation",
+}
+VARIANTS = {
+    "pair_weight_0.5": "lambda = 0.5",
+    "em_always": "EM on every parallel sample, 20-40 %",
+    "copypaste_replace": "CopyPaste replace instead of concat",
+    "em_spans": "EM on 10-frame spans around energy peaks",
+}
+LISTS = ["neutral", "cross", "emo_emo", "merged"]
+
+
+def rescore(row, seed, log=print):
+    """Scores one finished ablation model on the validation lists."""
+    from speechbrain_emoinv.evaluation import run_evaluation
+
+    dest = RESULTS / row / f"seed{seed}"
+    model = run_dir(row, seed) / "pretrained"
+    if (dest / "results.json").is_file():
+        return True
+    if not (model / "embedding_model.ckpt").is_file():
+        log(f"{row} seed {seed}: no exported model at {model}; not scored")
+        return False
+    t0 = time.time()
+    results = run_evaluation(
+        model_dir=model,
+        data_dir=DATA,
+        out_dir=RUNS / "rescore" / row / str(seed),
+        split="valid",
+        cohort=None,
+        plots=False,
+        log=lambda *a: None,
+    )
+    dest.mkdir(parents=True, exist_ok=True)
+    (dest / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    info = load_finished([row])[row][seed][1]
+    (dest / "run.json").write_text(
+        json.dumps(
+            {
+                "row": row,
+                "seed": seed,
+                "source": f"benchmarks/results/ablation/{row}/seed{seed}",
+                "valid_eer_per_epoch": info["valid_eer_per_epoch"],
+                "rescore_wall_s": round(time.time() - t0, 1),
+            },
+            indent=2,
+        )
+        + "\n"
+    )
+    log(f"{row} seed {seed}: re-scored on the validation lists")
+    return True
+
+
+def train_variant(variant, seed, tag, start, log=print):
+    """Trains (or resumes) one variant; scored on the validation lists."""
+    out = RUNS / variant / str(seed)
+    cmd = [
+        ".venv/bin/python",
+        "train_speaker_embeddings.py",
+        f"benchmarks/tuning/{variant}.yaml",
+        f"--seed={seed}",
+        f"--output_folder={out.relative_to(ROOT)}",
+    ]
+    return run_and_collect(
+        variant,
+        seed,
+        cmd,
+        out,
+        RESULTS / variant / f"seed{seed}",
+        tag,
+        start,
+        log=log,
+    )
+
+
+def _load(name):
+    done = {}
+    for path in sorted((RESULTS / name).glob("seed*/run.json")):
+        seed = int(path.parent.name[4:])
+        done[seed] = (
+            json.loads((path.parent / "results.json").read_text()),
+            json.loads(path.read_text()),
+        )
+    return done
+
+
+def aggregate():
+    """Summary of every scored model (also written to summary.{json,md})."""
+    names = {**ABLATION_POINTS, **VARIANTS}
+    loaded = {name: _load(name) for name in names}
+    ref = loaded[REFERENCE]
+    summary = {
+        "description": (
+            "Tuning on the validation speakers only (simulated default "
+            "MBROLA corpus, trials/valid/*.txt, cosine scoring of the "
+            "checkpoint with the best validation EER)"
+        ),
+        "reference": REFERENCE,
+        "rows": {},
+    }
+    for name, what in names.items():
+        seeds = loaded[name]
+        entry = {"what": what, "seeds": sorted(seeds), "n_seeds": len(seeds)}
+        if seeds:
+            entry["eer"] = {
+                lst: _stats(
+                    [
+                        r["lists"][lst]["cosine"]["eer"]
+                        for r, _ in seeds.values()
+                    ]
+                )
+                for lst in LISTS
+            }
+            entry["gap"] = _stats(
+                [r["emotion_gap"]["cosine"] for r, _ in seeds.values()]
+            )
+            entry["probe_accuracy"] = _stats(
+                [
+                    (r.get("leakage_probe") or {}).get("accuracy")
+                    for r, _ in seeds.values()
+                ]
+            )
+            entry["best_valid_eer"] = _stats(
+                [min(i["valid_eer_per_epoch"]) for _, i in seeds.values()]
+            )
+            entry["merged_change_vs_reference"] = _stats(
+                [
+                    100
+                    * (
+                        r["lists"]["merged"]["cosine"]["eer"]
+                        - ref[s][0]["lists"]["merged"]["cosine"]["eer"]
+                    )
+                    / ref[s][0]["lists"]["merged"]["cosine"]["eer"]
+                    for s, (r, _) in sorted(seeds.items())
+                    if s in ref
+                ]
+            )
+        summary["rows"][name] = entry
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    markdown = render(summary)
+    (RESULTS / "summary.md").write_text(markdown)
+    return summary, markdown
+
+
+def render(summary):
+    """Markdown table of a tuning summary."""
+    lines = [
+        "# Tuning on the validation speakers (simulated data)",
+        "",
+        summary["description"] + ". Mean ± sample std over seeds; the "
+        "change is paired by seed against the full method's defaults "
+        f"(`{summary['reference']}`), negative is better.",
+        "",
+        "| Row / variant | setting | seeds | "
+        + " | ".join(f"{lst} EER" for lst in LISTS)
+        + " | gap (cross − neutral) | merged vs defaults (%) | "
+        "emotion-probe acc. |",
+        "|---|---|---|" + "---|" * (len(LISTS) + 3),
+    ]
+    for name, entry in summary["rows"].items():
+        head = f"| `{name}` | {entry['what']} | {entry['n_seeds']} |"
+        if not entry["n_seeds"]:
+            lines.append(head + " – |" * (len(LISTS) + 3))
+            continue
+        cells = [fmt(entry["eer"][lst]) for lst in LISTS]
+        cells.append(fmt(entry["gap"], sign=True))
+        change = entry["merged_change_vs_reference"]
+        cells.append(
+            "(reference)"
+            if name == summary["reference"]
+            else f"{fmt(change, 1, sign=True)} (n={change['n']})"
+        )
+        cells.append(fmt(entry["probe_accuracy"], 3))
+        lines.append(head + " " + " | ".join(cells) + " |")
+    lines += [
+        "",
+        "Commands: `python benchmarks/tuning.py` (re-scores the ablation's "
+        "models, then trains `benchmarks/tuning/<variant>.yaml --seed=S`).",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    """Re-scores the ablation's models, trains the variants, aggregates."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--variants", default=",".join(VARIANTS))
+    parser.add_argument("--seeds", default="1")
+    parser.add_argument("--aggregate-only", action="store_true")
+    args = parser.parse_args(argv)
+    variants = [v for v in args.variants.split(",") if v]
+    for variant in variants:
+        if variant not in VARIANTS:
+            parser.error(f"unknown variant {variant}; choose from {VARIANTS}")
+    seeds = [int(s) for s in args.seeds.split(",") if s]
+
+    def log(msg):
+        print(f"{time.strftime('%H:%M:%S')} {msg}", flush=True)
+
+    if args.aggregate_only:
+        print(aggregate()[1])
+        return 0
+    RUNS.mkdir(parents=True, exist_ok=True)
+    lock = RUNS / "tuning.pid"
+    if lock.is_file() and _alive(int(lock.read_text() or 0)):
+        log(f"another tuning.py (pid {lock.read_text()}) is running")
+        return 2
+    lock.write_text(str(os.getpid()))
+    summary_files = [RESULTS / "summary.json", RESULTS / "summary.md"]
+
+    finished = load_finished(list(ABLATION_POINTS))
+    for row, runs in finished.items():
+        for seed in sorted(runs):
+            if rescore(row, seed, log):
+                aggregate()
+                git_commit_paths(
+                    [RESULTS / row / f"seed{seed}", *summary_files],
+                    f"benchmarks: tuning, {row} seed {seed} re-scored on the "
+                    "validation speakers (simulated data)",
+                    log,
+                )
+    todo = [
+        (v, s)
+        for s in seeds
+        for v in variants
+        if not (RESULTS / v / f"seed{s}" / "run.json").is_file()
+    ]
+    start, failed = time.time(), []
+    for i, (variant, seed) in enumerate(todo, 1):
+        tag = f"[{i}/{len(todo)}] {variant} seed {seed}"
+        if not train_variant(variant, seed, tag, start, log):
+            failed.append((variant, seed))
+            continue
+        aggregate()
+        git_commit_paths(
+            [RESULTS / variant / f"seed{seed}", *summary_files],
+            f"benchmarks: tuning {variant} seed {seed} (simulated data)",
+            log,
+        )
+    print(aggregate()[1], flush=True)
+    log(f"tuning pass over: {len(todo) - len(failed)} trained, failed {failed}")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
