@@ -334,6 +334,21 @@ def best_norm(done):
     return min(others, key=others.get) if others else "snorm"
 
 
+def by_test_emotion(results):
+    """EER (%) of neutral enrolment x each test emotion, over seeds.
+
+    Cells of the cosine EER matrix of the merged list; the per-emotion
+    view of the cross list (where the gap comes from).
+    """
+    cells = {}
+    for r in results:
+        matrix = r["eer_matrix"]
+        row = matrix["eer"][matrix["emotions"].index("neutral")]
+        for emotion, eer in zip(matrix["emotions"], row, strict=True):
+            cells.setdefault(emotion, []).append(eer)
+    return {emotion: _stats(v) for emotion, v in cells.items()}
+
+
 def aggregate(rows=ROWS):
     """Summary over finished runs (also written to summary.{json,md})."""
     done = load_finished(rows)
@@ -397,6 +412,9 @@ def aggregate(rows=ROWS):
                     for p in probes
                     if p.get("within_speaker_cosine")
                 ]
+            )
+            entry["neutral_enrol_eer_by_emotion"] = by_test_emotion(
+                [r for r, _ in seeds.values()]
             )
             entry["best_valid_eer"] = _stats(
                 [
@@ -485,7 +503,28 @@ def render(summary):
                 + " |"
             )
         lines.append("")
+    emotions = next(
+        (list(e["neutral_enrol_eer_by_emotion"]) for e in rows if e["n_seeds"]),
+        [],
+    )
     lines += [
+        "## EER % by test emotion, neutral enrolment (cosine), and the "
+        "within-speaker cosine gap",
+        "",
+        "| Row | "
+        + " | ".join(emotions)
+        + " | same − cross-emotion cosine, same speaker |",
+        "|---|" + "---|" * (len(emotions) + 1),
+    ]
+    for entry in rows:
+        if entry["n_seeds"]:
+            cells = [
+                fmt(entry["neutral_enrol_eer_by_emotion"][e]) for e in emotions
+            ]
+            cells.append(fmt(entry["within_speaker_cosine_gap"], 3))
+            lines.append(f"| {entry['label']} | " + " | ".join(cells) + " |")
+    lines += [
+        "",
         "## Merged-list EER: relative change vs the baselines (paired by "
         "seed, %), leakage probe",
         "",
