@@ -204,14 +204,28 @@ def aggregate():
 
 
 def render(summary):
-    """Markdown table of a tuning summary."""
+    """Markdown page of a tuning summary."""
+    return "\n".join(
+        [
+            "# Tuning on the validation speakers (simulated data)",
+            "",
+            summary["description"] + ". Mean ± sample std over seeds; the "
+            "change is paired by seed against the full method's defaults "
+            f"(`{summary['reference']}`), negative is better.",
+            "",
+            *table(summary),
+            "",
+            "Commands: `python benchmarks/tuning.py` (re-scores the "
+            "ablation's models, then trains "
+            "`benchmarks/tuning/<variant>.yaml --seed=S`).",
+            "",
+        ]
+    )
+
+
+def table(summary):
+    """Markdown table lines of a tuning summary."""
     lines = [
-        "# Tuning on the validation speakers (simulated data)",
-        "",
-        summary["description"] + ". Mean ± sample std over seeds; the "
-        "change is paired by seed against the full method's defaults "
-        f"(`{summary['reference']}`), negative is better.",
-        "",
         "| Row / variant | setting | seeds | "
         + " | ".join(f"{lst} EER" for lst in LISTS)
         + " | gap (cross − neutral) | merged vs defaults (%) | "
@@ -233,13 +247,7 @@ def render(summary):
         )
         cells.append(fmt(entry["probe_accuracy"], 3))
         lines.append(head + " " + " | ".join(cells) + " |")
-    lines += [
-        "",
-        "Commands: `python benchmarks/tuning.py` (re-scores the ablation's "
-        "models, then trains `benchmarks/tuning/<variant>.yaml --seed=S`).",
-        "",
-    ]
-    return "\n".join(lines)
+    return lines
 
 
 def main(argv=None):
