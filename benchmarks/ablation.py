@@ -467,6 +467,32 @@ def fmt(stat, digits=2, sign=False):
     return text
 
 
+def emotion_table(entries):
+    """Markdown table: EER by test emotion under neutral enrolment."""
+    emotions = next(
+        (
+            list(e["neutral_enrol_eer_by_emotion"])
+            for e in entries
+            if e["n_seeds"]
+        ),
+        [],
+    )
+    lines = [
+        "| Row | "
+        + " | ".join(emotions)
+        + " | same − cross-emotion cosine, same speaker |",
+        "|---|" + "---|" * (len(emotions) + 1),
+    ]
+    for entry in entries:
+        if entry["n_seeds"]:
+            cells = [
+                fmt(entry["neutral_enrol_eer_by_emotion"][e]) for e in emotions
+            ]
+            cells.append(fmt(entry["within_speaker_cosine_gap"], 3))
+            lines.append(f"| {entry['label']} | " + " | ".join(cells) + " |")
+    return lines
+
+
 def render(summary):
     """Markdown tables of a summary."""
     rows = [r for r in summary["rows"].values()]
@@ -503,26 +529,12 @@ def render(summary):
                 + " |"
             )
         lines.append("")
-    emotions = next(
-        (list(e["neutral_enrol_eer_by_emotion"]) for e in rows if e["n_seeds"]),
-        [],
-    )
     lines += [
         "## EER % by test emotion, neutral enrolment (cosine), and the "
         "within-speaker cosine gap",
         "",
-        "| Row | "
-        + " | ".join(emotions)
-        + " | same − cross-emotion cosine, same speaker |",
-        "|---|" + "---|" * (len(emotions) + 1),
+        *emotion_table(rows),
     ]
-    for entry in rows:
-        if entry["n_seeds"]:
-            cells = [
-                fmt(entry["neutral_enrol_eer_by_emotion"][e]) for e in emotions
-            ]
-            cells.append(fmt(entry["within_speaker_cosine_gap"], 3))
-            lines.append(f"| {entry['label']} | " + " | ".join(cells) + " |")
     lines += [
         "",
         "## Merged-list EER: relative change vs the baselines (paired by "
