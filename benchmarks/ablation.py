@@ -58,8 +58,14 @@ ROWS = [
     "ablation_copypaste_erl",
     "emoinv",
     "ablation_no_augment",
+    "baseline_no_augment",
 ]
-BASELINES = ["baseline", "baseline_equal_budget"]
+# Rows every other row is compared with (paired by seed): column names.
+BASELINES = {
+    "baseline": "baseline",
+    "baseline_equal_budget": "equal budget",
+    "baseline_no_augment": "baseline w/o aug.",
+}
 LABELS = {
     "baseline": "Baseline (AAM only)",
     "baseline_equal_budget": "Baseline, equal budget (2x batch)",
@@ -67,6 +73,7 @@ LABELS = {
     "ablation_copypaste_erl": "+CopyPaste+ERL",
     "emoinv": "+CopyPaste+ERL+EM (full)",
     "ablation_no_augment": "full, without generic augmentation",
+    "baseline_no_augment": "Baseline, without generic augmentation",
 }
 LISTS = ["neutral", "cross", "emo_emo", "merged"]
 NORMS = ["cosine", "snorm", "asnorm"]
@@ -540,15 +547,20 @@ def render(summary):
         "## Merged-list EER: relative change vs the baselines (paired by "
         "seed, %), leakage probe",
         "",
-        "| Row | vs baseline (cosine) | vs equal budget (cosine) | "
-        f"vs baseline ({summary['norms'][1]}) | "
-        f"vs equal budget ({summary['norms'][1]}) | emotion-probe acc. | "
-        "best valid EER | wall min | CPU min |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| Row | "
+        + " | ".join(
+            f"vs {name} ({norm})"
+            for norm in summary["norms"]
+            for name in BASELINES.values()
+        )
+        + " | emotion-probe acc. | best valid EER | wall min | CPU min |",
+        "|---|" + "---|" * (2 * len(BASELINES) + 4),
     ]
     for entry in rows:
         if not entry["n_seeds"]:
-            lines.append(f"| {entry['label']} |" + " – |" * 8)
+            lines.append(
+                f"| {entry['label']} |" + " – |" * (2 * len(BASELINES) + 4)
+            )
             continue
         rel = entry["relative_merged_eer_change"]
         cells = []

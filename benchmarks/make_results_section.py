@@ -68,16 +68,17 @@ def ablation_section(summary):
     norm = summary["norms"][1]
     lines = [
         "| Row | seeds | neutral | cross | emo_emo | merged | merged "
-        "minDCF@0.01 | gap cross − neutral | Δ merged vs baseline | "
-        "Δ merged vs equal budget | emotion-probe acc. |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "minDCF@0.01 | gap cross − neutral | "
+        + " | ".join(f"Δ merged vs {name}" for name in BASELINES.values())
+        + " | emotion-probe acc. |",
+        "|---|---|" + "---|" * (7 + len(BASELINES)),
     ]
     for scoring in ("cosine", norm):
         for row in ROWS:
             entry = summary["rows"][row]
             name = f"{entry['label']}, {scoring}"
             if not entry["n_seeds"]:
-                lines.append(f"| {name} | 0 |" + " – |" * 9)
+                lines.append(f"| {name} | 0 |" + " – |" * (7 + len(BASELINES)))
                 continue
             cells = [fmt(entry["lists"][lst][scoring]["eer"]) for lst in LISTS]
             cells.append(
@@ -157,7 +158,7 @@ def reference_line(ref, norm):
         cells = [f"{ref['lists'][lst][scoring]['eer']:.2f}" for lst in LISTS]
         cells.append(f"{ref['lists']['merged'][scoring]['min_dcf@0.01']:.3f}")
         cells.append(f"{ref['emotion_gap'][scoring]:+.2f}")
-        cells += ["–", "–"]
+        cells += ["–"] * len(BASELINES)
         probe = ref.get("leakage_probe") or {}
         cells.append(
             f"{probe['accuracy']:.3f}"
@@ -292,6 +293,7 @@ def section():
         "",
     ]
     lines += goal_lines(summary)
+    lines += goal_lines(summary, "ablation_no_augment", "baseline_no_augment")
     lines += ablation_section(summary)
     lines += reference_line(ref, norm)
     lines += [

@@ -60,6 +60,7 @@ ABLATION_POINTS = {
     "ablation_copypaste_erl": "lambda = 1, no EM",
     "emoinv": "lambda = 1, EM top-k p = 0.5 (defaults)",
     "ablation_no_augment": "defaults without generic augmentation",
+    "baseline_no_augment": "AAM only, without generic augmentation",
 }
 VARIANTS = {
     "pair_weight_0.5": "lambda = 0.5",

@@ -306,3 +306,17 @@ def test_tuning_configs_never_score_evaluation_speakers(name, changed):
     assert {k for k, v in differs.items() if v} == changed
     for key in ("ecapa_channels", "lr", "batch_size", "number_of_epochs"):
         assert row[key] == full[key]
+
+
+def test_no_augment_rows_differ_from_their_counterparts_only_there():
+    """The two no-augmentation rows are the full method and the baseline
+    with ``use_augment`` off, nothing else."""
+    for row, counterpart in (
+        ("ablation_no_augment", "emoinv"),
+        ("baseline_no_augment", "baseline"),
+    ):
+        a, _ = load_config(str(ROOT / "hparams" / f"{row}.yaml"))
+        b, _ = load_config(str(ROOT / "hparams" / f"{counterpart}.yaml"))
+        assert a["use_augment"] is False and b["use_augment"] is True
+        for key in ("use_pairs", "use_em", "pair_weight", "batch_size"):
+            assert a[key] == b[key], (row, key)
