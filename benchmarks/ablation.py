@@ -605,15 +605,47 @@ def render(summary):
 
 
 # ---------------------------------------------------------------- main --
-def _alive(pid):
-    """Whether ``pid`` is a running ablation.py (a stale lock is not)."""
+def log_line(msg):
+    """Prints a benchmark progress line with the time of day."""
+    print(f"{time.strftime('%H:%M:%S')} {msg}", flush=True)
+
+
+def parse_names(parser, text, allowed, what):
+    """Comma-separated names from the command line, each one of ``allowed``."""
+    names = [n for n in text.split(",") if n]
+    for name in names:
+        if name not in allowed:
+            parser.error(f"unknown {what} {name}; choose from {list(allowed)}")
+    return names
+
+
+def _alive(pid, script):
+    """Whether ``pid`` is a running ``script`` (a stale lock is not)."""
     if pid <= 0 or pid == os.getpid():
         return False
     try:
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
     except OSError:
         return False
-    return b"ablation.py" in cmdline
+    return script.encode() in cmdline
+
+
+def acquire_lock(lock, log=print):
+    """Takes ``<name>.pid`` for this process unless a live ``<name>.py``
+    holds it.
+
+    Returns
+    -------
+    bool
+        False when another pass of the same benchmark is running.
+    """
+    script = f"{lock.stem}.py"
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    if lock.is_file() and _alive(int(lock.read_text() or 0), script):
+        log(f"another {script} (pid {lock.read_text()}) is running")
+        return False
+    lock.write_text(str(os.getpid()))
+    return True
 
 
 def main(argv=None):
@@ -624,15 +656,9 @@ def main(argv=None):
     parser.add_argument("--dry-run", action="store_true")
     parser.add_argument("--aggregate-only", action="store_true")
     args = parser.parse_args(argv)
-    rows = [r for r in args.rows.split(",") if r]
-    for row in rows:
-        if row not in ROWS:
-            parser.error(f"unknown row {row}; choose from {ROWS}")
+    rows = parse_names(parser, args.rows, ROWS, "row")
     seeds = [int(s) for s in args.seeds.split(",") if s]
-
-    def log(msg):
-        print(f"{time.strftime('%H:%M:%S')} {msg}", flush=True)
-
+    log = log_line
     if args.aggregate_only:
         print(aggregate()[1])
         return 0
@@ -650,12 +676,8 @@ def main(argv=None):
         for i, (row, seed) in enumerate(todo, 1):
             log(f"[{i}/{len(todo)}] " + " ".join(command(row, seed)))
         return 0
-    lock = RUNS / "ablation.pid"
-    RUNS.mkdir(parents=True, exist_ok=True)
-    if lock.is_file() and _alive(int(lock.read_text() or 0)):
-        log(f"another ablation.py (pid {lock.read_text()}) is running")
+    if not acquire_lock(RUNS / "ablation.pid", log):
         return 2
-    lock.write_text(str(os.getpid()))
     start, failed = time.time(), []
     for i, (row, seed) in enumerate(todo, 1):
         ok = train_one(row, seed, i, len(todo), start, log)

@@ -32,17 +32,18 @@ Authors
 
 import argparse
 import json
-import os
 import sys
 import time
 from pathlib import Path
 
 from ablation import (
-    _alive,
     _stats,
+    acquire_lock,
     fmt,
     git_commit_paths,
     load_finished,
+    log_line,
+    parse_names,
     run_and_collect,
     run_dir,
 )
@@ -258,24 +259,14 @@ def main(argv=None):
     parser.add_argument("--seeds", default="1")
     parser.add_argument("--aggregate-only", action="store_true")
     args = parser.parse_args(argv)
-    variants = [v for v in args.variants.split(",") if v]
-    for variant in variants:
-        if variant not in VARIANTS:
-            parser.error(f"unknown variant {variant}; choose from {VARIANTS}")
+    variants = parse_names(parser, args.variants, VARIANTS, "variant")
     seeds = [int(s) for s in args.seeds.split(",") if s]
-
-    def log(msg):
-        print(f"{time.strftime('%H:%M:%S')} {msg}", flush=True)
-
+    log = log_line
     if args.aggregate_only:
         print(aggregate()[1])
         return 0
-    RUNS.mkdir(parents=True, exist_ok=True)
-    lock = RUNS / "tuning.pid"
-    if lock.is_file() and _alive(int(lock.read_text() or 0)):
-        log(f"another tuning.py (pid {lock.read_text()}) is running")
+    if not acquire_lock(RUNS / "tuning.pid", log):
         return 2
-    lock.write_text(str(os.getpid()))
     summary_files = [RESULTS / "summary.json", RESULTS / "summary.md"]
 
     finished = load_finished(list(ABLATION_POINTS))
