@@ -25,6 +25,7 @@ Authors
  * speechbrain-emoinv contributors 2026
 """
 
+import hashlib
 import logging
 import os
 import sys
@@ -36,8 +37,13 @@ from speechbrain.dataio import audio_io
 from speechbrain.utils.distributed import if_main_process, run_on_main
 from torch.nn.parallel import DistributedDataParallel as DDP
 
-from speechbrain_emoinv.config import load_config, save_resolved_config
+from speechbrain_emoinv.config import (
+    load_config,
+    resolve_config,
+    save_resolved_config,
+)
 from speechbrain_emoinv.evaluation.lists import read_trial_list
+from speechbrain_emoinv.evaluation.report import metrics_table
 from speechbrain_emoinv.export import export_pretrained
 from speechbrain_emoinv.finetune import load_embedding_weights
 from speechbrain_emoinv.metrics import compute_eer
@@ -274,8 +280,9 @@ def dataio_prep(hparams):
 
 def export_and_evaluate(brain, hparams):
     """Exports the recovered best checkpoint with the threshold calibrated
-    on the validation speakers, then scores the evaluation speakers'
-    emotional trial lists."""
+    on the validation speakers, then scores the evaluation speakers' trial
+    lists (simulated emotional lists, and the real voices' lists when
+    ``evaluate_real`` is set) and prints them in one table."""
     valid = brain.last_valid
     export_pretrained(
         hparams["export_folder"],
@@ -291,18 +298,60 @@ def export_and_evaluate(brain, hparams):
         ),
     )
     logger.info("Exported %s", hparams["export_folder"])
-    return hparams["evaluate"](
+    results = hparams["evaluate"](
         model_dir=hparams["export_folder"], device=brain.device
     )
+    if not hparams.get("evaluate_real"):
+        return results
+    real = hparams["evaluate_real"](
+        model_dir=hparams["export_folder"], device=brain.device
+    )
+    lists = dict(results["lists"])
+    lists.update(
+        (name if name.startswith("real") else f"real_{name}", res)
+        for name, res in real["lists"].items()
+    )
+    logger.info(
+        "All lists (simulated and real voices):\n%s", metrics_table(lists)
+    )
+    return results
 
 
-def main(argv):
-    """Prepares the data, trains, exports and evaluates."""
+def pretrained_stage1(config, cache_folder, run_opts):
+    """Stage 1 of the two-stage flow, trained once and reused.
+
+    The stage-1 run lives in ``<cache_folder>/<key>``, where the key hashes
+    its resolved config: every row and seed of stage 2 shares it, a changed
+    config trains a new one, and an interrupted one resumes from its
+    checkpoints when called again. Command-line overrides of stage 2 (seed,
+    epochs, ...) never reach it; run options (device, ...) do.
+
+    Returns
+    -------
+    str
+        The exported stage-1 folder (``embedding_model.ckpt``).
+    """
+    key = hashlib.sha1(resolve_config(config).encode()).hexdigest()[:12]
+    folder = os.path.join(cache_folder, key)
+    export = os.path.join(folder, "pretrained")
+    if os.path.isfile(os.path.join(export, "embedding_model.ckpt")):
+        logger.info("Stage 1: reusing %s (%s)", export, config)
+    else:
+        logger.info("Stage 1: training %s in %s", config, folder)
+        run(config, run_opts, {"output_folder": folder})
+    return export
+
+
+def run(hparams_file, run_opts, overrides):
+    """Prepares the data, trains (from stage 1 when the config names one),
+    exports and evaluates."""
     started = time.time()
-    hparams_file, run_opts, overrides = sb.parse_arguments(argv)
-    sb.utils.distributed.ddp_init_group(run_opts)
     hparams, config_text = load_config(hparams_file, overrides)
     hparams["config_file"] = hparams_file
+    if hparams.get("pretrain_config") and not hparams["pretrained_path"]:
+        hparams["pretrained_path"] = pretrained_stage1(
+            hparams["pretrain_config"], hparams["pretrain_folder"], run_opts
+        )
     sb.core.create_experiment_directory(hparams["output_folder"])
     if if_main_process():
         save_resolved_config(config_text, overrides, hparams["output_folder"])
@@ -336,14 +385,14 @@ def main(argv):
         min_key="EER",
         test_loader_kwargs=hparams["valid_dataloader_options"],
     )
-    main_process = if_main_process()
-    if torch.distributed.is_initialized():
-        # The final evaluation runs on rank 0 alone; the others are done.
-        torch.distributed.barrier()
-        torch.distributed.destroy_process_group()
-        os.environ["WORLD_SIZE"] = "1"
-    if main_process:
-        export_and_evaluate(brain, hparams)
+    if if_main_process():
+        # The evaluation runs on rank 0 alone (the others wait below).
+        world = os.environ.pop("WORLD_SIZE", None)
+        try:
+            export_and_evaluate(brain, hparams)
+        finally:
+            if world is not None:
+                os.environ["WORLD_SIZE"] = world
         logger.info(
             "Finished %s in %.1f min (preparation, training, export, "
             "evaluation): %s",
@@ -351,6 +400,17 @@ def main(argv):
             (time.time() - started) / 60,
             hparams["output_folder"],
         )
+    if torch.distributed.is_initialized():
+        torch.distributed.barrier()
+
+
+def main(argv):
+    """Parses the command line and runs the recipe."""
+    hparams_file, run_opts, overrides = sb.parse_arguments(argv)
+    sb.utils.distributed.ddp_init_group(run_opts)
+    run(hparams_file, run_opts, overrides)
+    if torch.distributed.is_initialized():
+        torch.distributed.destroy_process_group()
 
 
 if __name__ == "__main__":

@@ -382,6 +382,7 @@ def write_prepared_folder(
     on_bad_audio="skip",
     num_workers=1,
     official_trials=None,
+    lists=None,
     **check_kwargs,
 ):
     """Checks audio and writes the prepared folder of ``docs/interfaces.md``.
@@ -412,6 +413,8 @@ def write_prepared_folder(
         Split -> list of trial tuples replacing the generated ``merged``
         list of that split (e.g. VoxCeleb's official list); trials whose
         utterances were skipped are dropped and counted.
+    lists : dict or None
+        Trial lists by corpus instead of by emotion (``make_trials``).
     **check_kwargs
         Passed to ``audio_checks.check_audio``.
 
@@ -461,7 +464,9 @@ def write_prepared_folder(
         )
     for s in TRIAL_SPLITS:
         sub = PrepareReport(corpus)
-        trials = make_trials(rows[s], n_trials, hard_fraction, seed, sub)
+        trials = make_trials(
+            rows[s], n_trials, hard_fraction, seed, sub, lists=lists
+        )
         for issue, items in sub.items.items():
             for it in items:
                 report.add(issue, f"{s}/{it['file']}", it.get("detail", ""))

@@ -8,6 +8,10 @@ Categories (text-independent: enrol and test never share a ``text_id``):
 * ``merged``: the union of the three (or, for a corpus without emotion
   labels, trials drawn over all utterances).
 
+With ``lists`` (e.g. the real-speech lists ``real_read`` and
+``real_acted``), one list per name is drawn over the rows of the named
+corpora instead, and ``merged`` is their union.
+
 Each category holds ``n_trials`` trials, half targets (same speaker) and
 half non-targets; ``hard_fraction`` of the non-targets pair speakers of the
 same gender (when the genders are known). Line format
@@ -84,7 +88,9 @@ def _sample(enrol, test, spk, text, key, n, target, rng, taken, max_rounds=30):
     return np.concatenate(out)
 
 
-def make_trials(rows, n_trials=2000, hard_fraction=0.5, seed=1234, report=None):
+def make_trials(
+    rows, n_trials=2000, hard_fraction=0.5, seed=1234, report=None, lists=None
+):
     """Builds the trial lists of one split.
 
     Arguments
@@ -101,6 +107,9 @@ def make_trials(rows, n_trials=2000, hard_fraction=0.5, seed=1234, report=None):
         Seed.
     report : PrepareReport or None
         Receives ``trials_short`` when fewer trials than asked exist.
+    lists : dict or None
+        List name -> corpus names whose rows it is drawn over (instead of
+        the emotion categories).
 
     Returns
     -------
@@ -136,10 +145,16 @@ def make_trials(rows, n_trials=2000, hard_fraction=0.5, seed=1234, report=None):
         "cross": (neutral, emotional),
         "emo_emo": (emotional, emotional),
     }
-    if len(neutral) == 0 and len(emotional) == 0:
+    if lists:
+        corpus = np.array([r["corpus"] for r in rows])
+        specs = {}
+        for name, corpora in lists.items():
+            idx = np.flatnonzero(np.isin(corpus, list(corpora)))
+            specs[name] = (idx, idx)
+    elif len(neutral) == 0 and len(emotional) == 0:
         # No emotion labels (e.g. VoxCeleb): one list over everything.
         specs = {"merged": (np.arange(len(rows)), np.arange(len(rows)))}
-    out = {c: [] for c in CATEGORIES}
+    out = {c: [] for c in (*CATEGORIES, *specs)}
     for cat, (enrol, test) in specs.items():
         rng = np.random.default_rng(stable_seed(seed, "trials", cat))
         taken = set()
@@ -172,6 +187,8 @@ def make_trials(rows, n_trials=2000, hard_fraction=0.5, seed=1234, report=None):
             )
     if "neutral" in specs:
         out["merged"] = out["neutral"] + out["cross"] + out["emo_emo"]
+    elif lists:
+        out["merged"] = [t for name in lists for t in out[name]]
     return out
 
 
@@ -199,7 +216,7 @@ def write_trials(trials, folder):
     """
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    for cat in CATEGORIES:
+    for cat in dict.fromkeys((*CATEGORIES, *trials)):
         lines = [" ".join(str(v) for v in tr) for tr in trials.get(cat, [])]
         path = folder / f"{cat}.txt"
         if not lines:

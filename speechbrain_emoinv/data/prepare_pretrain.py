@@ -1,0 +1,49 @@
+"""Stage-1 training data: real voices plus the simulated training voices.
+
+Prepares both corpora (each skipped when already prepared) and writes the
+union of their training manifests. Validation and evaluation stay on the
+real voices' own splits and lists.
+
+Authors: speechbrain-emoinv contributors
+"""
+
+from pathlib import Path
+
+from speechbrain_emoinv.data.manifest import read_manifest, write_manifest
+from speechbrain_emoinv.data.prepare_mbrola import prepare_mbrola
+from speechbrain_emoinv.data.prepare_real import prepare_real
+
+
+def prepare_pretrain(train_csv, real_folder, sim_folder, sim_data, sim_styles):
+    """Writes ``train_csv``: real training voices + simulated ones.
+
+    Arguments
+    ---------
+    train_csv : str or Path
+        Output manifest.
+    real_folder : str or Path
+        Prepared folder of :func:`prepare_real`.
+    sim_folder, sim_data : str or Path
+        Prepared and corpus folders of the simulated corpus.
+    sim_styles : str
+        ``all`` or ``neutral`` (simulated rows kept).
+
+    Returns
+    -------
+    dict
+        Rows per corpus.
+    """
+    if sim_styles not in ("all", "neutral"):
+        raise ValueError(f"sim_styles must be all or neutral: {sim_styles!r}")
+    prepare_real(real_folder)
+    prepare_mbrola(sim_data, sim_folder)
+    rows = read_manifest(Path(real_folder) / "train.csv")
+    sim = read_manifest(Path(sim_folder) / "train.csv")
+    rows += [r for r in sim if sim_styles == "all" or r["emotion"] == "neutral"]
+    Path(train_csv).parent.mkdir(parents=True, exist_ok=True)
+    write_manifest(rows, train_csv)
+    counts = {}
+    for r in rows:
+        counts[r["corpus"]] = counts.get(r["corpus"], 0) + 1
+    print(f"[prepare pretrain] {train_csv}: {counts}")
+    return counts

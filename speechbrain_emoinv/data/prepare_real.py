@@ -1,0 +1,173 @@
+"""Real recorded voices from Debian packages: the stage-1 corpus.
+
+No speech corpus can be downloaded here, but Debian *main* ships real
+recordings inside other packages (``tools/install_real_speech.sh`` installs
+them). Four sources, one collector each:
+
+============  =================================  ========================
+source        what                               voices
+============  =================================  ========================
+tuxpaint      read stamp descriptions            one per language folder
+asterisk      read IVR prompts (8 packages)      8 (Allison: en and es)
+ktuberling    read single words                  one per language folder
+fotaq         acted game dialogue (English)      characters merged into
+                                                 voices
+============  =================================  ========================
+
+The split is speaker-disjoint and fixed (:data:`EVAL_SPEAKERS`,
+:data:`VALID_SPEAKERS`): acted voices and a few read voices evaluate,
+including Allison (her English and Spanish prompts give cross-language
+target trials) and other English and Spanish voices (same-language
+impostors). Trial lists (text-independent) per split: ``real_read``,
+``real_acted`` and ``merged`` (their union). Emotion: ``neutral`` for
+read prompts, ``unknown`` for the unlabelled acted lines.
+
+Authors: speechbrain-emoinv contributors
+"""
+
+import os
+from pathlib import Path
+
+from speechbrain_emoinv.data.audio_checks import PrepareReport
+from speechbrain_emoinv.data.manifest import skip, write_prepared_folder
+from speechbrain_emoinv.data.prepare_asterisk import collect_asterisk
+from speechbrain_emoinv.data.prepare_fotaq import collect_fotaq
+from speechbrain_emoinv.data.prepare_ktuberling import collect_ktuberling
+from speechbrain_emoinv.data.prepare_tuxpaint import collect_tuxpaint
+
+SOURCES = {
+    "tuxpaint": "/usr/share/tuxpaint/stamps",
+    "asterisk": "/usr/share/asterisk/sounds",
+    "ktuberling": "/usr/share/ktuberling/sounds",
+    "fotaq": "/usr/share/scummvm/flight-of-the-amazon-queen",
+}
+LISTS = {
+    "real_read": ("tuxpaint", "asterisk", "ktuberling"),
+    "real_acted": ("fotaq",),
+}
+EVAL_SPEAKERS = (
+    "asterisk-allison",
+    "asterisk-es-co",
+    "tuxpaint-es",
+    "tuxpaint-en",
+    "ktuberling-en",
+    "ktuberling-es",
+    "fotaq-bob",
+    "fotaq-jim",
+    "fotaq-tam",
+    "fotaq-witch",
+    "fotaq-death",
+    "fotaq-sec",
+    "fotaq-henry",
+)
+VALID_SPEAKERS = (
+    "asterisk-june",
+    "tuxpaint-ca",
+    "ktuberling-de",
+    "fotaq-ape",
+    "fotaq-zombie",
+    "fotaq-oracle",
+)
+
+
+def collect_real(sources, work_folder, report, num_workers=2):
+    """Candidates of every source in ``sources`` (name -> folder).
+
+    Arguments
+    ---------
+    sources : dict
+        Source name (keys of :data:`SOURCES`) -> its installed folder.
+    work_folder : str or Path
+        Where decoded or extracted clips are written.
+    report : PrepareReport
+        Receives what each collector leaves out.
+    num_workers : int
+        Parallel decoders.
+
+    Returns
+    -------
+    list of dict
+    """
+    cands = []
+    for name, folder in sources.items():
+        if name == "tuxpaint":
+            cands += collect_tuxpaint(folder, report)
+        elif name == "asterisk":
+            cands += collect_asterisk(folder, work_folder, report, num_workers)
+        elif name == "ktuberling":
+            cands += collect_ktuberling(folder, report)
+        elif name == "fotaq":
+            cands += collect_fotaq(folder, work_folder, report)
+        else:
+            raise ValueError(f"unknown real-speech source {name!r}")
+    return cands
+
+
+def prepare_real(
+    save_folder,
+    sources=None,
+    valid_speakers=VALID_SPEAKERS,
+    eval_speakers=EVAL_SPEAKERS,
+    n_trials=3000,
+    seed=1234,
+    num_workers=None,
+):
+    """Writes the prepared folder of the real voices (16 kHz mono copies).
+
+    Arguments
+    ---------
+    save_folder : str or Path
+        Prepared folder (``docs/interfaces.md``); decoded and converted
+        clips go under it too.
+    sources : dict or None
+        Source -> folder (default: :data:`SOURCES`, the Debian paths).
+    valid_speakers, eval_speakers : sequence of str
+        Fixed speaker split; every other voice trains.
+    n_trials : int
+        Trials per list and split.
+    seed : int
+        Trial seed.
+    num_workers : int or None
+        Processes for decoding and checks (default: the usable cores).
+
+    Returns
+    -------
+    Path
+        ``save_folder``.
+    """
+    save_folder = Path(save_folder)
+    sources = dict(SOURCES if sources is None else sources)
+    options = dict(
+        corpus="real",
+        sources={k: str(Path(v).resolve()) for k, v in sources.items()},
+        valid_speakers=sorted(valid_speakers),
+        eval_speakers=sorted(eval_speakers),
+        n_trials=n_trials,
+        seed=seed,
+    )
+    if skip(save_folder, options):
+        print(f"[prepare real] {save_folder} already prepared, skipping")
+        return save_folder
+    num_workers = num_workers or len(os.sched_getaffinity(0))
+    report = PrepareReport("real")
+    cands = collect_real(sources, save_folder / "sources", report, num_workers)
+    speakers = {c["spk_id"] for c in cands}
+    split_of = dict.fromkeys(speakers, "train")
+    for split, listed in (("eval", eval_speakers), ("valid", valid_speakers)):
+        for spk in listed:
+            if spk in speakers:
+                split_of[spk] = split
+            else:
+                report.add("listed_speaker_absent", spk, split)
+    write_prepared_folder(
+        cands,
+        save_folder,
+        split_of,
+        options,
+        report=report,
+        n_trials=n_trials,
+        seed=seed,
+        num_workers=num_workers,
+        lists={k: v for k, v in LISTS.items() if set(v) & set(sources)},
+    )
+    return save_folder
