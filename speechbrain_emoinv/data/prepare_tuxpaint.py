@@ -4,7 +4,8 @@ Read speech, one volunteer per language folder: ``<stamp>_desc_<lang>.ogg``
 (``<stamp>_desc.ogg`` is English), 44.1 kHz Vorbis. Left out and counted:
 the ``symbols/`` stamps (partly other speakers), French (two voices in one
 folder, ``ambiguous_speaker``), languages with fewer than ``min_clips``
-clips (``too_few_clips``) and names that do not parse (``bad_name``).
+clips (``too_few_clips``), Brazilian Portuguese (school children, several
+voices: ``ambiguous_speaker``) and names that do not parse (``bad_name``).
 
 Authors: speechbrain-emoinv contributors
 """
@@ -16,8 +17,8 @@ from pathlib import Path
 from speechbrain_emoinv.data.manifest import candidate
 
 DATA_FOLDER = "/usr/share/tuxpaint/stamps"
-AMBIGUOUS = {"fr"}
-_NAME = re.compile(r"^(.+)_desc(?:_([a-z]{2,3}(?:_[a-z]{2})?))?\.ogg$")
+AMBIGUOUS = {"fr": "two voices in one folder", "pt_br": "school children"}
+_NAME = re.compile(r"^(.+)_desc(?:_([a-z]{2,3}(?:_[a-z]{2})?))?\.(ogg|wav)$")
 
 
 def collect_tuxpaint(data_folder, report, min_clips=20):
@@ -66,7 +67,7 @@ def collect_tuxpaint(data_folder, report, min_clips=20):
         elif not m:
             report.add("bad_name", path)
         elif (m.group(2) or "en") in AMBIGUOUS:
-            report.add("ambiguous_speaker", path, "two voices in one folder")
+            report.add("ambiguous_speaker", path, AMBIGUOUS[m.group(2)])
         else:
             by_lang[m.group(2) or "en"].append((path, m.group(1)))
     cands = []
