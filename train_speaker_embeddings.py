@@ -360,6 +360,7 @@ def run(hparams_file, run_opts, overrides):
         run_on_main(hparams["prepare_augment"])
     train, valid = dataio_prep(hparams)
     if hparams["pretrained_path"]:
+        logger.info("Fine-tuning from %s", hparams["pretrained_path"])
         load_embedding_weights(
             hparams["embedding_model"], hparams["pretrained_path"]
         )

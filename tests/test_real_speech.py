@@ -1,0 +1,271 @@
+"""Real-voice preparers on faked Debian layouts, and the two-stage recipe.
+
+The fakes mirror the installed packages' layouts (Tux Paint stamps,
+Asterisk voice folders with raw G.722 / GSM, KTuberling language folders,
+the Flight of the Amazon Queen resource file) with a tone per speaker, plus
+the bad and left-out cases each preparer must count.
+"""
+
+import io
+import shutil
+import struct
+
+import numpy as np
+import pytest
+import soundfile as sf
+from recipe_utils import TINY, run_recipe
+
+from speechbrain_emoinv.data.manifest import read_manifest
+from speechbrain_emoinv.data.prepare_fotaq import write_table
+from speechbrain_emoinv.data.prepare_real import prepare_real
+from speechbrain_emoinv.data.trials import read_trials
+
+SR = 16000
+
+
+def tone(f0, seconds=0.6, sr=SR, seed=0):
+    """A voiced-like harmonic tone of fundamental ``f0`` (the 'speaker')."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(seconds * sr)) / sr
+    f = f0 * (1 + 0.02 * rng.standard_normal())
+    x = sum(np.sin(2 * np.pi * k * f * t) / k for k in range(1, 6))
+    return (0.2 * x / np.abs(x).max()).astype("float32")
+
+
+def fake_tuxpaint(root):
+    (root / "animals").mkdir()
+    (root / "symbols").mkdir()
+    for i in range(22):
+        for lang, f0 in (("es", 110), ("", 130), ("ca", 150), ("fr", 170)):
+            suffix = f"_{lang}" if lang else ""
+            path = root / "animals" / f"st{i}_desc{suffix}.ogg"
+            sf.write(path, tone(f0, sr=44100, seed=i), 44100)
+    sf.write(root / "symbols" / "a_desc_es.ogg", tone(110), SR)
+    sf.write(root / "animals" / "quiet_desc_es.ogg", np.zeros(SR, "f4"), SR)
+    sf.write(root / "animals" / "short_desc_es.ogg", tone(110, 0.05), SR)
+
+
+def ffmpeg_encode(x, sr, fmt, path):
+    import subprocess
+
+    wav = path.with_suffix(".src.wav")
+    sf.write(wav, x, sr)
+    subprocess.run(
+        ["ffmpeg", "-v", "error", "-y", "-i", str(wav), "-ar", str(sr)]
+        + ["-ac", "1", "-f", fmt, str(path)],
+        check=True,
+    )
+    wav.unlink()
+
+
+def fake_asterisk(root):
+    voices = {
+        "en_US_f_Allison": (200, "g722", SR),
+        "es_MX_f_Allison": (200, "g722", SR),
+        "es": (240, "gsm", 8000),
+        "it_IT_f_Menardi": (260, "wav", SR),
+    }
+    for folder, (f0, fmt, sr) in voices.items():
+        (root / folder / "digits").mkdir(parents=True)
+        for i in range(6):
+            sub = "digits/" if i % 2 else ""
+            path = root / folder / f"{sub}p{i}.{fmt}"
+            if fmt == "wav":
+                sf.write(path, tone(f0, sr=sr, seed=i), sr)
+            else:
+                ffmpeg_encode(tone(f0, sr=sr, seed=i), sr, fmt, path)
+    (root / "es" / "readme.txt").write_text("not audio")
+
+
+def fake_ktuberling(root):
+    for lang, f0 in (("en", 300), ("de", 320), ("sr", 340)):
+        (root / lang).mkdir(parents=True)
+        for i in range(6):
+            sf.write(root / lang / f"w{i}.ogg", tone(f0, seed=i), SR)
+    shutil.copytree(root / "sr", root / "sr@latin")  # identical copies
+
+
+def mp3(x):
+    buf = io.BytesIO()
+    sf.write(buf, x, 11025, format="MP3")
+    return buf.getvalue()
+
+
+def fake_fotaq(root):
+    def dog(key):  # 20-byte resource header, then the talk header
+        return bytes(20) + struct.pack(">hhh", 1, 0, key) + bytes(40)
+
+    entries = {"BOB1.DOG": dog(6), "LOU1.DOG": dog(33), "SPARKY3.DOG": dog(53)}
+    for key, f0 in ((6, 90), (33, 120), (53, 120)):
+        for i in range(5):
+            name = f"{key:02d}{i + 1:04X}P1.SB"
+            entries[name] = mp3(tone(f0, 0.8, 11025, seed=i))
+    for i in range(5):
+        entries[f"JOE0{i:03d}1.SB"] = mp3(tone(150, 0.8, 11025, seed=i))
+    entries["C01A_001.SB"] = mp3(tone(99, 0.8, 11025))  # cut-scene
+    write_table(root / "queen.1c", entries)
+
+
+@pytest.fixture(scope="module")
+def prepared(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("real")
+    sources = {}
+    for name, make in (
+        ("tuxpaint", fake_tuxpaint),
+        ("asterisk", fake_asterisk),
+        ("ktuberling", fake_ktuberling),
+        ("fotaq", fake_fotaq),
+    ):
+        sources[name] = tmp / name
+        sources[name].mkdir(exist_ok=True)
+        make(sources[name])
+    out = prepare_real(
+        tmp / "prepared",
+        sources,
+        valid_speakers=["tuxpaint-ca", "ktuberling-de"],
+        eval_speakers=[
+            "asterisk-allison",
+            "tuxpaint-es",
+            "ktuberling-en",
+            "fotaq-bob",
+            "fotaq-lou_sparky",
+        ],
+        n_trials=40,
+        num_workers=1,
+    )
+    return out, sources
+
+
+def test_speakers_are_voices_and_splits_disjoint(prepared):
+    out, _ = prepared
+    spk = {}
+    for split in ("train", "valid", "eval"):
+        rows = read_manifest(out / f"{split}.csv")
+        spk[split] = {r["spk_id"] for r in rows}
+    assert not spk["train"] & spk["valid"]
+    assert not spk["train"] & spk["eval"]
+    assert not spk["valid"] & spk["eval"]
+    # Allison's two languages are one speaker; the characters LOU and
+    # SPARKY are one voice (fotaq_voices.json); sr@latin copies add none.
+    assert spk["eval"] == {
+        "asterisk-allison",
+        "tuxpaint-es",
+        "ktuberling-en",
+        "fotaq-bob",
+        "fotaq-lou_sparky",
+    }
+    assert spk["train"] == {
+        "tuxpaint-en",
+        "asterisk-es-co",
+        "asterisk-menardi",
+        "ktuberling-sr",
+        "fotaq-joe",
+    }
+    allison = [
+        r for r in read_manifest(out / "eval.csv") if "allison" in r["spk_id"]
+    ]
+    assert {r["lang"] for r in allison} == {"en", "es"}
+    assert {r["emotion"] for r in allison} == {"neutral"}
+    acted = [
+        r for r in read_manifest(out / "eval.csv") if r["corpus"] == "fotaq"
+    ]
+    assert acted and {r["emotion"] for r in acted} == {"unknown"}
+
+
+def test_every_clip_is_16k_mono(prepared):
+    out, _ = prepared
+    for split in ("train", "valid", "eval"):
+        for r in read_manifest(out / f"{split}.csv"):
+            info = sf.info(r["wav"])
+            assert (info.samplerate, info.channels) == (SR, 1), r["wav"]
+
+
+def test_left_out_clips_are_counted(prepared):
+    out, _ = prepared
+    import json
+
+    counts = json.loads((out / "prepare_report.json").read_text())["counts"]
+    assert counts["symbols_stamp"] == 1
+    assert counts["ambiguous_speaker"] == 22  # the French folder
+    assert counts["silent"] == 1
+    assert counts["too_short"] == 1
+    assert counts["duplicate_clip"] == 6  # sr@latin
+    assert counts["unlabelled"] == 1  # the cut-scene clip
+    assert counts["unknown_format"] == 1  # readme.txt
+
+
+def test_trial_lists_are_speaker_disjoint_and_by_source(prepared):
+    out, _ = prepared
+    rows = {r["ID"]: r for r in read_manifest(out / "eval.csv")}
+    lists = {p.stem for p in (out / "trials" / "eval").glob("*.txt")}
+    assert lists == {"real_read", "real_acted", "merged"}
+    for name, corpora in (
+        ("real_read", {"tuxpaint", "asterisk", "ktuberling"}),
+        ("real_acted", {"fotaq"}),
+    ):
+        trials = read_trials(out / "trials" / "eval" / f"{name}.txt")
+        assert len(trials) > 0
+        labels = set()
+        for label, enrol, test, *_ in trials:
+            e, t = rows[enrol], rows[test]  # both evaluation utterances
+            assert {e["corpus"], t["corpus"]} <= corpora
+            assert int(label) == (e["spk_id"] == t["spk_id"])
+            assert e["text_id"] != t["text_id"]  # text-independent
+            labels.add(int(label))
+        assert labels == {0, 1}
+    train = {r["spk_id"] for r in read_manifest(out / "train.csv")}
+    valid_rows = {r["ID"]: r for r in read_manifest(out / "valid.csv")}
+    for _, enrol, test, *_ in read_trials(out / "trials/valid/merged.txt"):
+        assert valid_rows[enrol]["spk_id"] not in train
+        assert valid_rows[test]["spk_id"] not in train
+
+
+def test_second_call_is_skipped(prepared, capsys):
+    out, sources = prepared
+    prepare_real(
+        out,
+        sources,
+        valid_speakers=["tuxpaint-ca", "ktuberling-de"],
+        eval_speakers=[
+            "asterisk-allison",
+            "tuxpaint-es",
+            "ktuberling-en",
+            "fotaq-bob",
+            "fotaq-lou_sparky",
+        ],
+        n_trials=40,
+        num_workers=1,
+    )
+    assert "already prepared" in capsys.readouterr().out
+
+
+def test_missing_package_names_the_apt_package(tmp_path):
+    with pytest.raises(FileNotFoundError, match="apt-get install"):
+        prepare_real(tmp_path / "p", {"fotaq": tmp_path / "none"})
+
+
+def test_stage1_cached_reused_and_invalidated(tmp_path):
+    """Stage 2 trains stage 1 once, reuses it on the next run, trains a new
+    one when the stage-1 config changes, and starts from its weights."""
+    stage1 = tmp_path / "tiny_pretrain.yaml"
+    stage1.write_text(
+        f"base: {TINY}\nexperiment: tiny_pretrain\nuse_pairs: False\n"
+        "number_of_epochs: 1\n"
+    )
+    cache = tmp_path / "cache"
+    common = (
+        f"--pretrain_config={stage1}",
+        f"--pretrain_folder={cache}",
+        "--number_of_epochs=1",
+    )
+    log = run_recipe(TINY, *common, f"--output_folder={tmp_path / 'a'}")
+    (key,) = [p.name for p in cache.iterdir()]
+    assert "Stage 1: training" in log
+    assert (cache / key / "pretrained" / "embedding_model.ckpt").is_file()
+    log_b = run_recipe(TINY, *common, f"--output_folder={tmp_path / 'b'}")
+    assert "Stage 1: reusing" in log_b and "Stage 1: training" not in log_b
+    assert f"Fine-tuning from {cache / key / 'pretrained'}" in log_b
+    stage1.write_text(stage1.read_text() + "lr: 0.001\n")
+    log = run_recipe(TINY, *common, f"--output_folder={tmp_path / 'c'}")
+    assert "Stage 1: training" in log
+    assert len(list(cache.iterdir())) == 2
