@@ -26,7 +26,11 @@ import numpy as np
 import soundfile as sf
 
 from speechbrain_emoinv.cli import make_parser, run_main
-from speechbrain_emoinv.data.manifest import is_manifest, read_manifest
+from speechbrain_emoinv.data.manifest import (
+    EmptyManifestError,
+    is_manifest,
+    read_manifest,
+)
 from speechbrain_emoinv.evaluation.embedding import embed_rows, load_model
 from speechbrain_emoinv.evaluation.run import warn_clips
 from speechbrain_emoinv.export import read_metadata
@@ -195,7 +199,11 @@ def _manifest_index(data, where):
                 file=sys.stderr,
             )
             continue
-        for row in read_manifest(csv_path, strict=False):
+        try:
+            rows = read_manifest(csv_path, strict=False)
+        except EmptyManifestError:
+            continue  # e.g. the train.csv of an evaluation-only folder
+        for row in rows:
             if row["ID"] in index:
                 raise ValueError(
                     f"{csv_path}: utterance ID {row['ID']!r} is also in "

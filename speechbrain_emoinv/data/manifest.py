@@ -44,6 +44,10 @@ TRIAL_SPLITS = ("valid", "eval")
 OPTIONS_FILE = "prepare_options.json"
 
 
+class EmptyManifestError(ValueError):
+    """A manifest with a header but no rows (``read_manifest``, lenient)."""
+
+
 def candidate(
     uid,
     wav,
@@ -426,7 +430,7 @@ def read_manifest(path, strict=True):
             first_seen[rec["ID"]] = rec["wav"]
             rows.append(rec)
     if not rows and not strict:
-        raise ValueError(f"{path}: manifest has no rows")
+        raise EmptyManifestError(f"{path}: manifest has no rows")
     return rows
 
 
