@@ -217,6 +217,9 @@ def render_model_card(model_card=None, threshold=None):
         "0.25; `emoinv-verify --model <this folder> a.wav b.wav` honours "
         "the stored threshold.",
         "",
+        "Load trusted model folders only: `hyperparams.yaml` can run code "
+        "when loaded.",
+        "",
     ]
     if not any("licen" in str(k).lower() for k in sections):
         out += ["## Licence", "", LICENCE_NOTE, ""]

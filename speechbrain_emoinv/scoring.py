@@ -12,14 +12,18 @@ Score normalisation uses per-utterance cohort statistics computed once
 - the normalised score is ``((s - m_e) / s_e + (s - m_t) / s_t) / 2``.
 
 Embeddings are cached on disk per model and manifest: the key hashes the
-model's checkpoint and hyperparameters and the manifest's bytes, so
-re-scoring with the same model and list is instant.
+model's checkpoint and hyperparameters, the manifest's bytes and the
+sizes and mtimes of its audio files (:func:`manifest_key`), so re-scoring
+with the same model and list is instant and changed inputs are never
+served from the cache.
 
 Authors
  * speechbrain-emoinv contributors 2025
 """
 
+import csv
 import hashlib
+import os
 from pathlib import Path
 
 import numpy as np
@@ -313,6 +317,42 @@ def files_digest(paths, extra=""):
     return digest.hexdigest()[:16]
 
 
+def manifest_key(manifest):
+    """Digest of a manifest's bytes and its audio files' sizes and mtimes.
+
+    Arguments
+    ---------
+    manifest : str or Path
+        CSV; files of its ``wav`` column (if any) are listed.
+
+    Returns
+    -------
+    str
+        16 hex digits; changes when the CSV or any audio file changes.
+
+    Example
+    -------
+    >>> d = getfixture("tmpdir")
+    >>> _ = (d / "a.wav").write("x")
+    >>> m = d / "m.csv"
+    >>> _ = m.write(f"ID,wav\\na,{d / 'a.wav'}\\n")
+    >>> key = manifest_key(m)
+    >>> _ = (d / "a.wav").write("xy")
+    >>> manifest_key(m) == key
+    False
+    """
+    with open(manifest, newline="", encoding="utf-8") as fin:
+        wavs = sorted({r.get("wav") or "" for r in csv.DictReader(fin)} - {""})
+    listing = []
+    for wav in wavs:
+        try:
+            st = os.stat(wav)
+            listing.append(f"{wav}\0{st.st_size}\0{st.st_mtime_ns}")
+        except OSError:
+            listing.append(f"{wav}\0missing")
+    return files_digest([manifest], "\n".join(listing))
+
+
 class EmbeddingCache:
     """On-disk embeddings keyed by model and manifest content.
 
@@ -343,20 +383,27 @@ class EmbeddingCache:
         self.cache_dir = Path(cache_dir) / model_key
 
     def path(self, manifest):
-        """Cache file of a manifest (changes when its bytes change)."""
-        return self.cache_dir / f"{files_digest([manifest])}.pt"
+        """Cache file of a manifest (changes with it or its audio)."""
+        return self.cache_dir / f"{manifest_key(manifest)}.pt"
 
-    def get(self, manifest, compute):
-        """Cached ``(ids, emb)``, or ``compute()`` them and store them."""
+    def get(self, manifest, compute, issues=None):
+        """Cached ``(ids, emb)``, or ``compute()`` them and store them.
+
+        ``issues`` (a dict that ``compute`` fills, e.g. short or silent
+        clips) is stored with the embeddings and filled again on a hit.
+        """
         path = self.path(manifest)
         if path.is_file():
             blob = torch.load(path, weights_only=True)
+            if issues is not None:
+                issues.update(blob.get("issues", {}))
             return list(blob["ids"]), blob["emb"]
         ids, emb = compute()
         emb = torch.as_tensor(emb, dtype=torch.float32)
         check_finite(emb, ids)
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".tmp")
-        torch.save({"ids": list(ids), "emb": emb}, tmp)
+        blob = {"ids": list(ids), "emb": emb, "issues": dict(issues or {})}
+        torch.save(blob, tmp)
         tmp.replace(path)  # atomic: a killed run leaves no half file
         return list(ids), emb

@@ -19,7 +19,7 @@ def test_embed_cli_and_resume(tmp_path, monkeypatch, capsys):
     args = ["--model", str(model_dir), "--csv", str(data / "eval.csv")]
     args += ["--out", str(tmp_path / "o"), "--batch-size", "1"]
     args += ["--chunk-size", "5", "--no-progress", "--device", "cpu"]
-    path = embed.main(args)
+    path = embed.run(args)
     blob = torch.load(path, weights_only=True)
     rows = read_manifest(data / "eval.csv")
     assert blob["ids"] == [r["ID"] for r in rows]
@@ -32,7 +32,7 @@ def test_embed_cli_and_resume(tmp_path, monkeypatch, capsys):
         raise AssertionError("recomputed a finished chunk")
 
     monkeypatch.setattr(emb_mod, "embed_rows", fail)
-    again = torch.load(embed.main(args), weights_only=True)
+    again = torch.load(embed.run(args), weights_only=True)
     torch.testing.assert_close(again["emb"], blob["emb"])
 
 
@@ -41,7 +41,7 @@ def test_embed_cli_missing_model(tmp_path):
         "ID,wav,start,stop,spk_id,emotion\na,x,0,1,s,n\n"
     )
     with pytest.raises(FileNotFoundError, match="not an exported model"):
-        embed.main(
+        embed.run(
             [
                 "--model",
                 str(tmp_path / "nope"),

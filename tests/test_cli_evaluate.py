@@ -13,7 +13,7 @@ def test_evaluate_cli(tmp_path, capsys):
     data = make_toy_data(tmp_path / "d", n_train=2, n_eval=3, n_sentences=2)
     model = make_toy_model(tmp_path / "m")
     out = tmp_path / "o"
-    evaluate.main(
+    evaluate.run(
         [
             "--model",
             str(model),
@@ -46,7 +46,7 @@ def test_evaluate_cli(tmp_path, capsys):
         "results.md",
     ):
         assert (out / name).stat().st_size > 1000, name
-    evaluate.main(
+    evaluate.run(
         [
             "--model",
             str(model),

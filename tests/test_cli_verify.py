@@ -26,12 +26,12 @@ def test_pair_uses_stored_threshold(toy, capsys):
     # Thresholds either side of the score flip the decision.
     for thr, word in ((ref - 0.01, "same"), (ref + 0.01, "different")):
         folder = make_toy_model(root / f"m{thr}", threshold=thr)
-        scores = verify.main(["--model", str(folder), str(a), str(b)])
+        scores = verify.run(["--model", str(folder), str(a), str(b)])
         out = capsys.readouterr().out
         assert scores[0] == pytest.approx(ref, abs=1e-5)
         assert f"# threshold {thr:g} (stored)" in out
         assert out.strip().endswith(word)
-    scores = verify.main(
+    scores = verify.run(
         ["--model", str(folder), str(a), str(b), "--threshold", "-1"]
     )
     assert capsys.readouterr().out.strip().endswith("same")
@@ -46,7 +46,7 @@ def test_batch_modes(toy, tmp_path, capsys):
         "# comment\n"
         "wav/toy_e0_neutral_0.wav wav/toy_e1_neutral_1.wav\n"
     )
-    s1 = verify.main(
+    s1 = verify.run(
         ["--model", str(folder), "--trials", str(pairs), "--data", str(data)]
     )
     out = capsys.readouterr().out.splitlines()
@@ -56,7 +56,7 @@ def test_batch_modes(toy, tmp_path, capsys):
         "1 toy_e0_neutral_0 toy_e0_angry_1 neutral angry\n"
         "0 toy_e0_neutral_0 toy_e1_neutral_1 neutral neutral\n"
     )
-    s2 = verify.main(
+    s2 = verify.run(
         ["--model", str(folder), "--trials", str(ids), "--data", str(data)]
     )
     out = capsys.readouterr().out
@@ -70,14 +70,14 @@ def test_bad_input(toy, tmp_path):
     t = tmp_path / "t.txt"
     t.write_text("1 toy_e0_neutral_0 nobody\n")
     with pytest.raises(ValueError, match="t.txt:1: unknown utterance 'nobody'"):
-        verify.main(
+        verify.run(
             ["--model", str(folder), "--trials", str(t), "--data", str(data)]
         )
     t.write_text("a.wav missing.wav\n")
     with pytest.raises(FileNotFoundError, match="t.txt:1"):
-        verify.main(["--model", str(folder), "--trials", str(t)])
+        verify.run(["--model", str(folder), "--trials", str(t)])
     t.write_text("")
     with pytest.raises(ValueError, match="empty trial list"):
-        verify.main(["--model", str(folder), "--trials", str(t)])
+        verify.run(["--model", str(folder), "--trials", str(t)])
     with pytest.raises(SystemExit):
-        verify.main(["--model", str(folder), "only_one.wav"])
+        verify.run(["--model", str(folder), "only_one.wav"])

@@ -1,0 +1,67 @@
+"""Command-line tools; :func:`run_main` makes each behave like a Unix tool.
+
+Exit status 0 on success, 1 on an error, 2 on a usage error (argparse);
+results go to stdout, diagnostics to stderr; an error is one line
+(``<prog>: error: <message>``), its traceback only with ``--debug``.
+"""
+
+import argparse
+import sys
+
+
+def make_parser(prog, description):
+    """``ArgumentParser`` with the shared ``--debug`` flag.
+
+    Example
+    -------
+    >>> make_parser("x", "y").parse_args(["--debug"]).debug
+    True
+    """
+    p = argparse.ArgumentParser(prog=prog, description=description)
+    p.add_argument(
+        "--debug", action="store_true", help="show the traceback of an error"
+    )
+    return p
+
+
+def run_main(prog, run, argv=None):
+    """Calls ``run(argv)``; returns the exit status.
+
+    Arguments
+    ---------
+    prog : str
+        Tool name, prefixed to the error line.
+    run : callable
+        Parses ``argv`` and does the work; raises on failure.
+    argv : list of str or None
+        Arguments (default ``sys.argv[1:]``).
+
+    Returns
+    -------
+    int
+        0 on success, 1 on an error (one line on stderr), or what a
+        ``SystemExit`` (argparse) carries.
+
+    Example
+    -------
+    >>> def run(argv):
+    ...     raise ValueError("data.csv:3: bad number")
+    >>> import contextlib, io
+    >>> err = io.StringIO()
+    >>> with contextlib.redirect_stderr(err):
+    ...     status = run_main("tool", run, [])
+    >>> status, err.getvalue()
+    (1, 'tool: error: data.csv:3: bad number\\n')
+    """
+    argv = sys.argv[1:] if argv is None else list(argv)
+    try:
+        run(argv)
+    except Exception as err:
+        if "--debug" in argv:
+            raise
+        text = " ".join(str(err).split()) or type(err).__name__
+        if not isinstance(err, OSError | ValueError):
+            text = f"{type(err).__name__}: {text}"
+        print(f"{prog}: error: {text}", file=sys.stderr)
+        return 1
+    return 0

@@ -9,23 +9,29 @@ Several processes (each embeds one shard; rank 0's output is the merge)::
     torchrun --standalone --nproc_per_node=4 -m speechbrain_emoinv.cli.embed \\
         --model results/export --csv data/eval.csv --out emb/
 
-Finished chunks are kept in ``OUT/chunks``; rerunning after a crash skips
-them. The result is ``OUT/embeddings.pt``: ``{"ids": [...], "emb":
-Tensor[N, D]}`` in manifest order.
+Finished chunks are kept in ``OUT/chunks/<model key>-<manifest key>``
+(keys of the checkpoint's content and of the manifest and its audio
+files), so rerunning after a crash skips them, while another model or
+changed input never reuses them. The result is ``OUT/embeddings.pt``:
+``{"ids": [...], "emb": Tensor[N, D], "model": <model key>,
+"short_or_silent": {ID: issue}}`` in manifest order.
 """
 
-import argparse
 import os
+import sys
 from pathlib import Path
 
 import torch
 
+from speechbrain_emoinv.cli import make_parser, run_main
 from speechbrain_emoinv.data.manifest import read_manifest
 from speechbrain_emoinv.evaluation.embedding import (
     dist_info,
     embed_manifest,
     load_model,
 )
+from speechbrain_emoinv.evaluation.run import warn_clips
+from speechbrain_emoinv.scoring import manifest_key
 
 
 def build_parser():
@@ -38,10 +44,10 @@ def build_parser():
     ... ).chunk_size
     256
     """
-    p = argparse.ArgumentParser(
-        prog="emoinv-embed",
-        description="Embed every row of a manifest CSV (resumable, "
-        "sharded under torchrun).",
+    p = make_parser(
+        "emoinv-embed",
+        "Embed every row of a manifest CSV (resumable, sharded under "
+        "torchrun).",
     )
     p.add_argument("--model", required=True, help="exported model folder")
     p.add_argument("--csv", required=True, help="manifest CSV")
@@ -55,8 +61,8 @@ def build_parser():
     return p
 
 
-def main(argv=None):
-    """Runs ``emoinv-embed``; returns the output file path."""
+def run(argv=None):
+    """Does the work of ``emoinv-embed``; returns the output file path."""
     args = build_parser().parse_args(argv)
     rank, world = dist_info()
     device = args.device
@@ -65,25 +71,35 @@ def main(argv=None):
         device = f"cuda:{local}" if torch.cuda.is_available() else "cpu"
     out = Path(args.out)
     rows = read_manifest(args.csv, strict=False)
-    model = load_model(args.model, out / f"pretrained_r{rank}", device)
+    model = load_model(args.model, device=device)
+    work = out / "chunks" / f"{model.fingerprint}-{manifest_key(args.csv)}"
+    issues = {}
     ids, emb = embed_manifest(
         model,
         rows,
-        out / "chunks",
+        work,
         chunk_size=args.chunk_size,
         batch_size=args.batch_size,
         progress=not args.no_progress,
+        issues=issues,
     )
     path = out / "embeddings.pt"
     if rank == 0:
         tmp = path.with_suffix(".tmp")
-        torch.save({"ids": ids, "emb": emb}, tmp)
+        blob = {"ids": ids, "emb": emb, "model": model.fingerprint}
+        torch.save({**blob, "short_or_silent": issues}, tmp)
         tmp.replace(path)
+        warn_clips(issues, "emoinv-embed")
         print(f"{len(ids)} embeddings of size {emb.shape[1]} -> {path}")
     if world > 1:
         torch.distributed.destroy_process_group()
     return path
 
 
+def main(argv=None):
+    """``emoinv-embed`` entry point; returns the exit status."""
+    return run_main("emoinv-embed", run, argv)
+
+
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -6,10 +6,11 @@ Example::
         --out results/eval --exclude-speakers @data/mbrola/train_speakers.txt
 """
 
-import argparse
+import sys
 
 import torch
 
+from speechbrain_emoinv.cli import make_parser, run_main
 from speechbrain_emoinv.evaluation import run_evaluation
 
 
@@ -22,10 +23,10 @@ def build_parser():
     >>> a.split, a.cohort, a.topk
     ('eval', 'train', 300)
     """
-    p = argparse.ArgumentParser(
-        prog="emoinv-eval",
-        description="Score every trial list of a split with an exported "
-        "model; write results.json, results.md and figures.",
+    p = make_parser(
+        "emoinv-eval",
+        "Score every trial list of a split with an exported model; write "
+        "results.json, results.md and figures.",
     )
     p.add_argument("--model", required=True, help="exported model folder")
     p.add_argument("--data", required=True, help="prepared data folder")
@@ -41,9 +42,14 @@ def build_parser():
     p.add_argument(
         "--exclude-speakers",
         default=None,
-        help="@file (one speaker per line) or a,b,c: drop their trials",
+        help="@file (one speaker per line) or a,b,c: drop their trials "
+        "(an unknown speaker is an error)",
     )
-    p.add_argument("--cache-dir", default=None, help="embedding cache")
+    p.add_argument(
+        "--cache-dir",
+        default=None,
+        help="embedding cache (keyed by model and manifest content)",
+    )
     p.add_argument("--device", default="cpu")
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--projection", choices=["tsne", "pca"], default="tsne")
@@ -53,8 +59,8 @@ def build_parser():
     return p
 
 
-def main(argv=None):
-    """Runs ``emoinv-eval``; returns the results dict."""
+def run(argv=None):
+    """Does the work of ``emoinv-eval``; returns the results dict."""
     args = build_parser().parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -77,5 +83,10 @@ def main(argv=None):
     )
 
 
+def main(argv=None):
+    """``emoinv-eval`` entry point; returns the exit status."""
+    return run_main("emoinv-eval", run, argv)
+
+
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -4,10 +4,10 @@ Example: ``emoinv-make-corpus --size default --out data/mbrola`` (add
 ``--prepare data/mbrola_prepared`` to write the manifests and trials too).
 """
 
-import argparse
 import sys
 import time
 
+from speechbrain_emoinv.cli import make_parser, run_main
 from speechbrain_emoinv.data.mbrola_corpus import (
     SIZES,
     MissingToolError,
@@ -15,30 +15,16 @@ from speechbrain_emoinv.data.mbrola_corpus import (
 )
 
 
-def main(argv=None):
-    """Command-line entry point.
+def run(argv=None):
+    """Does the work of ``emoinv-make-corpus``; returns the corpus folder.
 
-    Arguments
-    ---------
-    argv : list of str or None
-        Arguments (default: ``sys.argv[1:]``).
-
-    Returns
-    -------
-    int
-        Exit status (0 ok, 2 missing tools or voices).
-
-    Example
-    -------
-    >>> main(["--size", "nosuchsize"])
-    Traceback (most recent call last):
-    ...
-    SystemExit: 2
+    Raises ``SystemExit(2)`` (one line on stderr) when espeak-ng, mbrola
+    or a voice is missing.
     """
-    parser = argparse.ArgumentParser(
-        prog="emoinv-make-corpus",
-        description="Generate the simulated MBROLA emotional corpus "
-        "(16 kHz mono WAVs + metadata.csv). Resumable.",
+    parser = make_parser(
+        "emoinv-make-corpus",
+        "Generate the simulated MBROLA emotional corpus (16 kHz mono WAVs "
+        "+ metadata.csv). Resumable.",
     )
     parser.add_argument("--size", default="default", choices=sorted(SIZES))
     parser.add_argument("--out", default="data/mbrola", help="output folder")
@@ -66,10 +52,34 @@ def main(argv=None):
                 generate=False,
             )
     except MissingToolError as err:
-        print(f"emoinv-make-corpus: {err}", file=sys.stderr)
-        return 2
+        print(f"emoinv-make-corpus: error: {err}", file=sys.stderr)
+        raise SystemExit(2)
     print(f"[emoinv-make-corpus] done in {time.time() - t0:.1f} s: {out}")
-    return 0
+    return out
+
+
+def main(argv=None):
+    """Command-line entry point.
+
+    Arguments
+    ---------
+    argv : list of str or None
+        Arguments (default: ``sys.argv[1:]``).
+
+    Returns
+    -------
+    int
+        Exit status: 0 ok, 1 an error (one line on stderr), 2 a usage
+        error or missing tools or voices.
+
+    Example
+    -------
+    >>> main(["--size", "nosuchsize"])
+    Traceback (most recent call last):
+    ...
+    SystemExit: 2
+    """
+    return run_main("emoinv-make-corpus", run, argv)
 
 
 if __name__ == "__main__":

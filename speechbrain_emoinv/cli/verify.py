@@ -18,15 +18,21 @@ manifests.
 """
 
 import argparse
+import math
 import sys
 from pathlib import Path
 
 import numpy as np
 import soundfile as sf
-import torch
 
-from speechbrain_emoinv.data.manifest import read_manifest
+from speechbrain_emoinv.cli import make_parser, run_main
+from speechbrain_emoinv.data.manifest import (
+    EmptyManifestError,
+    is_manifest,
+    read_manifest,
+)
 from speechbrain_emoinv.evaluation.embedding import embed_rows, load_model
+from speechbrain_emoinv.evaluation.run import warn_clips
 from speechbrain_emoinv.export import read_metadata
 from speechbrain_emoinv.scoring import cosine_scores
 
@@ -41,21 +47,48 @@ def build_parser():
     >>> build_parser().parse_args(["--model", "m", "a.wav", "b.wav"]).wavs
     ['a.wav', 'b.wav']
     """
-    p = argparse.ArgumentParser(
-        prog="emoinv-verify",
-        description="Cosine score and same/different decision under the "
-        "model's stored threshold.",
+    p = make_parser(
+        "emoinv-verify",
+        "Cosine score and same/different decision under the model's "
+        "stored threshold.",
     )
     p.add_argument("--model", required=True, help="exported model folder")
     p.add_argument("wavs", nargs="*", help="enrol.wav test.wav")
     p.add_argument("--trials", help="batch mode: a list of pairs")
     p.add_argument("--data", help="root of relative paths / manifests")
-    p.add_argument("--threshold", type=float, help="override the stored one")
+    p.add_argument(
+        "--threshold", type=finite_float, help="override the stored one"
+    )
     p.add_argument("--device", default="cpu")
     # 1 = no padding: a file's embedding does not depend on its partners.
     p.add_argument("--batch-size", type=int, default=1)
-    p.add_argument("--savedir", help="where SpeechBrain links model files")
+    p.add_argument(
+        "--savedir",
+        help="parent of the loader's temporary working folder "
+        "(default: the system's temporary folder)",
+    )
     return p
+
+
+def finite_float(text):
+    """A finite float (argparse type): ``nan`` and ``inf`` are refused.
+
+    Example
+    -------
+    >>> finite_float("0.3")
+    0.3
+    >>> finite_float("nan")
+    Traceback (most recent call last):
+    ...
+    argparse.ArgumentTypeError: not a finite number: 'nan'
+    """
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"not a finite number: {text!r}")
+    return value
 
 
 def model_threshold(model_dir, override=None):
@@ -71,6 +104,11 @@ def model_threshold(model_dir, override=None):
     stored = read_metadata(model_dir).get("verification_threshold")
     if stored is None:
         return DEFAULT_THRESHOLD, "default: none stored"
+    if not isinstance(stored, int | float) or not math.isfinite(stored):
+        raise ValueError(
+            f"{Path(model_dir) / 'hyperparams.yaml'}: verification_threshold "
+            f"{stored!r} is not a finite number"
+        )
     return float(stored), "stored"
 
 
@@ -152,25 +190,39 @@ def parse_pairs(trials, data=None):
 def _manifest_index(data, where):
     if not data:
         raise ValueError(f"{where}: utterance IDs need --data (manifests)")
-    index = {}
+    index, origin = {}, {}
     for csv_path in sorted(Path(data).glob("*.csv")):
+        if not is_manifest(csv_path):
+            print(
+                f"emoinv-verify: note: {csv_path} skipped, not a manifest "
+                "(no ID,wav,start,stop,spk_id,emotion header)",
+                file=sys.stderr,
+            )
+            continue
         try:
-            for row in read_manifest(csv_path, strict=False):
-                index[row["ID"]] = row
-        except ValueError:
-            continue  # not a manifest (e.g. an augmentation table)
+            rows = read_manifest(csv_path, strict=False)
+        except EmptyManifestError:
+            continue  # e.g. the train.csv of an evaluation-only folder
+        for row in rows:
+            if row["ID"] in index:
+                raise ValueError(
+                    f"{csv_path}: utterance ID {row['ID']!r} is also in "
+                    f"{origin[row['ID']]}"
+                )
+            index[row["ID"]], origin[row["ID"]] = row, csv_path
     if not index:
         raise ValueError(f"{where}: no manifest CSV in {data}")
     return index
 
 
-def main(argv=None):
-    """Runs ``emoinv-verify``; returns the list of scores."""
-    args = build_parser().parse_args(argv)
+def run(argv=None):
+    """Does the work of ``emoinv-verify``; returns the list of scores."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
     if bool(args.trials) == bool(args.wavs) or (
         args.wavs and len(args.wavs) != 2
     ):
-        build_parser().error("give two WAV files or --trials FILE")
+        parser.error("give two WAV files or --trials FILE")
     threshold, source = model_threshold(args.model, args.threshold)
     if args.trials:
         rows, pairs = parse_pairs(args.trials, args.data)
@@ -178,7 +230,8 @@ def main(argv=None):
         rows = [_file_row(w, "command line") for w in args.wavs]
         pairs = [(0, 1, None, *args.wavs)]
     model = load_model(args.model, args.savedir, args.device)
-    emb = embed_rows(model, rows, args.batch_size)
+    issues = {}
+    emb = embed_rows(model, rows, args.batch_size, issues)
     enrol = np.array([p[0] for p in pairs])
     test = np.array([p[1] for p in pairs])
     scores = cosine_scores(emb, enrol, test, ids=[r["ID"] for r in rows])
@@ -191,10 +244,17 @@ def main(argv=None):
     if None not in labels:
         acc = np.mean((scores > threshold) == np.array(labels, dtype=bool))
         print(f"# accuracy at threshold: {100 * acc:.2f} % of {len(pairs)}")
+    if issues:
+        print(f"# short or silent clips: {len(issues)} of {len(rows)}")
+        warn_clips(issues, "emoinv-verify")
     sys.stdout.flush()
     return scores.tolist()
 
 
+def main(argv=None):
+    """``emoinv-verify`` entry point; returns the exit status."""
+    return run_main("emoinv-verify", run, argv)
+
+
 if __name__ == "__main__":
-    torch.set_num_threads(max(1, torch.get_num_threads()))
-    main()
+    sys.exit(main())

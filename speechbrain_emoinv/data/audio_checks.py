@@ -35,6 +35,8 @@ import soundfile as sf
 from scipy.signal import resample_poly
 
 TARGET_SR = 16000
+MIN_DURATION = 0.1  # seconds; shorter clips are "too_short"
+SILENCE_THRESHOLD = 1e-4  # peak at most this (full scale 1.0): "silent"
 SKIP_ISSUES = (
     "missing",
     "empty",
@@ -54,8 +56,8 @@ def check_audio(
     path,
     converted_path=None,
     target_sr=TARGET_SR,
-    min_duration=0.1,
-    silence_threshold=1e-4,
+    min_duration=MIN_DURATION,
+    silence_threshold=SILENCE_THRESHOLD,
 ):
     """Checks one file; converts it to 16 kHz mono when needed.
 
@@ -120,11 +122,9 @@ def check_audio(
         issues.append("resampled")
     result["n_samples"] = len(x)
     result["duration"] = len(x) / target_sr
-    if result["duration"] < min_duration:
-        issues.append("too_short")
-        return result
-    if np.max(np.abs(x)) <= silence_threshold:
-        issues.append("silent")
+    bad = clip_issue(x, target_sr, min_duration, silence_threshold)
+    if bad:
+        issues.append(bad)
         return result
     if issues:
         if converted_path is None:
@@ -141,6 +141,76 @@ def check_audio(
     else:
         result["wav"] = str(path.resolve())
     return result
+
+
+def clip_issue(
+    x,
+    sample_rate,
+    min_duration=MIN_DURATION,
+    silence_threshold=SILENCE_THRESHOLD,
+):
+    """``"too_short"``, ``"silent"`` or None for a mono signal.
+
+    Arguments
+    ---------
+    x : numpy.ndarray or torch.Tensor
+        Samples (full scale 1.0).
+    sample_rate : int
+        Its rate.
+    min_duration : float
+        Shorter clips are ``too_short`` (seconds).
+    silence_threshold : float
+        Clips whose absolute peak is at most this are ``silent``.
+
+    Returns
+    -------
+    str or None
+
+    Example
+    -------
+    >>> clip_issue(np.ones(800), 16000), clip_issue(np.zeros(16000), 16000)
+    ('too_short', 'silent')
+    >>> clip_issue(np.ones(16000), 16000) is None
+    True
+    """
+    if len(x) < min_duration * sample_rate:
+        return "too_short"
+    if float(abs(x).max()) <= silence_threshold:
+        return "silent"
+    return None
+
+
+def inside(folder, name):
+    """``folder / name``, checked to stay inside ``folder``.
+
+    Arguments
+    ---------
+    folder : str or Path
+        Save folder.
+    name : str
+        Relative file name derived from input data (e.g. ``<ID>.wav``).
+
+    Returns
+    -------
+    Path
+
+    Example
+    -------
+    >>> inside("/save/converted", "a.wav").as_posix()
+    '/save/converted/a.wav'
+    >>> inside("/save/converted", "a/../../../x.wav")
+    Traceback (most recent call last):
+    ...
+    ValueError: a/../../../x.wav: derived path leaves /save/converted
+    """
+    folder = Path(folder)
+    path = folder / name
+    root = os.path.abspath(folder)
+    if os.path.commonpath([root, os.path.abspath(path)]) != root or (
+        os.path.abspath(path) == root
+    ):
+        raise ValueError(f"{name}: derived path leaves {folder}")
+    return path
 
 
 def _check_one(args):
@@ -266,7 +336,7 @@ def check_files(
         raise ValueError("on_bad_audio must be 'skip' or 'error'")
     converted_dir = Path(converted_dir)
     jobs = [
-        (str(p), str(converted_dir / f"{uid}.wav"), check_kwargs)
+        (str(p), str(inside(converted_dir, f"{uid}.wav")), check_kwargs)
         for uid, p in entries
     ]
     if num_workers and num_workers > 1 and len(jobs) > 64:

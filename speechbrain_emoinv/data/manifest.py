@@ -11,6 +11,7 @@ Authors: speechbrain-emoinv contributors
 """
 
 import csv
+import hashlib
 import json
 import os
 from collections import defaultdict
@@ -43,6 +44,10 @@ TRIAL_SPLITS = ("valid", "eval")
 OPTIONS_FILE = "prepare_options.json"
 
 
+class EmptyManifestError(ValueError):
+    """A manifest with a header but no rows (``read_manifest``, lenient)."""
+
+
 def candidate(
     uid,
     wav,
@@ -59,8 +64,7 @@ def candidate(
     Arguments
     ---------
     uid : str
-        Unique utterance ID (no spaces: trial files are whitespace
-        separated).
+        Unique utterance ID, a safe file name (see :func:`check_id`).
     wav : str or Path
         Audio file.
     spk_id : str
@@ -89,12 +93,9 @@ def candidate(
     >>> candidate("u 1", "/a.wav", "x-1", "sad", "toy")
     Traceback (most recent call last):
     ...
-    ValueError: utterance ID 'u 1' (/a.wav) contains whitespace or a comma
+    ValueError: /a.wav: utterance ID 'u 1' contains whitespace or a comma
     """
-    if not uid or any(c.isspace() or c == "," for c in uid):
-        raise ValueError(
-            f"utterance ID {uid!r} ({wav}) contains whitespace or a comma"
-        )
+    check_id(uid, wav)
     if emotion not in CANONICAL:
         raise ValueError(f"{wav}: emotion {emotion!r} is not canonical")
     if gender not in ("m", "f", ""):
@@ -110,6 +111,108 @@ def candidate(
         corpus=corpus,
         simulated=int(simulated),
     )
+
+
+def check_id(uid, where):
+    """Raises unless ``uid`` is a safe file name and a trial-list token.
+
+    IDs name converted copies (``converted/<ID>.wav``) and are the
+    whitespace-separated tokens of trial lists, so an ID must not be
+    empty, start with a dot, or hold a path separator, whitespace, a
+    control character or a comma (``a/../../x`` would escape its folder).
+
+    Arguments
+    ---------
+    uid : str
+        Utterance ID.
+    where : str or Path
+        File or row named in the message.
+
+    Example
+    -------
+    >>> check_id("esd-0011_000001", "x.csv:2")
+    >>> check_id("a/../../../x", "raw.jsonl:3")
+    Traceback (most recent call last):
+    ...
+    ValueError: raw.jsonl:3: utterance ID 'a/../../../x' contains a path separator or starts with a dot
+    """
+    if not uid or any(c.isspace() or c == "," for c in uid):
+        raise ValueError(
+            f"{where}: utterance ID {uid!r} contains whitespace or a comma"
+        )
+    if "/" in uid or "\\" in uid or uid.startswith("."):
+        raise ValueError(
+            f"{where}: utterance ID {uid!r} contains a path separator or "
+            "starts with a dot"
+        )
+    if not uid.isprintable():
+        raise ValueError(
+            f"{where}: utterance ID {uid!r} contains a control character"
+        )
+
+
+def audio_glob(folder, pattern):
+    """Sorted files matching ``pattern`` with ``.wav`` in any letter case.
+
+    Arguments
+    ---------
+    folder : str or Path
+        Corpus folder.
+    pattern : str
+        Glob ending in ``.wav`` (e.g. ``Actor_*/*.wav``); ``**`` recurses.
+
+    Returns
+    -------
+    list of Path
+
+    Example
+    -------
+    >>> import tempfile
+    >>> d = Path(tempfile.mkdtemp())
+    >>> for n in ("a.wav", "b.WAV", "c.txt"):
+    ...     _ = (d / n).write_text("")
+    >>> [p.name for p in audio_glob(d, "*.wav")]
+    ['a.wav', 'b.WAV']
+    """
+    if not pattern.endswith(".wav"):
+        raise ValueError(f"audio pattern must end with .wav: {pattern!r}")
+    return sorted(Path(folder).glob(pattern[:-4] + ".[wW][aA][vV]"))
+
+
+def inputs_digest(cands, extra=None):
+    """Digest of the candidates and their audio files' sizes and mtimes.
+
+    Stored in a prepared folder's options, so a changed, added, removed
+    or touched input file (or a changed label) invalidates the folder.
+
+    Arguments
+    ---------
+    cands : list of dict
+        Output of :func:`candidate` (the listing of input files).
+    extra : object
+        Other JSON-able inputs (e.g. an official trial list).
+
+    Returns
+    -------
+    str
+        16 hex digits.
+
+    Example
+    -------
+    >>> c = [candidate("u1", "/nonexistent.wav", "s", "sad", "toy")]
+    >>> inputs_digest(c) == inputs_digest(c), len(inputs_digest(c))
+    (True, 16)
+    """
+    digest = hashlib.sha256()
+    for c in cands:
+        try:
+            st = os.stat(c["wav"])
+            stat = [st.st_size, st.st_mtime_ns]
+        except OSError:
+            stat = None  # missing: counted when the audio is checked
+        digest.update(json.dumps([c, stat], sort_keys=True).encode())
+    digest.update(json.dumps(extra, sort_keys=True, default=str).encode())
+    return digest.hexdigest()[:16]
 
 
 def check_duplicate_ids(cands):
@@ -262,7 +365,8 @@ def read_manifest(path, strict=True):
         When ``path`` is not a file.
     ValueError
         On a wrong header, a malformed row or a bad number, an unknown
-        emotion or a duplicate ID (file and line named).
+        emotion, an unsafe (:func:`check_id`) or duplicate ID (file and
+        line named).
 
     Example
     -------
@@ -315,6 +419,7 @@ def read_manifest(path, strict=True):
                     )
             except (TypeError, ValueError):
                 raise ValueError(f"{where}: malformed row: bad number")
+            check_id(rec["ID"], where)
             if strict and rec["emotion"] not in CANONICAL:
                 raise ValueError(f"{where}: unknown emotion {rec['emotion']!r}")
             if rec["ID"] in first_seen:
@@ -325,8 +430,39 @@ def read_manifest(path, strict=True):
             first_seen[rec["ID"]] = rec["wav"]
             rows.append(rec)
     if not rows and not strict:
-        raise ValueError(f"{path}: manifest has no rows")
+        raise EmptyManifestError(f"{path}: manifest has no rows")
     return rows
+
+
+def is_manifest(path):
+    """True when a CSV's header holds the :data:`REQUIRED_FIELDS` columns.
+
+    Tells a manifest from another table in the same folder (e.g. an
+    augmentation list) without reading past the header.
+
+    Arguments
+    ---------
+    path : str or Path
+        CSV file.
+
+    Returns
+    -------
+    bool
+
+    Example
+    -------
+    >>> import tempfile
+    >>> p = Path(tempfile.mkdtemp()) / "m.csv"
+    >>> _ = p.write_text(",".join(FIELDS) + "\\n")
+    >>> is_manifest(p)
+    True
+    >>> _ = p.write_text("noise,wav\\n")
+    >>> is_manifest(p)
+    False
+    """
+    with open(path, newline="", encoding="utf-8") as f:
+        header = next(csv.reader(f), None) or []
+    return all(k in header for k in REQUIRED_FIELDS)
 
 
 def skip(save_folder, options):
@@ -553,10 +689,11 @@ def emotion_or_skip(corpus, label, where, report, policy):
 def run_prepare(corpus, data_folder, save_folder, collect, extra=None, **kw):
     """Shared body of the ``prepare_<corpus>`` functions.
 
-    Skips when already done; otherwise calls ``collect(report, policy)``
-    (returning a dict with ``cands`` and optionally default
-    ``eval_speakers`` / ``valid_speakers`` and ``official_trials``),
-    splits by speaker and writes the prepared folder.
+    Calls ``collect(report, policy)`` (returning a dict with ``cands``
+    and optionally default ``eval_speakers`` / ``valid_speakers`` and
+    ``official_trials``); skips when the folder was made with the same
+    options and inputs (:func:`inputs_digest`), otherwise splits by
+    speaker and writes the prepared folder.
 
     Arguments
     ---------
@@ -594,9 +731,6 @@ def run_prepare(corpus, data_folder, save_folder, collect, extra=None, **kw):
         **stored,
     )
     save_folder = Path(save_folder)
-    if skip(save_folder, options):
-        print(f"[prepare {corpus}] {save_folder} already prepared, skipping")
-        return save_folder
     if not Path(data_folder).is_dir():
         raise FileNotFoundError(f"{corpus} data_folder {data_folder} not found")
     report = PrepareReport(corpus)
@@ -604,6 +738,12 @@ def run_prepare(corpus, data_folder, save_folder, collect, extra=None, **kw):
     cands = got["cands"]
     if not cands:
         raise ValueError(f"no {corpus} utterances found under {data_folder}")
+    # The listing of inputs (labels, file sizes and mtimes) is part of the
+    # key: a folder made from other audio or markup is never reused.
+    options["inputs"] = inputs_digest(cands, got.get("official_trials"))
+    if skip(save_folder, options):
+        print(f"[prepare {corpus}] {save_folder} already prepared, skipping")
+        return save_folder
     split_of = split_speakers(
         [c["spk_id"] for c in cands],
         valid_speakers=opts["valid_speakers"] or got.get("valid_speakers"),

@@ -11,6 +11,7 @@ import re
 from pathlib import Path
 
 from speechbrain_emoinv.data.manifest import (
+    audio_glob,
     candidate,
     emotion_or_skip,
     run_prepare,
@@ -80,7 +81,7 @@ def prepare_cremad(data_folder, save_folder, **kwargs):
         demo = root / "VideoDemographics.csv"
         genders = read_demographics(demo) if demo.is_file() else {}
         cands = []
-        for wav in sorted((root / "AudioWAV").glob("*.wav")):
+        for wav in audio_glob(root / "AudioWAV", "*.wav"):
             m = _NAME.match(wav.stem)
             if not m:
                 raise ValueError(

@@ -12,6 +12,7 @@ import re
 from pathlib import Path
 
 from speechbrain_emoinv.data.manifest import (
+    audio_glob,
     candidate,
     emotion_or_skip,
     run_prepare,
@@ -57,7 +58,7 @@ def prepare_esd(data_folder, save_folder, speaker_genders=None, **kwargs):
                 continue
             lang = "zh" if int(spk_dir.name) <= 10 else "en"
             for emo_dir in sorted(p for p in spk_dir.iterdir() if p.is_dir()):
-                for wav in sorted(emo_dir.rglob("*.wav")):
+                for wav in audio_glob(emo_dir, "**/*.wav"):
                     m = _NAME.match(wav.stem)
                     if not m or m.group(1) != spk_dir.name:
                         raise ValueError(

@@ -14,6 +14,7 @@ from speechbrain_emoinv.data.audio_checks import PrepareReport
 from speechbrain_emoinv.data.emotions import map_emotion
 from speechbrain_emoinv.data.manifest import (
     candidate,
+    inputs_digest,
     skip,
     write_prepared_folder,
 )
@@ -156,14 +157,20 @@ def prepare_mbrola(
         hard_fraction=hard_fraction,
         on_bad_audio=on_bad_audio,
     )
-    if skip(save_folder, options):
-        print(f"[prepare mbrola] {save_folder} already prepared, skipping")
-        return save_folder
+    # The key holds the listing of the corpus files (inputs_digest), so a
+    # changed corpus is prepared again.
+    if (Path(data_folder) / "metadata.csv").is_file():
+        cands, _ = read_metadata(data_folder)
+        options["inputs"] = inputs_digest(cands)
+        if skip(save_folder, options):
+            print(f"[prepare mbrola] {save_folder} already prepared, skipping")
+            return save_folder
     if num_workers is None:
         num_workers = len(os.sched_getaffinity(0))
     if generate:
         generate_corpus(data_folder, size, num_workers, seed)
     cands, split_of = read_metadata(data_folder)
+    options["inputs"] = inputs_digest(cands)
     write_prepared_folder(
         cands,
         save_folder,

@@ -10,9 +10,9 @@ Authors: speechbrain-emoinv contributors
 """
 
 import re
-from pathlib import Path
 
 from speechbrain_emoinv.data.manifest import (
+    audio_glob,
     candidate,
     emotion_or_skip,
     run_prepare,
@@ -47,7 +47,7 @@ def prepare_ravdess(data_folder, save_folder, **kwargs):
 
     def collect(report, policy):
         cands = []
-        for wav in sorted(Path(data_folder).glob("Actor_*/*.wav")):
+        for wav in audio_glob(data_folder, "Actor_*/*.wav"):
             m = _NAME.match(wav.stem)
             actor_dir = wav.parent.name.split("_")[-1]
             if not m or m.group(7) != actor_dir:

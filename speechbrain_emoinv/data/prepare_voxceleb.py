@@ -14,7 +14,7 @@ Authors: speechbrain-emoinv contributors
 import csv
 from pathlib import Path
 
-from speechbrain_emoinv.data.manifest import candidate, run_prepare
+from speechbrain_emoinv.data.manifest import audio_glob, candidate, run_prepare
 from speechbrain_emoinv.data.trials import iter_trial_lines
 
 
@@ -36,7 +36,7 @@ def path_to_id(rel):
     'id10270--5r0dWxy17C8--00001'
     """
     parts = rel.strip().split("/")
-    if len(parts) != 3 or not parts[2].endswith(".wav"):
+    if len(parts) != 3 or not parts[2].lower().endswith(".wav"):
         raise ValueError(f"not a <spk>/<video>/<n>.wav path: {rel!r}")
     return "--".join(parts[:2] + [parts[2][:-4]])
 
@@ -166,7 +166,7 @@ def prepare_voxceleb(
             genders.update(read_meta(m))
         cands = []
         for root in roots:
-            for wav in sorted((root / "wav").glob("*/*/*.wav")):
+            for wav in audio_glob(root / "wav", "*/*/*.wav"):
                 rel = wav.relative_to(root / "wav").as_posix()
                 spk = rel.split("/")[0]
                 cands.append(

@@ -4,15 +4,27 @@
   ``FetchConfig(allow_network=False)``: a missing folder is an error, never
   a hub download.
 - Utterances are sorted by length and batched, so padding is small.
+- Memory is bounded: no forward pass sees more than ``MAX_SECONDS`` of
+  (padded) audio. A batch is cut into smaller ones when needed, and a
+  clip longer than ``MAX_SECONDS`` is cut into equal windows of at most
+  that length whose embeddings are averaged (a 10-minute file is 10
+  windows of 60 s, not one 2.6 GB forward pass).
+- Clips shorter than ``audio_checks.MIN_DURATION`` or silent (peak at
+  most ``audio_checks.SILENCE_THRESHOLD``), which the preparers skip, are
+  still embedded here but recorded in ``issues`` so that the tools warn
+  about them and count them.
 - Work is cut into shards (one per rank under ``torchrun``) and chunks;
   each finished chunk is written to disk, so a killed run resumes by
   skipping the chunks already there. ``merge_chunks`` assembles the
-  manifest-ordered matrix.
+  manifest-ordered matrix. Callers key the chunk folder by model and
+  manifest (``scoring.manifest_key``), so chunks are never reused across
+  models or inputs.
 
 Authors
  * speechbrain-emoinv contributors 2025
 """
 
+import math
 import os
 from pathlib import Path
 
@@ -20,42 +32,64 @@ import numpy as np
 import torch
 from speechbrain.dataio import audio_io
 
+from speechbrain_emoinv.data.audio_checks import clip_issue
 from speechbrain_emoinv.scoring import check_finite
+
+MAX_SECONDS = 60.0  # most (padded) audio one forward pass sees
 
 
 def load_model(model_dir, savedir=None, device="cpu"):
-    """Loads an exported folder, network-free.
+    """Loads an exported folder, network-free, from its current files.
+
+    SpeechBrain's loader reuses whatever ``<savedir>/<file>`` already
+    exists, so a savedir shared by two models, or one copied along with a
+    model folder, would give the other model's weights without a word.
+    Here the files are read straight from ``model_dir`` (no links), and
+    the loader's working folder is a fresh temporary folder outside
+    ``model_dir`` (a read-only model folder loads), removed once loaded.
 
     Arguments
     ---------
     model_dir : str or Path
-        Folder written by ``export_pretrained``.
+        Folder written by ``export_pretrained``. Load trusted folders
+        only: ``hyperparams.yaml`` can run code.
     savedir : str or Path or None
-        Where SpeechBrain links the files (default ``model_dir/.loaded``).
+        Parent of the temporary working folder (default: the system's
+        temporary folder).
     device : str
         Torch device.
 
     Returns
     -------
     speechbrain.inference.speaker.SpeakerRecognition
-        The model in eval mode.
+        The model in eval mode; ``model.fingerprint`` is
+        ``export.model_fingerprint(model_dir)`` taken before loading.
     """
+    import tempfile
+
     from speechbrain.inference.speaker import SpeakerRecognition
-    from speechbrain.utils.fetching import FetchConfig
+    from speechbrain.utils.fetching import FetchConfig, LocalStrategy
+
+    from speechbrain_emoinv.export import model_fingerprint
 
     model_dir = Path(model_dir).resolve()
     if not (model_dir / "hyperparams.yaml").is_file():
         raise FileNotFoundError(
             f"{model_dir}: not an exported model folder (no hyperparams.yaml)"
         )
-    savedir = Path(savedir) if savedir else model_dir / ".loaded"
-    model = SpeakerRecognition.from_hparams(
-        source=str(model_dir),
-        savedir=str(savedir),
-        run_opts={"device": device},
-        fetch_config=FetchConfig(allow_network=False),
-    )
+    key = model_fingerprint(model_dir)
+    if savedir is not None:
+        Path(savedir).mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=f"emoinv-{key}-", dir=savedir) as w:
+        model = SpeakerRecognition.from_hparams(
+            source=str(model_dir),
+            savedir=w,
+            run_opts={"device": device},
+            fetch_config=FetchConfig(allow_network=False),
+            local_strategy=LocalStrategy.NO_LINK,
+        )
     model.eval()
+    model.fingerprint = key
     return model
 
 
@@ -145,7 +179,27 @@ def length_sorted_batches(rows, batch_size, max_pad=0.02):
     return batches
 
 
-def embed_rows(model, rows, batch_size=16):
+def _encode(model, wavs, max_len):
+    """``[len(wavs), D]`` embeddings, no pass longer than ``max_len``."""
+    step = max(1, max_len // max(w.shape[0] for w in wavs))
+    out = []
+    for s in range(0, len(wavs), step):
+        part = wavs[s : s + step]
+        if part[0].shape[0] > max_len:  # one long clip: window average
+            windows = torch.tensor_split(
+                part[0], math.ceil(part[0].shape[0] / max_len)
+            )
+            embs = [model.encode_batch(w[None]).reshape(-1) for w in windows]
+            out.append(torch.stack(embs).mean(dim=0, keepdim=True))
+            continue
+        lens = torch.tensor([w.shape[0] for w in part], dtype=torch.float)
+        padded = torch.nn.utils.rnn.pad_sequence(part, batch_first=True)
+        emb = model.encode_batch(padded, lens / lens.max())
+        out.append(emb.reshape(len(part), -1))
+    return torch.cat(out).float().cpu()
+
+
+def embed_rows(model, rows, batch_size=16, issues=None, max_seconds=None):
     """Embeddings of manifest rows (order kept), length-sorted batches.
 
     Arguments
@@ -155,21 +209,29 @@ def embed_rows(model, rows, batch_size=16):
     rows : list of dict
         Manifest rows.
     batch_size : int
-        Utterances per forward pass.
+        Most utterances per forward pass.
+    issues : dict or None
+        Receives ``ID -> "too_short"`` or ``"silent"`` for such clips.
+    max_seconds : float or None
+        Most audio per forward pass (default :data:`MAX_SECONDS`).
 
     Returns
     -------
     torch.Tensor
         ``[len(rows), D]`` float32 (CPU).
     """
+    sr = model.audio_normalizer.sample_rate
+    max_len = int((max_seconds or MAX_SECONDS) * sr)
     out = None
     with torch.no_grad():
         for batch in length_sorted_batches(rows, batch_size):
             wavs = [load_row(rows[i], model) for i in batch]
-            lens = torch.tensor([w.shape[0] for w in wavs], dtype=torch.float)
-            padded = torch.nn.utils.rnn.pad_sequence(wavs, batch_first=True)
-            emb = model.encode_batch(padded, lens / lens.max())
-            emb = emb.reshape(len(batch), -1).float().cpu()
+            if issues is not None:
+                for i, w in zip(batch, wavs, strict=True):
+                    bad = clip_issue(w, sr)
+                    if bad:
+                        issues[rows[i]["ID"]] = bad
+            emb = _encode(model, wavs, max_len)
             check_finite(emb, [rows[i]["ID"] for i in batch])
             if out is None:
                 out = torch.empty(len(rows), emb.shape[1])
@@ -265,15 +327,17 @@ def embed_shard(
 
         todo = tqdm(todo, desc=f"embed rank {rank}", unit="chunk")
     for c, idx in todo:
-        emb = embed_rows(model, [rows[i] for i in idx], batch_size)
+        issues = {}
+        emb = embed_rows(model, [rows[i] for i in idx], batch_size, issues)
         path = _chunk_path(work_dir, world_size, rank, c)
         tmp = path.with_suffix(".tmp")
-        torch.save({"ids": [rows[i]["ID"] for i in idx], "emb": emb}, tmp)
+        ids = [rows[i]["ID"] for i in idx]
+        torch.save({"ids": ids, "emb": emb, "issues": issues}, tmp)
         tmp.replace(path)  # atomic: a killed run never leaves half a chunk
     return len(todo)
 
 
-def merge_chunks(rows, work_dir, world_size=1):
+def merge_chunks(rows, work_dir, world_size=1, issues=None):
     """Assembles all ranks' chunk files in manifest order.
 
     Arguments
@@ -284,6 +348,8 @@ def merge_chunks(rows, work_dir, world_size=1):
         Folder of chunk files.
     world_size : int
         Number of processes that wrote them.
+    issues : dict or None
+        Receives the chunks' short/silent clips (see :func:`embed_rows`).
 
     Returns
     -------
@@ -301,6 +367,8 @@ def merge_chunks(rows, work_dir, world_size=1):
             emb = torch.empty(len(rows), blob["emb"].shape[1])
         emb[pos] = blob["emb"]
         have[pos] = True
+        if issues is not None:
+            issues.update(blob.get("issues", {}))
     if emb is None or not have.all():
         missing = [rows[i]["ID"] for i in np.flatnonzero(~have)[:3]]
         raise RuntimeError(
@@ -322,7 +390,13 @@ def dist_info():
 
 
 def embed_manifest(
-    model, rows, work_dir, chunk_size=256, batch_size=16, progress=False
+    model,
+    rows,
+    work_dir,
+    chunk_size=256,
+    batch_size=16,
+    progress=False,
+    issues=None,
 ):
     """Embeds a manifest resumably, sharded across ``torchrun`` ranks.
 
@@ -343,6 +417,8 @@ def embed_manifest(
         Utterances per forward pass.
     progress : bool
         Show a tqdm bar.
+    issues : dict or None
+        Receives short/silent clips (see :func:`embed_rows`).
 
     Returns
     -------
@@ -361,4 +437,4 @@ def embed_manifest(
         if not dist.is_initialized():
             dist.init_process_group("gloo")
         dist.barrier()
-    return merge_chunks(rows, work_dir, world)
+    return merge_chunks(rows, work_dir, world, issues)

@@ -156,34 +156,63 @@ def check_two_classes(trials, where):
         )
 
 
-def read_speaker_list(spec):
+def read_speaker_list(spec, known=None, where="the data"):
     """Speaker ids from ``@file`` (one per line) or ``a,b,c``.
 
     Arguments
     ---------
     spec : str or Path or None
-        ``@path`` or a plain path to a file, or a comma-separated list.
+        ``@path`` of a file, or a comma-separated list.
+    known : set of str or None
+        Speakers of the data; any other listed id is an error (a typo or
+        a file path without ``@`` would otherwise exclude nothing).
+    where : str
+        Name of the data, for the message.
 
     Returns
     -------
     set of str
         Speaker ids (empty when ``spec`` is None).
 
+    Raises
+    ------
+    ValueError
+        On an id not in ``known`` (the message says what was meant).
+    FileNotFoundError
+        On a missing ``@file``.
+
     Example
     -------
     >>> sorted(read_speaker_list("s1,s2"))
     ['s1', 's2']
+    >>> read_speaker_list("lists/train.txt", known={"s1"})
+    Traceback (most recent call last):
+    ...
+    ValueError: speaker list 'lists/train.txt': unknown speaker(s) ['lists/train.txt'] (not in the data); a file of speaker ids is given as @lists/train.txt
     """
     if spec is None:
         return set()
     spec = str(spec)
-    path = Path(spec[1:] if spec.startswith("@") else spec)
-    if spec.startswith("@") or path.is_file():
+    if spec.startswith("@"):
+        path = Path(spec[1:])
         if not path.is_file():
             raise FileNotFoundError(f"{path}: speaker list not found")
-        lines = path.read_text(encoding="utf-8").split()
-        return {s for s in lines if s}
-    return {s for s in spec.split(",") if s}
+        names = set(path.read_text(encoding="utf-8").split())
+    else:
+        names = {s for s in spec.split(",") if s}
+    unknown = sorted(names - known) if known is not None else []
+    if unknown:
+        hint = ""
+        if not spec.startswith("@") and (
+            Path(spec).is_file() or "/" in spec or spec.endswith(".txt")
+        ):
+            hint = f"; a file of speaker ids is given as @{spec}"
+        raise ValueError(
+            f"speaker list {spec!r}: unknown speaker(s) {unknown[:5]}"
+            + (f" and {len(unknown) - 5} more" if len(unknown) > 5 else "")
+            + f" (not in {where}){hint}"
+        )
+    return names
 
 
 def exclude_speakers(trials, rows, speakers):

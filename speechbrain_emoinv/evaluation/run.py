@@ -12,10 +12,12 @@ Authors
 
 import csv
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
 
+from speechbrain_emoinv.data.audio_checks import MIN_DURATION
 from speechbrain_emoinv.data.manifest import read_manifest
 from speechbrain_emoinv.evaluation.lists import (
     check_two_classes,
@@ -31,7 +33,9 @@ from speechbrain_emoinv.evaluation.report import (
     score_list,
 )
 from speechbrain_emoinv.export import model_fingerprint
-from speechbrain_emoinv.scoring import EmbeddingCache, files_digest, score_all
+from speechbrain_emoinv.scoring import EmbeddingCache, manifest_key, score_all
+
+CLIP_ISSUES = ("too_short", "silent")
 
 
 def sample_cohort(rows, size, seed=0):
@@ -84,10 +88,11 @@ class _Embedder:
     """Loads the model on the first cache miss only."""
 
     def __init__(self, model_dir, cache_dir, key, device, batch_size):
-        self.model_dir, self.cache_dir = model_dir, Path(cache_dir)
-        self.key, self.device, self.batch_size = key, device, batch_size
+        self.model_dir, self.device = model_dir, device
+        self.key, self.batch_size = key, batch_size
         self.model = None
         self.cache = EmbeddingCache(cache_dir, key)
+        self.issues = {}  # ID -> too_short / silent, over every manifest
 
     def __call__(self, manifest_path, rows, progress=False):
         from speechbrain_emoinv.evaluation.embedding import (
@@ -95,15 +100,17 @@ class _Embedder:
             load_model,
         )
 
+        issues = {}
+
         def compute():
             if self.model is None:
-                self.model = load_model(
-                    self.model_dir,
-                    self.cache_dir / f"pretrained_{self.key}",
-                    self.device,
-                )
+                self.model = load_model(self.model_dir, device=self.device)
+                if self.model.fingerprint != self.key:
+                    raise RuntimeError(
+                        f"{self.model_dir}: the model changed during the run"
+                    )
             work = self.cache.cache_dir / (
-                "partial_" + files_digest([manifest_path])
+                "partial_" + manifest_key(manifest_path)
             )
             return embed_manifest(
                 self.model,
@@ -111,12 +118,29 @@ class _Embedder:
                 work,
                 batch_size=self.batch_size,
                 progress=progress,
+                issues=issues,
             )
 
-        ids, emb = self.cache.get(manifest_path, compute)
+        ids, emb = self.cache.get(manifest_path, compute, issues)
         if ids != [r["ID"] for r in rows]:
             raise RuntimeError(f"{manifest_path}: cached ids do not match")
+        self.issues.update(issues)
         return emb
+
+
+def warn_clips(issues, prog="emoinv-eval"):
+    """Counts short and silent clips and warns about them on stderr."""
+    counts = {k: sum(v == k for v in issues.values()) for k in CLIP_ISSUES}
+    if issues:
+        eg = ", ".join(f"{i} ({v})" for i, v in sorted(issues.items())[:3])
+        print(
+            f"{prog}: warning: {len(issues)} clips are too short "
+            f"(< {MIN_DURATION} s) or silent, their scores are unreliable: "
+            f"{counts['too_short']} too_short, {counts['silent']} silent "
+            f"(e.g. {eg})",
+            file=sys.stderr,
+        )
+    return {**counts, "ids": sorted(issues)}
 
 
 def run_evaluation(
@@ -152,7 +176,9 @@ def run_evaluation(
     cohort : str or None
         Manifest split for s-norm / AS-norm (None = raw cosine only).
     exclude : str or set or None
-        Speakers whose trials are dropped: ``@file``, ``a,b`` or a set.
+        Speakers whose trials are dropped: ``@file``, ``a,b`` or a set;
+        each must be a speaker of the split or of the folder's
+        ``*_speakers.txt`` lists (else ``ValueError``).
     cohort_size : int
         Cap on cohort utterances.
     topk : int
@@ -194,7 +220,14 @@ def run_evaluation(
         raise FileNotFoundError(
             f"{data_dir / 'trials' / split}: no trial lists"
         )
-    banned = exclude if isinstance(exclude, set) else read_speaker_list(exclude)
+    known = {r["spk_id"] for r in rows}
+    for spk_list in sorted(data_dir.glob("*_speakers.txt")):
+        known.update(spk_list.read_text(encoding="utf-8").split())
+    banned = read_speaker_list(
+        ",".join(sorted(exclude)) if isinstance(exclude, set) else exclude,
+        known,
+        f"{manifest} or the speaker lists of {data_dir}",
+    )
     lists = {}
     for path in files:
         trials = exclude_speakers(
@@ -227,6 +260,8 @@ def run_evaluation(
             cohort_emb = embed(path, cohort_rows)
         else:
             log(f"no usable cohort in {cohort_manifest}: cosine only")
+
+    short_or_silent = warn_clips(embed.issues)
 
     scores, results_lists = {}, {}
     for name, trials in lists.items():
@@ -269,6 +304,7 @@ def run_evaluation(
             "topk": topk if cohort_emb is not None else None,
         },
         "excluded": {"n_speakers": len(banned), "n_trials": n_dropped},
+        "short_or_silent_clips": short_or_silent,
         "lists": results_lists,
         "emotion_gap": gap,
         "eer_matrix": matrix,
