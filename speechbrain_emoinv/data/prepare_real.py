@@ -29,7 +29,11 @@ import os
 from pathlib import Path
 
 from speechbrain_emoinv.data.audio_checks import PrepareReport
-from speechbrain_emoinv.data.manifest import skip, write_prepared_folder
+from speechbrain_emoinv.data.manifest import (
+    inputs_digest,
+    skip,
+    write_prepared_folder,
+)
 from speechbrain_emoinv.data.prepare_asterisk import collect_asterisk
 from speechbrain_emoinv.data.prepare_fotaq import collect_fotaq
 from speechbrain_emoinv.data.prepare_ktuberling import collect_ktuberling
@@ -145,12 +149,14 @@ def prepare_real(
         n_trials=n_trials,
         seed=seed,
     )
+    num_workers = num_workers or len(os.sched_getaffinity(0))
+    report = PrepareReport("real")
+    # Listing (and decoding once) comes first: a changed input invalidates.
+    cands = collect_real(sources, save_folder / "sources", report, num_workers)
+    options["inputs"] = inputs_digest(cands)
     if skip(save_folder, options):
         print(f"[prepare real] {save_folder} already prepared, skipping")
         return save_folder
-    num_workers = num_workers or len(os.sched_getaffinity(0))
-    report = PrepareReport("real")
-    cands = collect_real(sources, save_folder / "sources", report, num_workers)
     speakers = {c["spk_id"] for c in cands}
     split_of = dict.fromkeys(speakers, "train")
     for split, listed in (("eval", eval_speakers), ("valid", valid_speakers)):
