@@ -345,13 +345,13 @@ def pretrained_stage1(config, cache_folder, run_opts):
 def run(hparams_file, run_opts, overrides):
     """Prepares the data, trains (from stage 1 when the config names one),
     exports and evaluates."""
-    started = time.time()
     hparams, config_text = load_config(hparams_file, overrides)
     hparams["config_file"] = hparams_file
     if hparams.get("pretrain_config") and not hparams["pretrained_path"]:
         hparams["pretrained_path"] = pretrained_stage1(
             hparams["pretrain_config"], hparams["pretrain_folder"], run_opts
         )
+    started = time.time()  # this stage only
     sb.core.create_experiment_directory(hparams["output_folder"])
     if if_main_process():
         save_resolved_config(config_text, overrides, hparams["output_folder"])

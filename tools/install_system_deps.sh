@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
-# Installs the system packages the embedded corpus needs: espeak-ng, sox,
-# mbrola and the MBROLA diphone voices (Debian contrib / non-free).
+# Installs the system packages the default corpora need: espeak-ng, sox,
+# mbrola and the MBROLA diphone voices (Debian contrib / non-free) for the
+# simulated emotional corpus, and the Debian-main packages that carry the
+# real recorded voices of stage 1 (speechbrain_emoinv/data/prepare_real.py)
+# with ffmpeg to decode their raw G.722 / GSM prompts.
 #
 # The machine's apt sources list only Debian's "main" component. We derive a
 # second sources file from the machine's own Debian source (same URIs, suites
@@ -17,7 +20,10 @@ if [ "$#" -gt 0 ]; then
 else
     mapfile -t voices < <(grep -v '^\s*#' "$here/mbrola_voices.txt" | awk 'NF')
 fi
-pkgs=(espeak-ng sox mbrola)
+pkgs=(espeak-ng sox mbrola ffmpeg tuxpaint-stamps-default ktuberling-data
+    flight-of-the-amazon-queen asterisk-prompt-es-co
+    asterisk-prompt-fr-armelle asterisk-prompt-it-menardi-wav)
+for lang in en es fr it ru; do pkgs+=("asterisk-core-sounds-$lang-g722"); done
 for v in "${voices[@]}"; do pkgs+=("mbrola-$v"); done
 
 missing=()
