@@ -296,6 +296,7 @@ def test_tuning_configs_never_score_evaluation_speakers(name, changed):
     full, _ = load_config(str(ROOT / "hparams" / "emoinv.yaml"))
     row, _ = load_config(str(ROOT / "benchmarks" / "tuning" / f"{name}.yaml"))
     assert row["evaluate"].keywords["split"] == "valid"
+    assert row["evaluate_real"].keywords["split"] == "valid"
     assert full["evaluate"].keywords["split"] == "eval"
     differs = {
         "pair_weight": row["pair_weight"] != full["pair_weight"],
