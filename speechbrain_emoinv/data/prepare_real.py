@@ -14,6 +14,9 @@ fotaq         acted game dialogue (English)      characters merged into
                                                  voices
 ============  =================================  ========================
 
+Speaker ids are voices: read voices that two packages share are merged by
+the committed table ``real_voice_aliases.json`` (``tools/
+real_voice_aliases.py``), game characters by ``fotaq_voices.json``.
 The split is speaker-disjoint and fixed (:data:`EVAL_SPEAKERS`,
 :data:`VALID_SPEAKERS`): acted voices and a few read voices evaluate,
 including Allison (her English and Spanish prompts give cross-language
@@ -25,6 +28,7 @@ read prompts, ``unknown`` for the unlabelled acted lines.
 Authors: speechbrain-emoinv contributors
 """
 
+import json
 import os
 from pathlib import Path
 
@@ -39,6 +43,8 @@ from speechbrain_emoinv.data.prepare_fotaq import collect_fotaq
 from speechbrain_emoinv.data.prepare_ktuberling import collect_ktuberling
 from speechbrain_emoinv.data.prepare_tuxpaint import collect_tuxpaint
 
+# Read voices two packages share (tools/real_voice_aliases.py): id -> id.
+ALIASES_FILE = Path(__file__).with_name("real_voice_aliases.json")
 SOURCES = {
     "tuxpaint": "/usr/share/tuxpaint/stamps",
     "asterisk": "/usr/share/asterisk/sounds",
@@ -153,6 +159,9 @@ def prepare_real(
     report = PrepareReport("real")
     # Listing (and decoding once) comes first: a changed input invalidates.
     cands = collect_real(sources, save_folder / "sources", report, num_workers)
+    alias = json.loads(ALIASES_FILE.read_text())["alias"]
+    for c in cands:
+        c["spk_id"] = alias.get(c["spk_id"], c["spk_id"])
     options["inputs"] = inputs_digest(cands)
     if skip(save_folder, options):
         print(f"[prepare real] {save_folder} already prepared, skipping")

@@ -1,0 +1,104 @@
+#!/usr/bin/env python3
+"""Finds read voices that two Debian packages share (one person, two ids).
+
+A volunteer may record for two packages (e.g. Tux Paint and KTuberling in
+one language): two speaker ids, one voice, which would put one person on
+both sides of a split and make impostor trials of one voice. Like
+``tools/fotaq_voices.py`` (whose calibration this reuses), the decision is
+made once and committed to ``speechbrain_emoinv/data/real_voice_aliases.json``
+(read by ``prepare_real``):
+
+1. up to ``--clips`` utterances per read voice of the prepared real corpus
+   (every split) are embedded by Resemblyzer's GE2E encoder;
+2. the threshold is the ``--quantile`` of the voices' split-half
+   (odd / even clips) centroid cosines;
+3. two voices of different sources whose centroids are at least that
+   similar become one speaker (the later id is an alias of the first).
+
+Run after a first ``prepare_real`` (needs ``.venv-resemblyzer``)::
+
+    .venv-resemblyzer/bin/python tools/real_voice_aliases.py
+
+Authors: speechbrain-emoinv contributors
+"""
+
+import argparse
+import json
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from speechbrain_emoinv.data.manifest import read_manifest  # noqa: E402
+from speechbrain_emoinv.data.prepare_real import ALIASES_FILE  # noqa: E402
+
+
+def main():
+    """Embeds, calibrates, compares voices across sources, writes."""
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--data", default=str(ROOT / "data/real/prepared"))
+    ap.add_argument("--clips", type=int, default=30)
+    ap.add_argument("--quantile", type=float, default=0.05)
+    args = ap.parse_args()
+    from resemblyzer import VoiceEncoder, preprocess_wav
+
+    by_voice = defaultdict(list)
+    for split in ("train", "valid", "eval"):
+        for r in read_manifest(Path(args.data) / f"{split}.csv"):
+            if r["corpus"] != "fotaq":
+                by_voice[r["spk_id"]].append(r["wav"])
+    encoder = VoiceEncoder("cpu", verbose=False)
+    emb = {}
+    for voice, wavs in sorted(by_voice.items()):
+        pick = np.linspace(0, len(wavs) - 1, min(args.clips, len(wavs)))
+        vecs = [
+            encoder.embed_utterance(preprocess_wav(sf.read(wavs[i])[0], 16000))
+            for i in sorted(set(pick.round().astype(int)))
+        ]
+        emb[voice] = np.stack([v for v in vecs if np.isfinite(v).all()])
+        print(f"{voice}: {len(wavs)} clips, {len(emb[voice])} embedded")
+
+    def unit(v):
+        return v / np.linalg.norm(v, axis=-1, keepdims=True)
+
+    voices = sorted(emb)
+    halves = [
+        float(unit(emb[v][0::2].mean(0)) @ unit(emb[v][1::2].mean(0)))
+        for v in voices
+    ]
+    threshold = float(np.quantile(halves, args.quantile))
+    cent = {v: unit(emb[v].mean(0)) for v in voices}
+    pairs = sorted(
+        (float(cent[a] @ cent[b]), a, b)
+        for i, a in enumerate(voices)
+        for b in voices[i + 1 :]
+        if a.split("-")[0] != b.split("-")[0]
+    )[::-1]
+    alias = {}
+    for cos, a, b in pairs:
+        if cos >= threshold:
+            alias[b] = alias.get(a, a)
+    out = dict(
+        procedure=(
+            "tools/real_voice_aliases.py: Resemblyzer GE2E centroids of up to "
+            f"{args.clips} clips per read voice; threshold = the "
+            f"{args.quantile} quantile of split-half centroid cosines; voices "
+            "of different sources at least that similar are one speaker"
+        ),
+        threshold_cosine=round(threshold, 4),
+        closest_cross_source_pairs=[
+            [round(c, 4), a, b] for c, a, b in pairs[:10]
+        ],
+        alias=alias,
+    )
+    Path(ALIASES_FILE).write_text(json.dumps(out, indent=1) + "\n")
+    print(f"threshold {threshold:.3f}; aliases {alias}; top pairs {pairs[:5]}")
+
+
+if __name__ == "__main__":
+    main()
