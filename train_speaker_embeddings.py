@@ -4,10 +4,11 @@
 An ECAPA-TDNN speaker encoder trained with AAM-softmax, plus the paper's
 three components, each switched and tuned in the YAML:
 
-    CSV row (anchor)  ->  PairSampler: partner = same speaker, other emotion
-    (anchor, partner) ->  CopyPaste: parallel sample x~ (same speaker)
+    CSV row (anchor)  ->  PairSampler: partner = same speaker, neutral <->
+                          emotional; twin = same speaker and emotion
+    (twin, partner)   ->  CopyPaste: parallel sample x~ (same speaker)
     [x, x~]           ->  generic augmentation -> Fbank -> mean norm
-    x~ features       ->  emotion-aware masking of high-RMS-energy frames
+    x~ features       ->  masking of the frames loudest in the clean x~
     [x, x~]           ->  ECAPA-TDNN -> AAM-softmax + lambda (1 - cos(e, e~))
 
 At the end the best checkpoint (validation-speaker EER) is exported as a
@@ -27,7 +28,9 @@ Authors
 
 import hashlib
 import logging
+import math
 import os
+import random
 import sys
 import time
 
@@ -58,7 +61,8 @@ class EmoInvBrain(sb.core.Brain):
 
     def compute_forward(self, batch, stage):
         """Anchors (+ CopyPaste parallels) -> augmentation -> features ->
-        EM on the parallels -> ECAPA -> speaker classifier."""
+        EM on the parallels, chosen on their clean waveforms -> ECAPA ->
+        speaker classifier."""
         batch = batch.to(self.device)
         wavs, lens = batch.sig
         if stage != sb.Stage.TRAIN:
@@ -66,17 +70,14 @@ class EmoInvBrain(sb.core.Brain):
 
         n_anchor = wavs.shape[0]
         if self.hparams.use_pairs:
-            partner, partner_lens = batch.partner_sig
-            parallel, parallel_lens, _ = self.hparams.copypaste(
-                wavs,
-                lens,
-                partner,
-                partner_lens,
-                anchor_spk=batch.spk_id,
-                partner_spk=batch.partner_spk_id,
+            # independent_crop: the parallel's own-emotion audio is another
+            # utterance (a twin), not the anchor's crop
+            indep = self.hparams.independent_crop
+            base = batch.twin_sig if indep else batch.sig
+            clean, clean_lens = self.hparams.copypaste(
+                *base, *batch.partner_sig
             )
-            wavs = torch.cat([wavs, parallel])
-            lens = torch.cat([lens, parallel_lens])
+            wavs, lens = pad_cat([(wavs, lens), (clean, clean_lens)])
 
         if self.hparams.use_augment:
             wavs, lens = self.hparams.wav_augment(wavs, lens)
@@ -84,7 +85,7 @@ class EmoInvBrain(sb.core.Brain):
         feats = self.features(wavs, lens)
         if self.hparams.use_pairs and self.hparams.use_em:
             masked = self.hparams.emotion_masking(
-                feats[n_anchor:], wavs[n_anchor:], lens[n_anchor:]
+                feats[n_anchor:], clean, clean_lens
             )
             feats = torch.cat([feats[:n_anchor], masked])
 
@@ -132,18 +133,24 @@ class EmoInvBrain(sb.core.Brain):
         return self.modules.embedding_model(feats, lens).squeeze(1)
 
     def on_fit_batch_start(self, batch, should_step):
-        """Seeds each step from (seed, epoch, step, rank): a resumed run
-        replays the same CopyPaste, masking and augmentation draws without
-        any saved RNG state, and DDP ranks draw independently."""
+        """Seeds torch and Python's ``random`` (SpeechBrain's Augmenter
+        draws with it) from (seed, epoch, step, rank) and restarts the noise
+        and RIR file readers from that seed: a resumed run replays the same
+        CopyPaste, masking and augmentation draws without any saved RNG
+        state, and DDP ranks draw independently."""
         rank = int(os.environ.get("RANK", 0))
         key = (self.hparams.epoch_counter.current, self.step, rank)
-        u = stable_uniform(self.hparams.seed, *key)
-        torch.manual_seed(int(u * 2**62))
+        seed = int(stable_uniform(self.hparams.seed, *key) * 2**62)
+        if self.hparams.use_augment:
+            n = len(batch.id) * (2 if self.hparams.use_pairs else 1)
+            restart_file_readers(self.hparams.wav_augment, seed, n)
+        torch.manual_seed(seed)
+        random.seed(seed)
 
     def on_stage_start(self, stage, epoch=None):
         """Sets the epoch of the pair sampler; resets stage accumulators."""
         if stage == sb.Stage.TRAIN:
-            self.hparams.pair_sampler_instance.set_epoch(epoch)
+            self.hparams.pair_sampler_instance.epoch = epoch
             if self.step == 0:  # not when resuming inside the epoch
                 self.hparams.loss_parts.clear()
         else:
@@ -187,6 +194,36 @@ class EmoInvBrain(sb.core.Brain):
         return self.optimizer.param_groups[0]["lr"]
 
 
+def pad_cat(batches):
+    """Concatenates padded ``(wavs, rel_lens)`` batches of any lengths."""
+    n_max = max(w.shape[1] for w, _ in batches)
+    wavs = [
+        torch.nn.functional.pad(w, (0, n_max - w.shape[1])) for w, _ in batches
+    ]
+    lens = [rel * w.shape[1] / n_max for w, rel in batches]
+    return torch.cat(wavs), torch.cat(lens)
+
+
+def restart_file_readers(augmenter, seed, batch_size):
+    """AddNoise / AddReverb read their files through their own DataLoader
+    iterator, which a restarted process rewinds: restart it at every step,
+    in an order keyed by the step's seed (the loader of a file set not yet
+    used is built first, on a silent batch)."""
+    for name, aug in augmenter.augmentations.items():
+        if getattr(aug, "csv_file", None) is None:
+            continue
+        if not hasattr(aug, "data_loader"):
+            silent = torch.zeros(batch_size, 1600)
+            with_lens = augmenter.require_lengths[name]
+            aug(silent, torch.ones(batch_size)) if with_lens else aug(silent)
+        aug.data_loader.sampler.set_epoch(seed)
+        reader = iter(aug.data_loader)
+        if hasattr(aug, "noise_data"):
+            aug.noise_data = reader
+        else:
+            aug.rir_data = reader
+
+
 def score_trials(embeddings, trial_file):
     """EER and its threshold of cosine scoring on a trial list."""
     ids = list(embeddings)
@@ -220,27 +257,50 @@ def dataio_prep(hparams):
     )
     hparams["pair_sampler_instance"] = sampler
 
-    def load_crop(index, salt):
+    def crop_offset(index, salt):
         # The crop depends on (seed, epoch, row) only, so workers, DDP ranks
         # and resumed runs read the same audio.
-        row = rows[index]
-        start, stop = int(row["start"]), int(row["stop"])
-        room = max(stop - start - crop, 0)
+        start, stop = int(rows[index]["start"]), int(rows[index]["stop"])
         u = stable_uniform(hparams["seed"], sampler.epoch, index, salt)
-        offset = start + int(u * (room + 1))
-        return load_segment(row["wav"], offset, min(crop, stop - offset))
+        return start + int(u * (max(stop - start - crop, 0) + 1))
+
+    def load_crop(index, offset):
+        stop = int(rows[index]["stop"])
+        return load_segment(
+            rows[index]["wav"], offset, min(crop, stop - offset)
+        )
 
     @sb.utils.data_pipeline.takes("id")
     @sb.utils.data_pipeline.provides("sig")
     def anchor_pipeline(utt_id):
-        return load_crop(row_of[utt_id], 0)
+        index = row_of[utt_id]
+        return load_crop(index, crop_offset(index, 0))
 
     @sb.utils.data_pipeline.takes("id")
-    @sb.utils.data_pipeline.provides("partner_sig", "partner_spk_id")
+    @sb.utils.data_pipeline.provides("partner_sig")
     def partner_pipeline(utt_id):
         partner = sampler.partner(row_of[utt_id])
-        yield load_crop(partner, 1)
-        yield rows[partner]["spk_id"]
+        return load_crop(partner, crop_offset(partner, 1))
+
+    @sb.utils.data_pipeline.takes("id")
+    @sb.utils.data_pipeline.provides("twin_sig")
+    def twin_pipeline(utt_id):
+        # Same speaker and emotion as the anchor, no sample in common:
+        # another utterance, or else the anchor's outside the anchor crop.
+        index = row_of[utt_id]
+        twin = sampler.twin(index)
+        if twin != index:
+            return load_crop(twin, crop_offset(twin, 2))
+        start, stop = int(rows[index]["start"]), int(rows[index]["stop"])
+        taken = crop_offset(index, 0)
+        before = max(taken - crop - start + 1, 0)  # crop starts left of it
+        after = max(stop - taken - 2 * crop + 1, 0)  # and right of it
+        if before + after == 0:  # too short for two crops: counted below
+            return load_crop(index, crop_offset(index, 2))
+        u = stable_uniform(hparams["seed"], sampler.epoch, index, 2)
+        k = int(u * (before + after))
+        offset = start + k if k < before else taken + crop + k - before
+        return load_crop(index, offset)
 
     @sb.utils.data_pipeline.takes("wav", "start", "stop")
     @sb.utils.data_pipeline.provides("sig")
@@ -256,6 +316,7 @@ def dataio_prep(hparams):
 
     train.add_dynamic_item(anchor_pipeline)
     train.add_dynamic_item(partner_pipeline)
+    train.add_dynamic_item(twin_pipeline)
     train.add_dynamic_item(label_pipeline)
     valid.add_dynamic_item(valid_pipeline)
     label_encoder.load_or_create(
@@ -265,7 +326,24 @@ def dataio_prep(hparams):
     )
     keys = ["id", "sig", "spk_id", "spk_id_encoded"]
     if hparams["use_pairs"]:  # partners are read only when used
-        keys += ["partner_sig", "partner_spk_id"]
+        keys.append("partner_sig")
+    if hparams["use_pairs"] and hparams["independent_crop"]:
+        keys.append("twin_sig")
+        alone = [i for i in range(len(rows)) if sampler.twin(i) == i]
+        if alone:
+            short = sum(
+                int(rows[i]["stop"]) - int(rows[i]["start"]) < 2 * crop
+                for i in alone
+            )
+            logger.warning(
+                "independent_crop: %d of %d training rows are their "
+                "speaker's only utterance of their emotion; their parallel "
+                "sample is cut from the same utterance outside the anchor "
+                "crop, except for %d too short for that (those overlap)",
+                len(alone),
+                len(rows),
+                short,
+            )
     train.set_output_keys(keys)
     valid.set_output_keys(["id", "sig"])
     n_spk = len(label_encoder)
@@ -275,6 +353,12 @@ def dataio_prep(hparams):
             f"out_n_neurons is {hparams['out_n_neurons']}: pass "
             f"--out_n_neurons={n_spk}"
         )
+    # One triangular learning-rate cycle over the run, whatever the corpus:
+    # up for half of its steps (per process under DDP), down for the rest.
+    world = int(os.environ.get("WORLD_SIZE", 1))
+    per_step = hparams["dataloader_options"]["batch_size"] * world
+    steps = hparams["number_of_epochs"] * math.ceil(len(train) / per_step)
+    hparams["lr_annealing"].step_size = steps / 2
     return train, valid
 
 

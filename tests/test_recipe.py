@@ -158,19 +158,9 @@ def _intra_epoch_ckpts(save, epoch):
 
 def test_resume_after_sigkill_matches_uninterrupted(tmp_path):
     """Kill -9 in the middle of epoch 2, rerun the same command: same steps,
-    same metrics and bit-identical weights as a run never interrupted.
-
-    Augmentation is off here: SpeechBrain's AddNoise / AddReverb keep their
-    own file iterators, which a restart rewinds, so with them the resumed
-    run draws other noise files and matches only statistically. Everything
-    else -- crops, partners, CopyPaste, EM -- is keyed by (seed, epoch,
-    step) and replays exactly.
-    """
-    common = [
-        "--use_augment=False",
-        "--ckpt_interval_steps=4",
-        "--ckpt_interval_minutes=0",
-    ]
+    same metrics and bit-identical weights as a run never interrupted, with
+    the generic augmentation on (noise and reverb files included)."""
+    common = ["--ckpt_interval_steps=4", "--ckpt_interval_minutes=0"]
     ref = tmp_path / "ref"
     run_recipe(TINY, f"--output_folder={ref}", *common)
 
@@ -288,6 +278,8 @@ def test_ablation_configs_change_only_their_switches(name):
         ("em_always", {"emotion_masking"}),
         ("copypaste_replace", {"copypaste"}),
         ("em_spans", {"emotion_masking"}),
+        ("partner_other", {"pair_sampler"}),
+        ("shared_crop", {"independent_crop"}),
     ],
 )
 def test_tuning_configs_never_score_evaluation_speakers(name, changed):
@@ -303,6 +295,9 @@ def test_tuning_configs_never_score_evaluation_speakers(name, changed):
         "emotion_masking": vars(row["emotion_masking"])
         != vars(full["emotion_masking"]),
         "copypaste": vars(row["copypaste"]) != vars(full["copypaste"]),
+        "pair_sampler": row["pair_sampler"].keywords
+        != full["pair_sampler"].keywords,
+        "independent_crop": row["independent_crop"] != full["independent_crop"],
     }
     assert {k for k, v in differs.items() if v} == changed
     for key in ("ecapa_channels", "lr", "batch_size", "number_of_epochs"):
