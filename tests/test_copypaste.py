@@ -1,5 +1,7 @@
 """Tests of speechbrain_emoinv.copypaste.CopyPaste."""
 
+from collections import Counter
+
 import pytest
 import torch
 
@@ -8,258 +10,179 @@ from speechbrain_emoinv.copypaste import CopyPaste
 PAD = 1.0e6  # sentinel written into padding: must never reach the output
 
 
-def _batch(batch=16, t_anchor=4000, t_partner=5000, seed=0, min_len=0.5):
-    """Random anchors/partners with random lengths and sentinel padding."""
-    gen = torch.Generator().manual_seed(seed)
-    anchor = torch.randn(batch, t_anchor, generator=gen)
-    partner = torch.randn(batch, t_partner, generator=gen) + 10.0
-    a_lens = min_len + (1 - min_len) * torch.rand(batch, generator=gen)
-    p_lens = min_len + (1 - min_len) * torch.rand(batch, generator=gen)
-    a_lens[0] = 1.0
-    p_lens[1] = 1.0
-    la = torch.round(a_lens * t_anchor).long()
-    lp = torch.round(p_lens * t_partner).long()
+def _draw(cp, anchor, partner, seeds, a_lens=None, p_lens=None):
+    """Outputs (as tuples of rows) of ``cp`` under torch seeds."""
+    a_lens = torch.ones(anchor.shape[0]) if a_lens is None else a_lens
+    p_lens = torch.ones(partner.shape[0]) if p_lens is None else p_lens
+    outs = []
+    for seed in seeds:
+        torch.manual_seed(seed)
+        out, out_lens = cp(anchor, a_lens, partner, p_lens)
+        assert torch.equal(out_lens, a_lens)
+        outs += [tuple(row) for row in out.tolist()]
+    return outs
+
+
+def test_concat_known_answers_all_reached():
+    # 4 anchor samples, 2 partner samples, share 0.5: the partner's 2
+    # samples and 2 consecutive anchor samples, in either order
+    cp = CopyPaste("concat", span_ratio=(0.5, 0.5), min_samples=2)
+    anchor = torch.tensor([[1.0, 2.0, 3.0, 4.0]])
+    partner = torch.tensor([[-1.0, -2.0]])
+    expect = set()
+    for k in range(3):
+        chunk = (1.0 + k, 2.0 + k)
+        expect |= {(-1.0, -2.0) + chunk, chunk + (-1.0, -2.0)}
+    counts = Counter(_draw(cp, anchor, partner, range(600)))
+    assert set(counts) == expect  # all 6, nothing else
+    assert min(counts.values()) > 600 / 6 / 2
+
+
+def test_replace_known_answers_every_position():
+    # a 2-sample partner span replaces anchor samples at any of 5 positions
+    cp = CopyPaste("replace", span_ratio=(1 / 3, 1 / 3), min_samples=1)
+    anchor = torch.arange(1.0, 7.0).unsqueeze(0)
+    partner = torch.tensor([[-1.0, -2.0]])
+    expect = set()
+    for pos in range(5):
+        row = list(range(1, 7))
+        row[pos : pos + 2] = [-1, -2]
+        expect.add(tuple(float(v) for v in row))
+    counts = Counter(_draw(cp, anchor, partner, range(500)))
+    assert set(counts) == expect
+    assert min(counts.values()) > 500 / 5 / 2  # a span stuck at 0 fails
+
+
+def _structure(out, anchor, partner, la, lp):
+    """(partner start in output, partner length, partner start in partner)
+    of each row, checking the rest is anchor audio as the mode says."""
+    rows = []
+    for b in range(out.shape[0]):
+        o = out[b, : la[b]]
+        assert torch.all(out[b, la[b] :] == 0), "output padding is zeros"
+        is_p = o < 0  # partner samples are negative, anchor ones positive
+        idx = is_p.nonzero().squeeze(1)
+        n_p = len(idx)
+        p0 = int(idx[0]) if n_p else 0
+        assert n_p == 0 or int(idx[-1]) - p0 + 1 == n_p, "one partner run"
+        src = int(-o[p0] - 1) if n_p else 0  # partner[b, j] = -(j + 1)
+        if n_p:
+            want = partner[b, src : src + n_p]
+            assert src + n_p <= lp[b] and torch.equal(o[is_p], want)
+        rows.append((p0, n_p, src, o[~is_p]))
+    return rows
+
+
+def _batch(batch, t_a, t_p, gen):
+    """Anchors a[b, t] = t + 1, partners p[b, j] = -(j + 1), random valid
+    lengths, sentinel padding."""
+    anchor = torch.arange(1.0, t_a + 1).repeat(batch, 1)
+    partner = -torch.arange(1.0, t_p + 1).repeat(batch, 1)
+    a_lens = 0.5 + 0.5 * torch.rand(batch, generator=gen)
+    p_lens = 0.5 + 0.5 * torch.rand(batch, generator=gen)
+    la = torch.round(a_lens.double() * t_a).long()
+    lp = torch.round(p_lens.double() * t_p).long()
     for b in range(batch):
         anchor[b, la[b] :] = PAD
         partner[b, lp[b] :] = PAD
     return anchor, a_lens, partner, p_lens, la, lp
 
 
-def _check_provenance(out, prov, anchor, partner, la, lp):
-    """Every row is an exact copy of valid source samples, rows tile [0, La)."""
-    for b in range(out.shape[0]):
-        pos = 0
-        for src, s_start, o_start, length in prov[b].tolist():
-            assert length >= 0
-            if length == 0:
-                continue
-            assert o_start == pos, "rows must be contiguous, in output order"
-            source = anchor if src == 0 else partner
-            valid = la[b] if src == 0 else lp[b]
-            assert 0 <= s_start and s_start + length <= valid, "padding pasted"
-            torch.testing.assert_close(
-                out[b, o_start : o_start + length],
-                source[b, s_start : s_start + length],
-                rtol=0,
-                atol=0,
-            )
-            pos += length
-        assert pos == la[b], "stretches must cover the anchor's valid length"
-        assert torch.all(out[b, la[b] :] == 0), "output padding must be zeros"
-    assert not torch.any(out == PAD)
+@pytest.mark.parametrize("mode", ["concat", "replace"])
+@pytest.mark.parametrize("t_p", [3000, 4000, 6000])
+def test_random_batches_are_exact_splices(mode, t_p):
+    gen = torch.Generator().manual_seed(t_p)
+    anchor, a_lens, partner, p_lens, la, lp = _batch(32, 4000, t_p, gen)
+    cp = CopyPaste(mode, span_ratio=(0.3, 0.7), min_samples=160)
+    out, out_lens = cp(anchor, a_lens, partner, p_lens)
+    assert out.shape == anchor.shape and torch.equal(out_lens, a_lens)
+    assert not torch.any(out == PAD), "padding pasted"
+    for b, (p0, n_p, _, rest) in enumerate(
+        _structure(out, anchor, partner, la, lp)
+    ):
+        share = min(max(round(0.3 * la[b].item()), 160), lp[b].item())
+        assert share <= n_p <= min(round(0.7 * la[b].item()), lp[b].item())
+        if mode == "replace":  # the anchor keeps its own time positions
+            kept = torch.cat([torch.arange(p0), torch.arange(p0 + n_p, la[b])])
+            assert torch.equal(rest, kept.float() + 1)
+        else:  # one run of consecutive anchor samples, before or after
+            assert p0 in (0, la[b] - n_p)
+            assert torch.equal(torch.diff(rest), torch.ones(len(rest) - 1))
 
 
 @pytest.mark.parametrize("mode", ["concat", "replace"])
-@pytest.mark.parametrize("t_partner", [3000, 4000, 6000])
-def test_provenance_exact(mode, t_partner):
-    anchor, a_lens, partner, p_lens, la, lp = _batch(t_partner=t_partner)
-    cp = CopyPaste(mode=mode, span_ratio=(0.3, 0.7), min_samples=160)
-    gen = torch.Generator().manual_seed(1)
-    out, out_lens, prov = cp(anchor, a_lens, partner, p_lens, generator=gen)
-    assert out.shape == anchor.shape
-    assert out.dtype == anchor.dtype
-    assert prov.dtype == torch.long
-    assert prov.shape == (anchor.shape[0], 2 if mode == "concat" else 3, 4)
-    # valid length = the anchor's, in SpeechBrain's relative convention
-    assert torch.equal(torch.round(out_lens * anchor.shape[1]).long(), la)
-    assert torch.equal(out_lens, a_lens)
-    _check_provenance(out, prov, anchor, partner, la, lp)
-    # the recipe concatenates originals and parallel samples
-    assert torch.cat([anchor, out]).shape == (2 * anchor.shape[0], 4000)
-
-
-def test_concat_shares_and_order():
-    anchor, a_lens, partner, p_lens, la, lp = _batch(batch=64, seed=3)
-    cp = CopyPaste(mode="concat", span_ratio=(0.3, 0.7), min_samples=160)
-    _, _, prov = cp(
-        anchor, a_lens, partner, p_lens, generator=torch.Generator()
+def test_shares_and_positions_cover_their_ranges(mode):
+    """Partner share uniform over span_ratio, partner start uniform over the
+    partner, replace position uniform over the anchor."""
+    batch, t_a = 4000, 1000
+    anchor = torch.arange(1.0, t_a + 1).repeat(batch, 1)
+    partner = -torch.arange(1.0, 2 * t_a + 1).repeat(batch, 1)
+    cp = CopyPaste(mode, span_ratio=(0.2, 0.8), min_samples=10)
+    torch.manual_seed(0)
+    out, _ = cp(anchor, torch.ones(batch), partner, torch.ones(batch))
+    la, lp = [t_a] * batch, [2 * t_a] * batch
+    rows = _structure(out, anchor, partner, la, lp)
+    share = torch.tensor([n for _, n, _, _ in rows], dtype=torch.float64)
+    assert share.min() >= 200 and share.max() <= 800
+    # uniform on [200, 800]: quartiles at 350, 500, 650 (+- 3 %)
+    q = torch.quantile(
+        share, torch.tensor([0.25, 0.5, 0.75], dtype=share.dtype)
     )
-    src, length = prov[..., 0], prov[..., 3]
-    # exactly one anchor and one partner stretch per sample
-    assert torch.all(src.sum(1) == 1)
-    p_len = (length * (src == 1)).sum(1)
-    expect_max = torch.minimum(torch.round(0.7 * la), lp.double()).long()
-    assert torch.all(p_len >= torch.round(0.3 * la).long().clamp(max=lp))
-    assert torch.all(p_len <= expect_max)
-    # both orders occur
-    assert 0 < int((src[:, 0] == 1).sum()) < 64
-
-
-def test_replace_keeps_anchor_in_place():
-    anchor, a_lens, partner, p_lens, la, lp = _batch(batch=64, seed=4)
-    cp = CopyPaste(mode="replace", span_ratio=(0.2, 0.5), min_samples=160)
-    out, _, prov = cp(
-        anchor, a_lens, partner, p_lens, generator=torch.Generator()
-    )
-    assert torch.equal(prov[:, :, 0], torch.tensor([[0, 1, 0]] * 64))
-    # anchor stretches stay where they were in the anchor
-    assert torch.equal(prov[:, 0, 1], prov[:, 0, 2])
-    assert torch.equal(prov[:, 2, 1], prov[:, 2, 2])
-    span = prov[:, 1, 3]
-    assert torch.all(span >= torch.round(0.2 * la).long())
-    assert torch.all(span <= torch.round(0.5 * la).long())
+    assert torch.allclose(q, torch.tensor([350.0, 500, 650]).double(), atol=20)
+    # partner start / room left in the partner, uniform on [0, 1]
+    rel = torch.tensor([s / (2 * t_a - n) for _, n, s, _ in rows])
+    q = torch.quantile(rel, torch.tensor([0.05, 0.5, 0.95]))
+    assert torch.allclose(q, torch.tensor([0.05, 0.5, 0.95]), atol=0.03)
+    p0 = torch.tensor([p for p, n, _, _ in rows], dtype=torch.float64)
+    if mode == "replace":  # position / room left in the anchor
+        rel = p0 / (t_a - share)
+        q = torch.quantile(rel, torch.tensor([0.05, 0.5, 0.95]).double())
+        assert torch.allclose(
+            q, torch.tensor([0.05, 0.5, 0.95]).double(), atol=0.03
+        )
+    else:  # both orders, about equally often
+        assert abs(float((p0 == 0).double().mean()) - 0.5) < 0.03
 
 
 def test_partner_limited_by_its_length():
-    # partner far shorter than the anchor: its share is clamped to it
-    anchor = torch.randn(4, 8000)
-    partner = torch.randn(4, 8000) + 10.0
+    # partner far shorter than the anchor: the share is clamped to it
+    anchor = torch.arange(1.0, 8001).repeat(4, 1)
+    partner = -torch.arange(1.0, 8001).repeat(4, 1)
     p_lens = torch.full((4,), 0.1)  # 800 valid samples
     partner[:, 800:] = PAD
     for mode in ("concat", "replace"):
-        cp = CopyPaste(mode=mode, span_ratio=(0.5, 0.7), min_samples=100)
-        out, out_lens, prov = cp(anchor, torch.ones(4), partner, p_lens)
-        p_rows = prov[..., 0] == 1
-        assert torch.all((prov[..., 3] * p_rows).sum(1) == 800)
-        assert torch.all(out_lens == 1.0)
-        la, lp = torch.full((4,), 8000), torch.full((4,), 800)
-        _check_provenance(out, prov, anchor, partner, la, lp)
+        cp = CopyPaste(mode, span_ratio=(0.5, 0.7), min_samples=100)
+        out, _ = cp(anchor, torch.ones(4), partner, p_lens)
+        assert torch.all((out < 0).sum(1) == 800)
+        assert not torch.any(out == PAD)
 
 
 @pytest.mark.parametrize("mode", ["concat", "replace"])
 def test_too_short_passes_through(mode):
-    cp = CopyPaste(mode=mode, min_samples=1600)
-    anchor = torch.randn(3, 4000)
-    partner = torch.randn(3, 4000)
-    # anchor < 2 * min_samples / partner < min_samples / both fine
-    a_lens = torch.tensor([0.75, 1.0, 1.0])  # 3000 samples < 3200
-    p_lens = torch.tensor([1.0, 0.3, 1.0])  # 1200 samples < 1600
-    out, out_lens, prov = cp(anchor, a_lens, partner, p_lens)
-    la = torch.tensor([3000, 4000, 4000])
-    for b in (0, 1):
-        torch.testing.assert_close(out[b, : la[b]], anchor[b, : la[b]])
-        assert int(prov[b, 0, 3]) == la[b]
-        assert int(prov[b, 1:, 3].sum()) == 0
-    assert int((prov[2, :, 3] * (prov[2, :, 0] == 1)).sum()) >= 1600
-    assert torch.equal(torch.round(out_lens * 4000).long(), la)
+    cp = CopyPaste(mode, min_samples=1600)
+    anchor = torch.arange(1.0, 4001).repeat(3, 1)
+    partner = -torch.arange(1.0, 4001).repeat(3, 1)
+    # anchor < 2 * min_samples / partner < min_samples / both long enough
+    a_lens = torch.tensor([0.75, 1.0, 1.0])
+    p_lens = torch.tensor([1.0, 0.3, 1.0])
+    out, out_lens = cp(anchor, a_lens, partner, p_lens)
+    assert torch.equal(out[0, :3000], anchor[0, :3000])
+    assert torch.all(out[0, 3000:] == 0)
+    assert torch.equal(out[1], anchor[1])
+    assert int((out[2] < 0).sum()) >= 1600
+    assert torch.equal(out_lens, a_lens)
 
 
-@pytest.mark.parametrize("mode", ["concat", "replace"])
-def test_deterministic_under_generator(mode):
-    anchor, a_lens, partner, p_lens, _, _ = _batch(seed=5)
-    cp = CopyPaste(mode=mode, min_samples=160, crossfade=32)
-    runs = [
-        cp(
-            anchor,
-            a_lens,
-            partner,
-            p_lens,
-            generator=torch.Generator().manual_seed(seed),
-        )
-        for seed in (7, 7, 8)
-    ]
-    assert torch.equal(runs[0][0], runs[1][0])
-    assert torch.equal(runs[0][2], runs[1][2])
-    assert not torch.equal(runs[0][2], runs[2][2])
-
-
-def test_speaker_mismatch_raises():
-    cp = CopyPaste(min_samples=10)
-    x = torch.randn(3, 1000)
-    lens = torch.ones(3)
-    with pytest.raises(ValueError, match=r"1: 'b' != 'c'"):
-        cp(x, lens, x, lens, anchor_spk=["a", "b", "d"], partner_spk="acd")
-    with pytest.raises(ValueError, match=r"positions \[0: 5 != 6, 2: 7 != 9\]"):
-        cp(
-            x,
-            lens,
-            x,
-            lens,
-            anchor_spk=torch.tensor([5, 1, 7]),
-            partner_spk=torch.tensor([6, 1, 9]),
-        )
-    with pytest.raises(ValueError, match="both"):
-        cp(x, lens, x, lens, anchor_spk=["a", "b", "c"])
-    # matching speakers are fine
-    cp(
-        x,
-        lens,
-        x,
-        lens,
-        anchor_spk=[1, 2, 3],
-        partner_spk=torch.tensor([1, 2, 3]),
+def test_other_dtype_and_bad_arguments():
+    cp = CopyPaste("replace", span_ratio=(0.5, 0.5), min_samples=1)
+    out, _ = cp(
+        torch.ones(2, 10, dtype=torch.float64),
+        torch.ones(2),
+        torch.zeros(2, 10),
+        torch.ones(2),
     )
-
-
-def test_crossfade_cores_exact_and_fade_linear():
-    t = 4000
-    anchor = torch.ones(8, t, dtype=torch.float64)
-    partner = -torch.ones(8, t, dtype=torch.float64)
-    anchor[:, 3000:] = 0.0
-    partner[:, 3500:] = 0.0
-    a_lens = torch.full((8,), 0.75)
-    p_lens = torch.full((8,), 0.875)
-    for mode in ("concat", "replace"):
-        width = 64
-        cp = CopyPaste(
-            mode=mode, span_ratio=(0.3, 0.6), crossfade=width, min_samples=400
-        )
-        gen = torch.Generator().manual_seed(0)
-        out, _, prov = cp(anchor, a_lens, partner, p_lens, generator=gen)
-        la = torch.full((8,), 3000)
-        lp = torch.full((8,), 3500)
-        # un-faded cores: exact copies (rows no longer tile the output)
-        for b in range(8):
-            rows = [r for r in prov[b].tolist() if r[3] > 0]
-            for src, s0, o0, n in rows:
-                source = anchor if src == 0 else partner
-                assert s0 + n <= (la if src == 0 else lp)[b]
-                assert torch.equal(out[b, o0 : o0 + n], source[b, s0 : s0 + n])
-            # gaps between cores are the crossfades, `width` samples each
-            for (_, _, o0, n), (_, _, o1, _) in zip(
-                rows, rows[1:], strict=False
-            ):
-                gap = out[b, o0 + n : o1]
-                assert len(gap) == width
-                # +1 -> -1 or -1 -> +1, linear: (1 - w) * a + w * b
-                w = (torch.arange(width, dtype=torch.float64) + 0.5) / width
-                first = out[b, o0 + n - 1]
-                expect = (1 - w) * first + w * (-first)
-                torch.testing.assert_close(gap, expect)
-            assert rows[0][2] == 0
-            assert rows[-1][2] + rows[-1][3] == 3000
-            assert torch.all(out[b, 3000:] == 0)
-
-
-def test_crossfade_missing_samples_fall_back_to_one_source():
-    # partner of 100 valid samples, all pasted first: past its end there is
-    # no partner sample, so the second half of the fade is the anchor alone
-    anchor = torch.arange(1.0, 2001.0, dtype=torch.float64).unsqueeze(0)
-    partner = -torch.arange(1.0, 2001.0, dtype=torch.float64).unsqueeze(0)
-    partner[:, 100:] = PAD
-    cp = CopyPaste(
-        mode="concat", span_ratio=(1.0, 1.0), crossfade=10, min_samples=100
-    )
-    for seed in range(20):
-        gen = torch.Generator().manual_seed(seed)
-        out, _, prov = cp(
-            anchor,
-            torch.ones(1),
-            partner,
-            torch.full((1,), 0.05),
-            generator=gen,
-        )
-        if int(prov[0, 0, 0]) == 1:  # partner first
-            break
-    else:
-        pytest.fail("partner never came first")
-    assert not torch.any(out == PAD)
-    (_, p_s, p_o, p_n), (_, a_s, a_o, a_n) = prov[0].tolist()
-    assert (p_s, p_o, p_n) == (0, 0, 95)  # core: fade takes 5 at the end
-    assert a_o == 105 and a_o + a_n == 2000
-    # output 100..104: partner index 100..104 is padding -> anchor alone
-    expect = anchor[0, a_s - 5 : a_s]
-    torch.testing.assert_close(out[0, 100:105], expect, rtol=0, atol=0)
-    # output 95..99: a genuine mix of both, between the two values
-    lo = torch.minimum(partner[0, 95:100], anchor[0, a_s - 10 : a_s - 5])
-    if a_s - 10 >= 0:
-        assert torch.all(out[0, 95:100] >= lo)
-
-
-def test_runs_on_other_dtype_and_empty_lengths():
-    cp = CopyPaste(min_samples=10)
-    x = torch.randn(2, 500, dtype=torch.float64)
-    out, lens, prov = cp(x, torch.tensor([0.0, 1.0]), x, torch.ones(2))
-    assert out.dtype == torch.float64
-    assert torch.all(out[0] == 0) and float(lens[0]) == 0.0
-    assert int(prov[0, :, 3].sum()) == 0
+    assert out.dtype == torch.float64 and int((out == 0).sum()) == 10
+    with pytest.raises(ValueError, match="mode"):
+        CopyPaste("splice")
+    with pytest.raises(ValueError, match="span_ratio"):
+        CopyPaste(span_ratio=(0.7, 0.3))

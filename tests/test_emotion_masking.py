@@ -2,6 +2,7 @@
 
 import pytest
 import torch
+from speechbrain.augment.time_domain import SpeedPerturb
 from speechbrain.lobes.features import Fbank
 from speechbrain.processing.features import (
     STFT,
@@ -9,11 +10,7 @@ from speechbrain.processing.features import (
     make_padding_mask,
 )
 
-from speechbrain_emoinv.emotion_masking import (
-    EmotionAwareMasking,
-    frame_rms,
-    valid_frames,
-)
+from speechbrain_emoinv.emotion_masking import EmotionAwareMasking, frame_rms
 
 HOP = 160
 
@@ -50,28 +47,30 @@ def test_impulse_lands_in_the_same_frames_as_fbank():
     assert (fb > fb.min() + 1.0).nonzero().squeeze(1).tolist() == [9, 10, 11]
 
 
-def test_rms_ignores_padding():
-    wavs = torch.randn(2, 4000)
+def test_padding_is_ignored():
+    wavs, _ = _bursts([1.0, 0.5], loud_frames=((20, 30),))
+    loud_pad = wavs.clone()
+    loud_pad[1, 8000:] = 100.0
     lens = torch.tensor([1.0, 0.5])
-    clean = wavs.clone()
-    clean[1, 2000:] = 0.0
-    padded = wavs.clone()
-    padded[1, 2000:] = 100.0
-    torch.testing.assert_close(frame_rms(padded, lens), frame_rms(clean))
+    em = EmotionAwareMasking(mask_ratio=(0.1, 0.1), prob=1.0)
+    torch.manual_seed(0)
+    a = em.compute_mask(wavs, lens)
+    torch.manual_seed(0)
+    assert torch.equal(em.compute_mask(loud_pad, lens), a)
 
 
-@pytest.mark.parametrize("lens", [[1.0, 0.5, 0.73, 0.01, 0.0, 0.999]])
-def test_valid_frames_within_speechbrain_padding_mask(lens):
-    lens = torch.tensor(lens)
-    n_samples = 32000
-    n_frames = n_samples // HOP + 1
-    nv = valid_frames(lens, n_frames, n_samples, HOP)
-    sb = make_padding_mask(torch.zeros(len(lens), n_frames), lens).sum(1)
-    assert torch.all(nv <= sb)
-    samples = torch.round(lens * n_samples).long()
-    # exactly the frames an unpadded utterance of that length has
-    expect = torch.where(samples > 0, samples // HOP + 1, 0).clamp(max=sb)
-    assert torch.equal(nv, expect)
+@pytest.mark.parametrize("mode", ["topk", "spans"])
+def test_masked_frames_within_speechbrain_padding_mask(mode):
+    lens = torch.tensor([1.0, 0.5, 0.73, 0.01, 0.0, 0.999])
+    wavs = torch.randn(len(lens), 32000)
+    em = EmotionAwareMasking(mask_ratio=(1.0, 1.0), prob=1.0, mode=mode)
+    mask = em.compute_mask(wavs, lens)
+    sb = make_padding_mask(torch.zeros(mask.shape), lens).bool()
+    assert not (mask & ~sb).any()
+    # top-k: every frame whose centre is a valid sample, when asked for all
+    samples = torch.round(lens * 32000).long()
+    expect = torch.where(samples > 0, samples // HOP + 1, 0)
+    assert torch.equal(mask.sum(1), expect) or mode == "spans"
 
 
 def _bursts(batch_lens, n_samples=16000, loud_frames=((20, 30), (60, 66))):
@@ -96,7 +95,8 @@ def test_topk_masks_exactly_the_loud_frames():
     n_frames = 101
     ratio = len(loud) / n_frames  # 16 frames
     em = EmotionAwareMasking(mask_ratio=(ratio, ratio), prob=1.0, mode="topk")
-    mask = em.compute_mask(wavs, torch.ones(2), n_frames=n_frames)
+    mask = em.compute_mask(wavs, torch.ones(2))
+    assert mask.shape == (2, n_frames)
     for b in range(2):
         assert mask[b].nonzero().squeeze(1).tolist() == loud
 
@@ -142,8 +142,8 @@ def test_spans_cover_target_without_overlap():
     em = EmotionAwareMasking(
         mask_ratio=(0.1, 0.3), prob=1.0, mode="spans", span_frames=width
     )
-    mask = em.compute_mask(wavs, lens, generator=torch.Generator())
-    nv = valid_frames(lens, mask.shape[1], 24000, HOP)
+    mask = em.compute_mask(wavs, lens)
+    nv = torch.round(lens * 24000).long() // HOP + 1
     for b in range(8):
         idx = mask[b].nonzero().squeeze(1)
         assert int(idx.max()) < nv[b]
@@ -171,59 +171,79 @@ def test_prob_and_ratio():
     em1 = EmotionAwareMasking(mask_ratio=(0.2, 0.2), prob=1.0)
     assert torch.all(em1.compute_mask(wavs, lens).sum(1) == round(0.2 * 51))
     emh = EmotionAwareMasking(mask_ratio=(0.2, 0.2), prob=0.5)
-    applied = emh.compute_mask(
-        wavs, lens, generator=torch.Generator().manual_seed(0)
-    ).any(1)
+    torch.manual_seed(0)
+    applied = emh.compute_mask(wavs, lens).any(1)
     assert 16 <= int(applied.sum()) <= 48
 
 
 @pytest.mark.parametrize("mode", ["topk", "spans"])
-@pytest.mark.parametrize("fill", [0.0, "mean"])
-def test_silent_input(mode, fill):
+def test_silent_input(mode):
     wavs = torch.zeros(3, 8000)
     lens = torch.tensor([1.0, 0.5, 0.0])
     feats = Fbank(n_mels=80)(wavs)
     feats[:2] = InputNormalization(norm_type="sentence")(feats[:2], lens[:2])
-    em = EmotionAwareMasking(
-        mask_ratio=(0.3, 0.3), prob=1.0, mode=mode, fill_value=fill
-    )
-    out, mask = em(feats, wavs, lens, return_mask=True)
+    em = EmotionAwareMasking(mask_ratio=(0.3, 0.3), prob=1.0, mode=mode)
+    torch.manual_seed(0)
+    out = em(feats, wavs, lens)
+    torch.manual_seed(0)
+    mask = em.compute_mask(wavs, lens)
     assert torch.isfinite(out).all()
     assert mask.dtype == torch.bool and mask.shape == (3, 51)
     assert int(mask[0].sum()) >= round(0.3 * 51)
     assert not mask[1, 26:].any()
     assert not mask[2].any()
-
-
-def test_fill_values():
-    wavs = torch.randn(2, 8000)
-    lens = torch.tensor([1.0, 0.5])
-    feats = torch.randn(2, 51, 4)
-    em = EmotionAwareMasking(mask_ratio=(0.3, 0.3), prob=1.0, fill_value=-2.5)
-    out, mask = em(feats, wavs, lens, return_mask=True)
-    assert torch.all(out[mask] == -2.5)
+    # masked frames are zero (the sentence mean), the others untouched
+    assert torch.all(out[mask] == 0)
     assert torch.equal(out[~mask], feats[~mask])
-    em = EmotionAwareMasking(mask_ratio=(0.3, 0.3), prob=1.0, fill_value="mean")
-    out, mask = em(feats, wavs, lens, return_mask=True)
-    mean1 = feats[1, :26].mean(0)  # 0.5 * 8000 samples -> 26 valid frames
-    torch.testing.assert_close(
-        out[1][mask[1]], mean1.expand(int(mask[1].sum()), 4)
-    )
-    assert out.shape == feats.shape
 
 
-def test_deterministic_and_frame_mismatch():
+def test_deterministic_under_torch_seed():
     wavs = torch.zeros(4, 8000)  # ties everywhere: random tie-break
     lens = torch.ones(4)
     em = EmotionAwareMasking(mask_ratio=(0.1, 0.3), prob=0.7)
-    masks = [
-        em.compute_mask(wavs, lens, generator=torch.Generator().manual_seed(s))
-        for s in (1, 1, 2)
-    ]
+    masks = []
+    for seed in (1, 1, 2):
+        torch.manual_seed(seed)
+        masks.append(em.compute_mask(wavs, lens))
     assert torch.equal(masks[0], masks[1])
     assert not torch.equal(masks[0], masks[2])
-    with pytest.raises(ValueError, match="frames"):
-        em(torch.zeros(4, 50, 80), wavs, lens)
+
+
+def test_mask_follows_the_clean_signal_not_the_noise():
+    """Noise added after CopyPaste is loud where the speech is quiet: the
+    mask, chosen on the clean waveform, still lands on the speech peak."""
+    clean, loud = _bursts([1.0], loud_frames=((40, 50),))
+    noisy = clean.clone()
+    noisy[0, 75 * HOP - 200 : 90 * HOP + 200] += 5.0 * torch.randn(2800)
+    feats = Fbank(n_mels=80)(noisy)
+    em = EmotionAwareMasking(mask_ratio=(0.099, 0.099), prob=1.0)
+    out = em(feats, clean, torch.ones(1))
+    masked = (out[0] != feats[0]).any(-1).nonzero().squeeze(1).tolist()
+    assert masked == loud
+    # on the noisy waveform it would have masked the noise instead
+    on_noisy = em.compute_mask(noisy, torch.ones(1))[0]
+    assert not set(on_noisy.nonzero().squeeze(1).tolist()) & set(loud)
+
+
+@pytest.mark.parametrize("speed", [90, 95, 105, 110])
+def test_mask_stretched_onto_speed_perturbed_frames(speed):
+    """SpeedPerturb changes the frame count; the mask, chosen on the clean
+    waveform, lands on the frames where the burst is after resampling."""
+    clean, _ = _bursts([1.0], n_samples=32000, loud_frames=((60, 80),))
+    fast = SpeedPerturb(orig_freq=16000, speeds=[speed])(clean)
+    feats = Fbank(n_mels=80)(fast)
+    assert feats.shape[1] != 201  # the frame count did change
+    em = EmotionAwareMasking(mask_ratio=(0.1, 0.1), prob=1.0)  # 20 frames
+    out = em(feats, clean, torch.ones(1))
+    masked = set((out[0] != feats[0]).any(-1).nonzero().squeeze(1).tolist())
+    # loud frames of the perturbed signal: top energy, as computed on it
+    rms = frame_rms(fast)[0]
+    loud_fast = set(rms.topk(len(masked)).indices.tolist())
+    assert len(masked & loud_fast) >= len(masked) - 2, (masked, loud_fast)
+    # without stretching, a plain crop of the clean mask would miss by
+    # several frames at 90 / 110 % speed
+    assert abs(min(masked) - min(loud_fast)) <= 1
+    assert abs(max(masked) - max(loud_fast)) <= 1
 
 
 def test_in_fbank_pipeline():

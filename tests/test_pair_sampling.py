@@ -8,12 +8,10 @@ import subprocess
 import sys
 from collections import Counter
 
-import numpy as np
 import pytest
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
 from speechbrain_emoinv.pair_sampling import PairSampler
-from speechbrain_emoinv.stable_random import splitmix64
 
 EMOS = ["neutral", "angry", "happy", "sad"]
 
@@ -63,23 +61,63 @@ def test_fallback_counted_and_warned(caplog):
     spk, emo = _rows(single_emotion_spk=2, lone_spk=1)
     with caplog.at_level(logging.WARNING):
         sampler = PairSampler(spk, emo)
-    warnings = [r for r in caplog.records if "single emotion" in r.message]
-    assert len(warnings) == 1 and "9 of" in warnings[0].getMessage()
-    assert sampler.n_fallback_anchors == 2 * 4 + 1
-    fallback_rows = [i for i, s in enumerate(spk) if s[:4] in ("mono", "lone")]
-    for i in range(len(spk)):
-        sampler.partner(i)
-    stats = sampler.stats()
-    assert stats["anchors"] == len(spk)
-    assert stats["speakers"] == 12 + 2 + 1
-    assert stats["fallback_anchors"] == len(fallback_rows) == 9
-    assert stats["fallback_speakers"] == 3
-    assert stats["draws"] == len(spk)
-    assert stats["fallback_draws"] == 9
+    warnings = [r.getMessage() for r in caplog.records]
+    assert len(warnings) == 1 and "9 of" in warnings[0]
+    assert sampler.n_fallback == 2 * 4 + 1
     caplog.clear()
     with caplog.at_level(logging.WARNING):
         PairSampler(["a", "a"], ["x", "y"])
     assert not caplog.records
+
+
+# speaker a: 2 neutral, 2 angry, 1 sad; b: no neutral; c: neutral only;
+# d: one row
+TABLE = [
+    ("a", "neutral"), ("a", "angry"), ("a", "neutral"), ("a", "sad"),
+    ("a", "angry"), ("b", "happy"), ("b", "sad"), ("b", "sad"),
+    ("c", "neutral"), ("c", "neutral"), ("d", "fear"),
+]  # fmt: skip
+# hand-computed partner candidates of each row, per partner_emotion
+NEUTRAL_PARTNERS = [
+    {1, 3, 4}, {0, 2}, {1, 3, 4}, {0, 2}, {0, 2},  # a: neutral <-> emotional
+    {6, 7}, {5}, {5},  # b: no neutral, other emotion (fallback)
+    {9}, {8},  # c: no emotional row, same emotion (fallback)
+    {10},  # d: itself (fallback)
+]  # fmt: skip
+OTHER_PARTNERS = [
+    {1, 3, 4}, {0, 2, 3}, {1, 3, 4}, {0, 1, 2, 4}, {0, 2, 3},
+    {6, 7}, {5}, {5}, {9}, {8}, {10},
+]  # fmt: skip
+TWINS = [{2}, {4}, {0}, {3}, {1}, {5}, {7}, {6}, {9}, {8}, {10}]
+
+
+@pytest.mark.parametrize(
+    "mode, expect, n_fallback",
+    [("neutral", NEUTRAL_PARTNERS, 6), ("other", OTHER_PARTNERS, 3)],
+)
+def test_partner_emotion_known_answers(mode, expect, n_fallback):
+    spk, emo = zip(*TABLE, strict=True)
+    sampler = PairSampler(spk, emo, partner_emotion=mode, seed=2)
+    assert sampler.n_fallback == n_fallback
+    for i, cands in enumerate(expect):
+        drawn = {sampler.partner(i, epoch=e) for e in range(200)}
+        assert drawn == cands, (i, drawn)  # every candidate, nothing else
+    for i, cands in enumerate(TWINS):
+        assert {sampler.twin(i, epoch=e) for e in range(50)} == cands
+
+
+def test_partners_and_twins_uniform():
+    # a neutral anchor with 5 emotional rows, 4 other neutral rows
+    spk = ["a"] * 10
+    emo = ["neutral"] * 5 + ["angry", "sad", "sad", "happy", "angry"]
+    sampler = PairSampler(spk, emo, partner_emotion="neutral", seed=3)
+    n = 5000
+    for draw, cands in ((sampler.partner, 5), (sampler.twin, 4)):
+        counts = Counter(draw(0, epoch=e) for e in range(n))
+        assert len(counts) == cands
+        expect = n / cands
+        chi2 = sum((c - expect) ** 2 / expect for c in counts.values())
+        assert chi2 < 18.5  # <= 4 degrees of freedom, p ~ 0.001
 
 
 def test_deterministic_across_instances_and_call_order():
@@ -95,29 +133,15 @@ def test_deterministic_across_instances_and_call_order():
     assert forward != [other_seed.partner(i, epoch=3) for i in range(len(spk))]
 
 
-def test_differs_across_epochs_and_set_epoch():
+def test_differs_across_epochs_and_epoch_attribute():
     spk, emo = _rows()
     sampler = PairSampler(spk, emo)
     e0 = [sampler.partner(i, epoch=0) for i in range(len(spk))]
     e1 = [sampler.partner(i, epoch=1) for i in range(len(spk))]
     assert e0 != e1
     assert sum(a != b for a, b in zip(e0, e1, strict=True)) > len(spk) // 4
-    sampler.set_epoch(1)
+    sampler.epoch = 1
     assert [sampler.partner(i) for i in range(len(spk))] == e1
-
-
-def test_roughly_uniform():
-    # anchor 0 (neutral) has 5 other-emotion rows of its speaker
-    spk = ["a"] * 8 + ["b"] * 3
-    emo = ["neutral", "neutral", "angry", "sad", "sad", "happy", "angry",
-           "neutral", "neutral", "sad", "sad"]  # fmt: skip
-    sampler = PairSampler(spk, emo, seed=3)
-    n = 5000
-    counts = Counter(sampler.partner(0, epoch=e) for e in range(n))
-    assert set(counts) == {2, 3, 4, 5, 6}
-    expect = n / 5
-    chi2 = sum((c - expect) ** 2 / expect for c in counts.values())
-    assert chi2 < 18.5  # 4 degrees of freedom, p ~ 0.001
 
 
 _SCRIPT = """
@@ -130,8 +154,6 @@ print([s.partner(i, epoch=2) for i in range(40)])
 
 
 def test_stable_across_processes():
-    # splitmix64 reference value (state 0 -> first output)
-    assert int(splitmix64(np.uint64(0))) == 0xE220A8397B1DCDAF
     # same partners whatever Python's per-process string-hash salt
     outs = {
         subprocess.run(
@@ -158,7 +180,7 @@ def test_ddp_sharding_and_rank_independence():
         )
         dist.set_epoch(2)
         sampler = PairSampler(spk, emo, seed=11)  # one per rank process
-        sampler.set_epoch(2)
+        sampler.epoch = 2
         anchors = list(dist)
         shards.append(set(anchors))
         for i in anchors:
@@ -168,11 +190,11 @@ def test_ddp_sharding_and_rank_independence():
 
 
 class _Pairs(Dataset):
-    def __init__(self, sampler):
-        self.sampler = sampler
+    def __init__(self, sampler, n):
+        self.sampler, self.n = sampler, n
 
     def __len__(self):
-        return self.sampler.n_anchors
+        return self.n
 
     def __getitem__(self, i):
         return i, self.sampler.partner(i)
@@ -181,8 +203,8 @@ class _Pairs(Dataset):
 def test_dataloader_workers_draw_the_same_partners():
     spk, emo = _rows(seed=2)
     sampler = PairSampler(spk, emo, seed=5)
-    sampler.set_epoch(4)
-    loader = DataLoader(_Pairs(sampler), batch_size=4, num_workers=2)
+    sampler.epoch = 4
+    loader = DataLoader(_Pairs(sampler, len(spk)), batch_size=4, num_workers=2)
     got = {}
     for idx, part in loader:
         got.update(zip(idx.tolist(), part.tolist(), strict=True))
@@ -190,9 +212,11 @@ def test_dataloader_workers_draw_the_same_partners():
 
 
 def test_bad_input():
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="speaker ids"):
         PairSampler(["a"], ["x", "y"])
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="speaker ids"):
         PairSampler([], [])
+    with pytest.raises(ValueError, match="partner_emotion"):
+        PairSampler(["a"], ["x"], partner_emotion="happy")
     with pytest.raises(IndexError):
         PairSampler(["a"], ["x"]).partner(1)
