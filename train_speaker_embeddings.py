@@ -288,7 +288,7 @@ def dataio_prep(hparams):
         # Same speaker and emotion as the anchor, no sample in common:
         # another utterance, or else the anchor's outside the anchor crop.
         index = row_of[utt_id]
-        twin = sampler.twin(index)
+        twin = sampler.partner(index, twin=True)
         if twin != index:
             return load_crop(twin, crop_offset(twin, 2))
         start, stop = int(rows[index]["start"]), int(rows[index]["stop"])
@@ -329,7 +329,9 @@ def dataio_prep(hparams):
         keys.append("partner_sig")
     if hparams["use_pairs"] and hparams["independent_crop"]:
         keys.append("twin_sig")
-        alone = [i for i in range(len(rows)) if sampler.twin(i) == i]
+        alone = [
+            i for i in range(len(rows)) if sampler.partner(i, twin=True) == i
+        ]
         if alone:
             short = sum(
                 int(rows[i]["stop"]) - int(rows[i]["start"]) < 2 * crop

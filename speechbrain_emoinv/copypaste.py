@@ -73,11 +73,11 @@ class CopyPaste(torch.nn.Module):
         anchor : torch.Tensor
             Anchor waveforms ``(B, T)``.
         anchor_lens : torch.Tensor
-            Relative lengths ``(B,)``.
+            Their relative lengths ``(B,)`` (SpeechBrain's convention).
         partner : torch.Tensor
             Partner waveforms ``(B, T2)`` of the same speakers.
         partner_lens : torch.Tensor
-            Relative lengths ``(B,)``.
+            The partners' relative lengths ``(B,)``.
 
         Returns
         -------

@@ -31,8 +31,8 @@ class PairSampler:
     (other emotion, then same emotion, then the row itself); they are
     counted in ``n_fallback`` and announced with a warning.
 
-    :meth:`twin` draws another row of the same speaker and emotion, for a
-    parallel sample that shares no audio with its anchor.
+    ``partner(index, twin=True)`` draws another row of the same speaker and
+    emotion, for a parallel sample that shares no audio with its anchor.
 
     Arguments
     ---------
@@ -54,7 +54,7 @@ class PairSampler:
     ... )
     >>> sampler.partner(1), sampler.partner(2), sampler.partner(0) in (1, 2)
     (0, 0, True)
-    >>> sampler.partner(3), sampler.n_fallback, sampler.twin(3)
+    >>> sampler.partner(3), sampler.n_fallback, sampler.partner(3, twin=True)
     (4, 2, 4)
     """
 
@@ -101,47 +101,32 @@ class PairSampler:
                 partner_emotion,
             )
 
-    def _draw(self, rows, index, epoch, salt):
-        """A uniform row of ``rows`` other than ``index`` (if it can)."""
-        epoch = self.epoch if epoch is None else epoch
+    def partner(self, index, epoch=None, twin=False):
+        """Partner row of ``index``, or its twin.
+
+        Arguments
+        ---------
+        index : int
+            Anchor row.
+        epoch : int, optional
+            Epoch of the draw (default ``self.epoch``).
+        twin : bool
+            Draw another row of the anchor's speaker and emotion instead
+            (the row itself when there is none).
+
+        Returns
+        -------
+        int
+        """
+        key = self._key[index]
+        rows = self._twins[key] if twin else self._partners[key]
         own = int(np.searchsorted(rows, index))
         inside = int(own < len(rows) and rows[own] == index)
         if len(rows) == inside:
             return index
-        u = stable_uniform(self.seed, epoch, index, salt)
+        epoch = self.epoch if epoch is None else epoch
+        u = stable_uniform(self.seed, epoch, index, int(twin))
         k = int(u * (len(rows) - inside))
         if inside and k >= own:
             k += 1  # skip the anchor itself
         return int(rows[k])
-
-    def partner(self, index, epoch=None):
-        """Partner row of ``index`` (``epoch`` defaults to ``self.epoch``).
-
-        Arguments
-        ---------
-        index : int
-            Anchor row.
-        epoch : int, optional
-            Epoch of the draw.
-
-        Returns
-        -------
-        int
-        """
-        return self._draw(self._partners[self._key[index]], index, epoch, 0)
-
-    def twin(self, index, epoch=None):
-        """Another row of the same speaker and emotion (itself if none).
-
-        Arguments
-        ---------
-        index : int
-            Anchor row.
-        epoch : int, optional
-            Epoch of the draw.
-
-        Returns
-        -------
-        int
-        """
-        return self._draw(self._twins[self._key[index]], index, epoch, 1)

@@ -103,7 +103,9 @@ def test_partner_emotion_known_answers(mode, expect, n_fallback):
         drawn = {sampler.partner(i, epoch=e) for e in range(200)}
         assert drawn == cands, (i, drawn)  # every candidate, nothing else
     for i, cands in enumerate(TWINS):
-        assert {sampler.twin(i, epoch=e) for e in range(50)} == cands
+        assert {
+            sampler.partner(i, epoch=e, twin=True) for e in range(50)
+        } == cands
 
 
 def test_partners_and_twins_uniform():
@@ -112,8 +114,11 @@ def test_partners_and_twins_uniform():
     emo = ["neutral"] * 5 + ["angry", "sad", "sad", "happy", "angry"]
     sampler = PairSampler(spk, emo, partner_emotion="neutral", seed=3)
     n = 5000
-    for draw, cands in ((sampler.partner, 5), (sampler.twin, 4)):
-        counts = Counter(draw(0, epoch=e) for e in range(n))
+    for draw, twin, cands in (
+        (sampler.partner, False, 5),
+        (sampler.partner, True, 4),
+    ):
+        counts = Counter(draw(0, epoch=e, twin=twin) for e in range(n))
         assert len(counts) == cands
         expect = n / cands
         chi2 = sum((c - expect) ** 2 / expect for c in counts.values())
