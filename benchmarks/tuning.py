@@ -68,6 +68,8 @@ VARIANTS = {
     "em_always": "EM on every parallel sample, 20-40 %",
     "copypaste_replace": "CopyPaste replace instead of concat",
     "em_spans": "EM on 10-frame spans around energy peaks",
+    "partner_other": "partners of any other emotion, not neutral <-> emotional",
+    "shared_crop": "parallel sample cut from the anchor's own crop",
 }
 LISTS = ["neutral", "cross", "emo_emo", "merged"]
 
