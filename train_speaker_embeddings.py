@@ -291,16 +291,18 @@ def dataio_prep(hparams):
         twin = sampler.partner(index, twin=True)
         if twin != index:
             return load_crop(twin, crop_offset(twin, 2))
+        # the longer stretch left free by the anchor crop, up to a crop
         start, stop = int(rows[index]["start"]), int(rows[index]["stop"])
         taken = crop_offset(index, 0)
-        before = max(taken - crop - start + 1, 0)  # crop starts left of it
-        after = max(stop - taken - 2 * crop + 1, 0)  # and right of it
-        if before + after == 0:  # too short for two crops: counted below
+        left, right = taken - start, stop - taken - crop
+        if max(left, right) < crop // 2:  # too short: counted below
             return load_crop(index, crop_offset(index, 2))
+        room = max(left, right)
+        span = min(room, crop)
         u = stable_uniform(hparams["seed"], sampler.epoch, index, 2)
-        k = int(u * (before + after))
-        offset = start + k if k < before else taken + crop + k - before
-        return load_crop(index, offset)
+        offset = int(u * (room - span + 1))
+        offset += start if left >= right else taken + crop
+        return load_segment(rows[index]["wav"], offset, span)
 
     @sb.utils.data_pipeline.takes("wav", "start", "stop")
     @sb.utils.data_pipeline.provides("sig")
@@ -341,7 +343,8 @@ def dataio_prep(hparams):
                 "independent_crop: %d of %d training rows are their "
                 "speaker's only utterance of their emotion; their parallel "
                 "sample is cut from the same utterance outside the anchor "
-                "crop, except for %d too short for that (those overlap)",
+                "crop (it may be shorter), except for %d shorter than two "
+                "crops, which may overlap it",
                 len(alone),
                 len(rows),
                 short,
