@@ -436,12 +436,14 @@ def run(hparams_file, run_opts, overrides):
     exports and evaluates."""
     hparams, config_text = load_config(hparams_file, overrides)
     hparams["config_file"] = hparams_file
+    sb.core.create_experiment_directory(hparams["output_folder"])
     if hparams.get("pretrain_config") and not hparams["pretrained_path"]:
         hparams["pretrained_path"] = pretrained_stage1(
             hparams["pretrain_config"], hparams["pretrain_folder"], run_opts
         )
+        # Stage 1 pointed the log file at its own folder: back to ours.
+        sb.core.create_experiment_directory(hparams["output_folder"])
     started = time.time()  # this stage only
-    sb.core.create_experiment_directory(hparams["output_folder"])
     if if_main_process():
         save_resolved_config(config_text, overrides, hparams["output_folder"])
     run_on_main(hparams["prepare_data"])
