@@ -21,6 +21,18 @@ from speechbrain_emoinv.data.prepare_real import prepare_real
 from speechbrain_emoinv.data.trials import read_trials
 
 SR = 16000
+SPLIT = dict(
+    valid_speakers=["tuxpaint-ca", "ktuberling-de"],
+    eval_speakers=[
+        "asterisk-allison",
+        "tuxpaint-es",
+        "ktuberling-en",
+        "fotaq-bob",
+        "fotaq-lou_sparky",
+    ],
+    n_trials=40,
+    num_workers=1,
+)
 
 
 def tone(f0, seconds=0.6, sr=SR, seed=0):
@@ -119,21 +131,7 @@ def prepared(tmp_path_factory):
         sources[name] = tmp / name
         sources[name].mkdir(exist_ok=True)
         make(sources[name])
-    out = prepare_real(
-        tmp / "prepared",
-        sources,
-        valid_speakers=["tuxpaint-ca", "ktuberling-de"],
-        eval_speakers=[
-            "asterisk-allison",
-            "tuxpaint-es",
-            "ktuberling-en",
-            "fotaq-bob",
-            "fotaq-lou_sparky",
-        ],
-        n_trials=40,
-        num_workers=1,
-    )
-    return out, sources
+    return prepare_real(tmp / "prepared", sources, **SPLIT), sources
 
 
 def test_speakers_are_voices_and_splits_disjoint(prepared):
@@ -147,13 +145,7 @@ def test_speakers_are_voices_and_splits_disjoint(prepared):
     assert not spk["valid"] & spk["eval"]
     # Allison's two languages are one speaker; the characters LOU and
     # SPARKY are one voice (fotaq_voices.json); sr@latin copies add none.
-    assert spk["eval"] == {
-        "asterisk-allison",
-        "tuxpaint-es",
-        "ktuberling-en",
-        "fotaq-bob",
-        "fotaq-lou_sparky",
-    }
+    assert spk["eval"] == set(SPLIT["eval_speakers"])
     assert spk["train"] == {
         "tuxpaint-en",
         "asterisk-es-co",
@@ -222,20 +214,7 @@ def test_trial_lists_are_speaker_disjoint_and_by_source(prepared):
 
 def test_second_call_is_skipped(prepared, capsys):
     out, sources = prepared
-    prepare_real(
-        out,
-        sources,
-        valid_speakers=["tuxpaint-ca", "ktuberling-de"],
-        eval_speakers=[
-            "asterisk-allison",
-            "tuxpaint-es",
-            "ktuberling-en",
-            "fotaq-bob",
-            "fotaq-lou_sparky",
-        ],
-        n_trials=40,
-        num_workers=1,
-    )
+    prepare_real(out, sources, **SPLIT)
     assert "already prepared" in capsys.readouterr().out
 
 

@@ -36,6 +36,7 @@ from speechbrain_emoinv.data.audio_checks import PrepareReport
 from speechbrain_emoinv.data.manifest import (
     inputs_digest,
     skip,
+    split_speakers,
     write_prepared_folder,
 )
 from speechbrain_emoinv.data.prepare_asterisk import collect_asterisk
@@ -166,18 +167,10 @@ def prepare_real(
     if skip(save_folder, options):
         print(f"[prepare real] {save_folder} already prepared, skipping")
         return save_folder
-    speakers = {c["spk_id"] for c in cands}
-    split_of = dict.fromkeys(speakers, "train")
-    for split, listed in (("eval", eval_speakers), ("valid", valid_speakers)):
-        for spk in listed:
-            if spk in speakers:
-                split_of[spk] = split
-            else:
-                report.add("listed_speaker_absent", spk, split)
     write_prepared_folder(
         cands,
         save_folder,
-        split_of,
+        split_speakers([c["spk_id"] for c in cands], valid_speakers, eval_speakers),
         options,
         report=report,
         n_trials=n_trials,
