@@ -358,3 +358,138 @@ def verification_metrics(scores, labels, p_targets=(0.01, 0.05)):
         out[f"min_dcf@{p:g}"] = dcf
         out[f"min_dcf@{p:g}_threshold"] = thr
     return out
+
+
+def threshold_at(scores, labels, operating_point="eer"):
+    """Decision threshold at an operating point, chosen on labelled trials.
+
+    Arguments
+    ---------
+    scores : array-like
+        Scores, one per trial (usually the validation speakers' trials).
+    labels : array-like
+        1 for target, 0 for non-target trials.
+    operating_point : str
+        ``eer`` (equal error rate), ``far=<rate>`` (the lowest threshold
+        whose false-accept rate is at most ``rate``, so the fewest misses
+        at that FAR) or ``mindcf`` / ``mindcf=<p_target>`` (the minDCF
+        point, ``p_target`` 0.01 unless given).
+
+    Returns
+    -------
+    float
+        Threshold (accept when ``score > threshold``).
+
+    Example
+    -------
+    >>> s, lab = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6], [0, 0, 1, 0, 1, 1]
+    >>> threshold_at(s, lab, "eer"), threshold_at(s, lab, "far=0")
+    (0.3, 0.4)
+    >>> threshold_at(s, lab, "far=0.5")
+    0.2
+    >>> threshold_at(s, lab, "far")
+    Traceback (most recent call last):
+    ...
+    ValueError: unknown operating point 'far': use eer, far=<rate> or mindcf[=<p_target>]
+    """
+    name, _, value = str(operating_point).partition("=")
+    try:
+        number = float(value) if value else None
+    except ValueError:
+        number = None
+        name = ""
+    pts = operating_points(scores, labels)
+    if name == "eer" and not value:
+        return eer_from_points(*pts)[1]
+    if name == "far" and number is not None and 0 <= number <= 1:
+        thresholds, _, p_fa = pts
+        # p_fa falls as the threshold rises; the last point accepts no
+        # non-target at all, so some point always qualifies.
+        return float(thresholds[np.flatnonzero(p_fa <= number)[0]])
+    if name == "mindcf":
+        p_target = 0.01 if number is None else number
+        return min_dcf_from_points(*pts, p_target=p_target)[1]
+    raise ValueError(
+        f"unknown operating point {operating_point!r}: use eer, "
+        "far=<rate> or mindcf[=<p_target>]"
+    )
+
+
+def actual_dcf(scores, labels, threshold, p_target=0.01, c_miss=1.0, c_fa=1.0):
+    """Normalised detection cost of the decisions at a fixed threshold.
+
+    Unlike minDCF, the threshold is the one the system ships with (e.g.
+    chosen on validation speakers), so a threshold that does not transfer
+    to the evaluation data costs here.
+
+    Arguments
+    ---------
+    scores : array-like
+        Scores, one per trial.
+    labels : array-like
+        1 for target, 0 for non-target trials.
+    threshold : float
+        Accept when ``score > threshold``.
+    p_target : float
+        Prior of a target trial.
+    c_miss : float
+        Cost of a miss.
+    c_fa : float
+        Cost of a false alarm.
+
+    Returns
+    -------
+    float
+        ``C_det / min(c_miss * p_target, c_fa * (1 - p_target))``.
+
+    Example
+    -------
+    >>> s, lab = [0.9, 0.8, 0.1, 0.2], [1, 1, 0, 0]
+    >>> actual_dcf(s, lab, 0.5)
+    0.0
+    >>> actual_dcf(s, lab, 0.85, p_target=0.5)  # one miss in two targets
+    0.5
+    """
+    if not 0.0 < p_target < 1.0:
+        raise ValueError(f"p_target must be in (0, 1), got {p_target}")
+    scores, labels = check_trials(scores, labels)
+    accept = scores > threshold
+    p_miss = float(np.mean(~accept[labels]))
+    p_fa = float(np.mean(accept[~labels]))
+    c_det = c_miss * p_target * p_miss + c_fa * (1 - p_target) * p_fa
+    return c_det / min(c_miss * p_target, c_fa * (1 - p_target))
+
+
+def cllr(llrs, labels):
+    """Log-likelihood-ratio cost (Brümmer), in bits.
+
+    ``Cllr = (mean_tar log2(1 + e^-llr) + mean_non log2(1 + e^llr)) / 2``:
+    1 for a system that always outputs 0 (no information), 0 for a perfect
+    and well-calibrated one; values above 1 mean harmful miscalibration.
+
+    Arguments
+    ---------
+    llrs : array-like
+        Natural-log likelihood ratios, one per trial (calibrated scores).
+    labels : array-like
+        1 for target, 0 for non-target trials.
+
+    Returns
+    -------
+    float
+        Cllr.
+
+    Example
+    -------
+    >>> cllr([0.0, 0.0], [1, 0])
+    1.0
+    >>> round(cllr([20.0, -20.0], [1, 0]), 6)
+    0.0
+    >>> round(cllr([-20.0, 20.0], [1, 0]), 1)  # confidently wrong
+    28.9
+    """
+    llrs, labels = check_trials(llrs, labels)
+    llrs = llrs.astype(np.float64)
+    tar = np.mean(np.logaddexp(0.0, -llrs[labels]))
+    non = np.mean(np.logaddexp(0.0, llrs[~labels]))
+    return float((tar + non) / (2 * np.log(2)))

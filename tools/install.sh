@@ -10,7 +10,7 @@ bash tools/install_system_deps.sh
 PY="${PYTHON:-python3}"
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
 stamp=.venv/.emoinv-installed
-want="$(cat requirements.txt requirements-dev.txt setup.py | sha1sum)"
+want="$(cat requirements.txt requirements-dev.txt pyproject.toml | sha1sum)"
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
     .venv/bin/python -m pip install -q -r requirements.txt \
         -r requirements-dev.txt

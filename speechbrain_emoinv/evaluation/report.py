@@ -6,7 +6,12 @@ Authors
 
 import numpy as np
 
-from speechbrain_emoinv.metrics import compute_eer, verification_metrics
+from speechbrain_emoinv.metrics import (
+    actual_dcf,
+    cllr,
+    compute_eer,
+    verification_metrics,
+)
 
 LIST_ORDER = ("neutral", "cross", "emo_emo", "merged")
 NORM_NAMES = {"cosine": "cosine", "snorm": "s-norm", "asnorm": "AS-norm"}
@@ -81,6 +86,10 @@ def emotion_matrix(trials, scores, min_trials=2):
 def metrics_table(lists_results):
     """Fixed-width text table of EER / minDCF per list and normalisation.
 
+    The decision columns (actual DCF at the model's stored threshold, Cllr
+    of its calibrated scores) exist for cosine scoring only, where the
+    threshold and the calibration were chosen; elsewhere they show ``-``.
+
     Arguments
     ---------
     lists_results : dict
@@ -100,16 +109,23 @@ def metrics_table(lists_results):
     ...             "eer": 1.0,
     ...             "min_dcf@0.01": 0.1,
     ...             "min_dcf@0.05": 0.05,
+    ...             "act_dcf@0.01": 0.2,
+    ...             "cllr": 0.5,
     ...         },
     ...     }
     ... }
     >>> print(metrics_table(r))  # doctest: +NORMALIZE_WHITESPACE
-    list     norm     trials  EER %  minDCF@0.01  minDCF@0.05
-    neutral  cosine        4  1.00       0.1000       0.0500
+    list     norm     trials  EER %  minDCF@0.01  minDCF@0.05  actDCF@0.01    Cllr
+    neutral  cosine        4  1.00       0.1000       0.0500       0.2000  0.5000
     """
+
+    def opt(m, key, width):
+        return f"{m[key]:>{width}.4f}" if key in m else f"{'-':>{width}}"
+
     lines = [
         f"{'list':<8} {'norm':<8} {'trials':>7} {'EER %':>6} "
-        f"{'minDCF@0.01':>12} {'minDCF@0.05':>12}"
+        f"{'minDCF@0.01':>12} {'minDCF@0.05':>12} {'actDCF@0.01':>12} "
+        f"{'Cllr':>7}"
     ]
     for name in list_order(lists_results):
         res = lists_results[name]
@@ -120,7 +136,8 @@ def metrics_table(lists_results):
             lines.append(
                 f"{name:<8} {NORM_NAMES[norm]:<8} {res['n_trials']:>7} "
                 f"{m['eer']:>6.2f} {m['min_dcf@0.01']:>12.4f} "
-                f"{m['min_dcf@0.05']:>12.4f}"
+                f"{m['min_dcf@0.05']:>12.4f} {opt(m, 'act_dcf@0.01', 12)} "
+                f"{opt(m, 'cllr', 7)}"
             )
     return "\n".join(lines)
 
@@ -146,7 +163,90 @@ def matrix_table(matrix):
     return "\n".join(lines)
 
 
-def score_list(trials, scores_by_norm):
+def fit_llr_calibration(scores, labels):
+    """Affine map from scores to log-likelihood ratios (logistic
+    regression with balanced classes, so the log-odds it learns are LLRs).
+
+    Fitted on the validation speakers' trials at export and stored in the
+    model folder, so the evaluation report can measure Cllr of the scores
+    a user would get.
+
+    Arguments
+    ---------
+    scores : array-like
+        Cosine scores of labelled trials.
+    labels : array-like
+        1 for target, 0 for non-target trials.
+
+    Returns
+    -------
+    dict
+        ``{"scale": a, "offset": b}``: ``llr = a * score + b``.
+
+    Example
+    -------
+    >>> rng = np.random.default_rng(0)
+    >>> s = np.r_[rng.normal(0.6, 0.1, 500), rng.normal(0.2, 0.1, 500)]
+    >>> cal = fit_llr_calibration(s, np.r_[np.ones(500), np.zeros(500)])
+    >>> cal["scale"] > 0 and abs(cal["offset"] / cal["scale"] + 0.4) < 0.05
+    True
+    """
+    from sklearn.linear_model import LogisticRegression
+
+    from speechbrain_emoinv.metrics import check_trials
+
+    scores, labels = check_trials(scores, labels)
+    model = LogisticRegression(C=1e6, class_weight="balanced")
+    model.fit(scores.reshape(-1, 1).astype(np.float64), labels)
+    return {
+        "scale": float(model.coef_[0, 0]),
+        "offset": float(model.intercept_[0]),
+    }
+
+
+def decision_metrics(scores, labels, threshold=None, calibration=None):
+    """Metrics of a shipped system: actual DCF at its threshold and Cllr
+    of its calibrated scores (each only when given).
+
+    Arguments
+    ---------
+    scores : array-like
+        Scores of the trials.
+    labels : array-like
+        1 for target, 0 for non-target trials.
+    threshold : float or None
+        The model's stored decision threshold.
+    calibration : dict or None
+        ``{"scale", "offset"}`` from ``fit_llr_calibration``.
+
+    Returns
+    -------
+    dict
+        ``threshold``, ``act_dcf@0.01``, ``act_dcf@0.05``, ``p_fa`` and
+        ``p_miss`` at the threshold; ``cllr``.
+
+    Example
+    -------
+    >>> m = decision_metrics([0.9, 0.8, 0.1, 0.2], [1, 1, 0, 0], 0.5)
+    >>> m["act_dcf@0.01"], m["p_miss"], "cllr" in m
+    (0.0, 0.0, False)
+    """
+    out = {}
+    scores, labels = np.asarray(scores), np.asarray(labels, dtype=bool)
+    if threshold is not None:
+        accept = scores > threshold
+        out["threshold"] = float(threshold)
+        out["p_fa"] = float(np.mean(accept[~labels]))
+        out["p_miss"] = float(np.mean(~accept[labels]))
+        for p in (0.01, 0.05):
+            out[f"act_dcf@{p:g}"] = actual_dcf(scores, labels, threshold, p)
+    if calibration:
+        llr = calibration["scale"] * scores + calibration["offset"]
+        out["cllr"] = cllr(llr, labels)
+    return out
+
+
+def score_list(trials, scores_by_norm, threshold=None, calibration=None):
     """Metrics of one list for every normalisation.
 
     Arguments
@@ -155,6 +255,10 @@ def score_list(trials, scores_by_norm):
         The list.
     scores_by_norm : dict
         ``{norm: scores}``.
+    threshold : float or None
+        The model's stored cosine threshold (actual DCF, cosine only).
+    calibration : dict or None
+        The model's stored cosine-score calibration (Cllr, cosine only).
 
     Returns
     -------
@@ -164,6 +268,10 @@ def score_list(trials, scores_by_norm):
     out = {"n_trials": len(trials), "n_excluded": trials.n_excluded}
     for norm, scores in scores_by_norm.items():
         out[norm] = verification_metrics(scores, trials.labels)
+        if norm == "cosine":
+            out[norm].update(
+                decision_metrics(scores, trials.labels, threshold, calibration)
+            )
     return out
 
 

@@ -32,7 +32,7 @@ from speechbrain_emoinv.evaluation.report import (
     render_markdown,
     score_list,
 )
-from speechbrain_emoinv.export import model_fingerprint
+from speechbrain_emoinv.export import model_fingerprint, read_metadata
 from speechbrain_emoinv.scoring import EmbeddingCache, manifest_key, score_all
 
 CLIP_ISSUES = ("too_short", "silent")
@@ -264,11 +264,17 @@ def run_evaluation(
     short_or_silent = warn_clips(embed.issues)
 
     scores, results_lists = {}, {}
+    meta = read_metadata(model_dir)
     for name, trials in lists.items():
         scores[name] = score_all(
             emb, trials.enrol, trials.test, cohort_emb, topk, ids
         )
-        results_lists[name] = score_list(trials, scores[name])
+        results_lists[name] = score_list(
+            trials,
+            scores[name],
+            meta.get("verification_threshold"),
+            meta.get("score_calibration"),
+        )
     norms = list(next(iter(scores.values())))
     gap = {
         n: (
