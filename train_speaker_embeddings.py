@@ -453,7 +453,9 @@ def run(hparams_file, run_opts, overrides):
     if hparams["pretrained_path"]:
         logger.info("Fine-tuning from %s", hparams["pretrained_path"])
         load_embedding_weights(
-            hparams["embedding_model"], hparams["pretrained_path"]
+            hparams["embedding_model"],
+            hparams["pretrained_path"],
+            collect_in=os.path.join(hparams["save_folder"], "pretrained_init"),
         )
 
     brain = EmoInvBrain(

@@ -1,10 +1,12 @@
-"""Start training from a SpeechBrain speaker model that lies on disk.
+"""Start training from a pretrained SpeechBrain speaker model.
 
 The method's own flow is pretraining on a large neutral corpus (VoxCeleb),
-then emotional fine-tuning; most users start from an ECAPA-TDNN folder they
-already have (an exported speechbrain-emoinv model, or SpeechBrain's
-``spkrec-ecapa-voxceleb`` downloaded earlier). Only the embedding model is
-taken: the speaker classifier depends on the training speakers.
+then emotional fine-tuning; most users start from an ECAPA-TDNN they
+already have: an exported speechbrain-emoinv folder, a local copy of
+SpeechBrain's ``spkrec-ecapa-voxceleb``, or its hub id. The files are
+fetched by SpeechBrain's ``Pretrainer`` (so a hub id, a local folder and
+DDP runs behave as in SpeechBrain's own recipes); only the embedding model
+is taken, as the speaker classifier depends on the training speakers.
 
 Authors
  * speechbrain-emoinv contributors 2026
@@ -13,71 +15,139 @@ Authors
 import os
 
 import torch
+from speechbrain.utils.distributed import run_on_main
+from speechbrain.utils.fetching import FetchConfig
+from speechbrain.utils.parameter_transfer import Pretrainer
+
+CKPT_FILE = "embedding_model.ckpt"
 
 
-def _checkpoint_path(path):
-    if os.path.isdir(path):
-        path = os.path.join(path, "embedding_model.ckpt")
-    if not os.path.isfile(path):
+def checkpoint_source(source):
+    """The ``Pretrainer`` path of the embedding checkpoint of ``source``.
+
+    Arguments
+    ---------
+    source : str
+        A folder holding ``embedding_model.ckpt``, the ``.ckpt`` file
+        itself, or a hub id ``owner/name`` (anything else that does not
+        exist on disk is an error, not a network request).
+
+    Returns
+    -------
+    str
+        ``<folder or hub id>/embedding_model.ckpt``, or the file.
+
+    Example
+    -------
+    >>> checkpoint_source("speechbrain/spkrec-ecapa-voxceleb")
+    'speechbrain/spkrec-ecapa-voxceleb/embedding_model.ckpt'
+    >>> checkpoint_source("results/typo/pretrained")
+    Traceback (most recent call last):
+    ...
+    FileNotFoundError: results/typo/pretrained: no such folder or file, and not a hub id (owner/name)
+    """
+    source = str(source)
+    if os.path.isfile(source):
+        return source
+    if os.path.isdir(source):
+        path = os.path.join(source, CKPT_FILE)
+        if not os.path.isfile(path):
+            raise FileNotFoundError(
+                f"{source}: no {CKPT_FILE} in this folder (give a "
+                "SpeechBrain pretrained folder, the checkpoint file or a "
+                "hub id)"
+            )
+        return path
+    parts = source.split("/")
+    if len(parts) != 2 or not all(parts) or source.startswith("."):
         raise FileNotFoundError(
-            f"No embedding model checkpoint at {path}: give a SpeechBrain "
-            "pretrained folder holding embedding_model.ckpt, or the file."
+            f"{source}: no such folder or file, and not a hub id (owner/name)"
         )
-    return path
+    return f"{source}/{CKPT_FILE}"
 
 
-def load_embedding_weights(model, path):
-    """Loads ``embedding_model.ckpt`` into ``model``, checking every layer.
+def strict_load(model, path):
+    """Loads a state dict into ``model``; every key and shape must match.
 
-    Unlike ``load_state_dict``'s bulk report, a mismatch names the first
-    layer concerned with both shapes, so a user sees at once that, e.g., the
-    folder holds a C = 1024 model and the config asks for C = 512.
+    SpeechBrain's default transfer hook loads with ``strict=False`` and only
+    warns about missing layers, so a checkpoint of another architecture
+    would train from a half-random model; here it is an error. PyTorch's
+    own message lists every mismatch on many lines; the error keeps the
+    first two and says what to change.
 
     Arguments
     ---------
     model : torch.nn.Module
         The freshly built embedding model.
-    path : str
-        A pretrained folder (containing ``embedding_model.ckpt``) or the
-        checkpoint file itself.
+    path : str or Path
+        The checkpoint file.
+
+    Example
+    -------
+    >>> import tempfile
+    >>> ckpt = os.path.join(tempfile.mkdtemp(), "embedding_model.ckpt")
+    >>> torch.save(torch.nn.Linear(4, 2).state_dict(), ckpt)
+    >>> strict_load(torch.nn.Linear(3, 2), ckpt)
+    Traceback (most recent call last):
+    ...
+    ValueError: ...size mismatch for weight: copying a param with shape torch.Size([2, 4]) from checkpoint, the shape in current model is torch.Size([2, 3])...
+    """
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    model = getattr(model, "module", model)  # DDP-wrapped
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as err:
+        lines = [ln.strip() for ln in str(err).splitlines()[1:] if ln.strip()]
+        more = f" (and {len(lines) - 2} more)" if len(lines) > 2 else ""
+        raise ValueError(
+            f"{os.path.realpath(path)} does not fit the configured embedding "
+            f"model: {' '.join(lines[:2])}{more}. Set the model size in the "
+            "YAML (ecapa_channels, ecapa_attention, emb_dim, n_mels) to the "
+            "pretrained one."
+        ) from None
+
+
+def load_embedding_weights(model, source, collect_in, fetch_config=None):
+    """Loads a pretrained ``embedding_model.ckpt`` through ``Pretrainer``.
+
+    Arguments
+    ---------
+    model : torch.nn.Module
+        The freshly built embedding model.
+    source : str
+        Folder, checkpoint file or hub id (see ``checkpoint_source``).
+    collect_in : str
+        Folder where the ``Pretrainer`` links or downloads the file (the
+        main process fetches, every process loads).
+    fetch_config : FetchConfig or None
+        E.g. ``FetchConfig(allow_network=False)`` to stay offline.
 
     Returns
     -------
-    path : str
-        The checkpoint file that was loaded.
+    str
+        The ``Pretrainer`` path that was loaded.
 
     Example
     -------
     >>> import tempfile
     >>> src, dst = torch.nn.Linear(4, 2), torch.nn.Linear(4, 2)
     >>> folder = tempfile.mkdtemp()
-    >>> ckpt = os.path.join(folder, "embedding_model.ckpt")
-    >>> torch.save(src.state_dict(), ckpt)
-    >>> _ = load_embedding_weights(dst, folder)
+    >>> torch.save(src.state_dict(), os.path.join(folder, CKPT_FILE))
+    >>> collect = os.path.join(tempfile.mkdtemp(), "init")
+    >>> _ = load_embedding_weights(dst, folder, collect)
     >>> torch.equal(src.weight, dst.weight)
     True
-    >>> load_embedding_weights(torch.nn.Linear(3, 2), folder)
-    Traceback (most recent call last):
-    ...
-    ValueError: ...layer 'weight': checkpoint has shape (2, 4), model has (2, 3)...
     """
-    path = _checkpoint_path(path)
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    own = model.state_dict()
-    missing = [k for k in own if k not in state]
-    unexpected = [k for k in state if k not in own]
-    if missing or unexpected:
-        raise ValueError(
-            f"{path} does not fit the configured embedding model: "
-            f"missing layers {missing[:5]}, unexpected layers "
-            f"{unexpected[:5]} (is it the same architecture?)"
-        )
-    for key, value in own.items():
-        if state[key].shape != value.shape:
-            raise ValueError(
-                f"{path}: layer '{key}': checkpoint has shape "
-                f"{tuple(state[key].shape)}, model has {tuple(value.shape)}. "
-                "Set the model size in the YAML to the pretrained one."
-            )
-    model.load_state_dict(state)
+    path = checkpoint_source(source)
+    pretrainer = Pretrainer(
+        collect_in=collect_in,
+        loadables={"embedding_model": model},
+        paths={"embedding_model": path},
+        custom_hooks={"embedding_model": strict_load},
+    )
+    run_on_main(
+        pretrainer.collect_files,
+        kwargs={"fetch_config": fetch_config or FetchConfig()},
+    )
+    pretrainer.load_collected()
     return path
