@@ -6,7 +6,10 @@ by ``SpeakerRecognition.from_hparams(source=DIR, savedir=DIR2)``::
     hyperparams.yaml      features, normalisation, ECAPA, pretrainer,
                           verification_threshold and metadata keys
     embedding_model.ckpt  state dict (loadable with ``weights_only=True``)
-    README.md             model card
+    README.md             model card (hub-style metadata header)
+    cohort_embeddings.pt  optional: the score-normalisation cohort
+    embedding.onnx / embedding.torchscript.pt   optional deployment formats
+                          (``emoinv-export``)
 
 The pretrainer carries no ``paths``: a hub path there would override the
 local source and send the loader to the network.
@@ -15,6 +18,7 @@ Authors
  * speechbrain-emoinv contributors 2025
 """
 
+import warnings
 from pathlib import Path
 
 import torch
@@ -23,13 +27,82 @@ import yaml
 HPARAMS_FILE = "hyperparams.yaml"
 CKPT_FILE = "embedding_model.ckpt"
 CARD_FILE = "README.md"
+COHORT_FILE = "cohort_embeddings.pt"
+FORMAT_FILES = {
+    "onnx": "embedding.onnx",
+    "torchscript": "embedding.torchscript.pt",
+}
+# Largest absolute difference allowed between an exported format's
+# embedding and PyTorch's (float32; measured differences are ~1e-6).
+PARITY_ATOL = 1e-4
 
-LICENCE_NOTE = (
-    "Training audio synthesised with MBROLA diphone voices is covered by "
-    "the MBROLA voice licences: non-free, research and non-commercial use "
-    "only. A model trained on it inherits that restriction; do not use it "
-    "commercially. Other corpora (ESD, CREMA-D, RAVDESS, Dusha, VoxCeleb) "
-    "carry their own licences."
+# Training corpora a model card can name: hub licence id (``other`` where
+# the corpus has its own terms), languages, and the licence in words.
+CORPORA = {
+    "mbrola": (
+        "Simulated emotional speech (espeak-ng + MBROLA voices)",
+        "other",
+        ["en"],
+        "MBROLA voice licences: non-free, research and non-commercial use "
+        "only; a model trained on this audio inherits that restriction",
+    ),
+    "esd": (
+        "ESD (Emotional Speech Dataset)",
+        "other",
+        ["en", "zh"],
+        "the ESD licence agreement (see the corpus release)",
+    ),
+    "cremad": ("CREMA-D", "odbl", ["en"], "Open Database License (ODbL)"),
+    "ravdess": ("RAVDESS", "cc-by-nc-sa-4.0", ["en"], "CC BY-NC-SA 4.0"),
+    "dusha": (
+        "Dusha",
+        "other",
+        ["ru"],
+        "the Dusha licence (see the corpus release)",
+    ),
+    "voxceleb": ("VoxCeleb", "cc-by-4.0", ["multilingual"], "CC BY 4.0"),
+    "iemocap": (
+        "IEMOCAP",
+        "other",
+        ["en"],
+        "the IEMOCAP release agreement (research use)",
+    ),
+}
+
+CITATIONS = """```bibtex
+@misc{tian2025emotioninvariant,
+  title  = {Learning Emotion-Invariant Speaker Representations for Speaker
+            Verification},
+  author = {Jingguang Tian and Xinhui Hu and Xinkang Xu},
+  year   = {2025},
+  eprint = {2505.18498},
+  archivePrefix = {arXiv},
+}
+@misc{speechbrainV1,
+  title  = {Open-Source Conversational AI with {SpeechBrain} 1.0},
+  author = {Mirco Ravanelli and Titouan Parcollet and Adel Moumen and
+            Sylvain de Langen and Cem Subakan and Peter Plantinga and
+            Yingzhi Wang and Pooneh Mousavi and Luca Della Libera and
+            Artem Ploujnikov and others},
+  year   = {2024},
+  eprint = {2407.00463},
+  archivePrefix = {arXiv},
+}
+@misc{speechbrain,
+  title  = {{SpeechBrain}: A General-Purpose Speech Toolkit},
+  author = {Mirco Ravanelli and Titouan Parcollet and Peter Plantinga and
+            Aku Rouhe and Samuele Cornell and Loren Lugosch and others},
+  year   = {2021},
+  eprint = {2106.04624},
+  archivePrefix = {arXiv},
+}
+```"""
+
+TRUST_NOTE = (
+    "Load trusted model folders only: `hyperparams.yaml` names Python "
+    "objects that SpeechBrain builds (`!new:` / `!name:` run code), and "
+    "the TorchScript file holds a program. The checkpoints load with "
+    "`weights_only=True`."
 )
 
 # Keys written by us; metadata in ``extra`` must not shadow them.
@@ -154,44 +227,152 @@ def render_hparams(
     return "\n".join(lines) + "\n"
 
 
-def render_model_card(model_card=None, threshold=None):
-    """Returns the model card markdown.
+def card_header(datasets):
+    """Hub-style metadata of the model card (the YAML front matter).
 
     Arguments
     ---------
-    model_card : dict or str or None
-        Markdown text used as is, or a dict of sections (title -> text,
-        dict or list); keys ``title`` and ``description`` go on top.
-    threshold : float or None
-        Stored decision threshold, quoted in the usage section.
+    datasets : list of str
+        Keys of ``CORPORA`` the model was trained on (pretraining too).
+
+    Returns
+    -------
+    dict
+        ``library_name``, ``license``, ``language``, ``tags``,
+        ``datasets`` and ``metrics``. One licence when every corpus has the
+        same, else ``other`` (the card lists each).
+
+    Example
+    -------
+    >>> card_header(["ravdess"])["license"]
+    'cc-by-nc-sa-4.0'
+    >>> card_header(["voxceleb", "ravdess"])["license"]
+    'other'
+    >>> card_header(["timit"])
+    Traceback (most recent call last):
+    ...
+    ValueError: unknown training corpus 'timit' in model_card datasets: known are mbrola, esd, cremad, ravdess, dusha, voxceleb, iemocap
+    """
+    for key in datasets:
+        if key not in CORPORA:
+            raise ValueError(
+                f"unknown training corpus {key!r} in model_card datasets: "
+                f"known are {', '.join(CORPORA)}"
+            )
+    licences = sorted({CORPORA[k][1] for k in datasets})
+    languages = sorted({lang for k in datasets for lang in CORPORA[k][2]})
+    return {
+        "library_name": "speechbrain",
+        "license": licences[0] if len(licences) == 1 else "other",
+        "language": languages,
+        "tags": [
+            "speechbrain",
+            "speaker-verification",
+            "speaker-recognition",
+            "speaker-embeddings",
+            "ECAPA-TDNN",
+            "emotion-invariant",
+            "pytorch",
+        ],
+        "datasets": [CORPORA[k][0] for k in datasets],
+        "metrics": ["eer", "min_dcf", "act_dcf", "cllr"],
+    }
+
+
+def evaluation_table(results):
+    """Markdown table of a ``results.json`` dict (cosine and AS-norm rows).
+
+    Arguments
+    ---------
+    results : dict
+        What ``run_evaluation`` wrote.
 
     Returns
     -------
     str
-        Markdown text; a licence section is always present.
+        One row per list and scoring: trials, EER %, minDCF and, for
+        cosine, the actual DCF at the stored threshold and Cllr.
 
     Example
     -------
-    >>> card = render_model_card({"data": "toy", "metrics": {"EER": 1.5}})
-    >>> "## Metrics" in card and "| EER | 1.5 |" in card
+    >>> m = {"eer": 5.0, "min_dcf@0.01": 0.3, "act_dcf@0.01": 0.4}
+    >>> r = {"lists": {"merged": {"n_trials": 10, "cosine": m}}}
+    >>> print(evaluation_table(r).splitlines()[-1])
+    | merged | cosine | 10 | 5.00 | 0.300 | 0.400 | - |
+    """
+
+    def cell(metrics, key, fmt):
+        return format(metrics[key], fmt) if key in metrics else "-"
+
+    lines = [
+        "| list | scoring | trials | EER % | minDCF@0.01 | actDCF@0.01 "
+        "| Cllr |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    order = ["neutral", "cross", "emo_emo", "merged"]
+    names = sorted(results["lists"], key=lambda n: (n not in order, n))
+    names = sorted(names, key=lambda n: order.index(n) if n in order else 9)
+    for name in names:
+        res = results["lists"][name]
+        for norm in ("cosine", "asnorm"):
+            if norm not in res:
+                continue
+            m = res[norm]
+            lines.append(
+                f"| {name} | {norm} | {res['n_trials']} | {m['eer']:.2f} | "
+                f"{m['min_dcf@0.01']:.3f} | {cell(m, 'act_dcf@0.01', '.3f')}"
+                f" | {cell(m, 'cllr', '.3f')} |"
+            )
+    return "\n".join(lines)
+
+
+def render_model_card(model_card=None, threshold=None, results=None, meta=None):
+    """Returns the model card markdown, with a hub-style metadata header.
+
+    Arguments
+    ---------
+    model_card : dict or None
+        ``title``, ``description``, ``datasets`` (keys of ``CORPORA``) and
+        further sections (title -> text, dict or list).
+    threshold : float or None
+        Stored decision threshold, quoted in the usage section.
+    results : dict or None
+        ``results.json`` of the evaluation, for the evaluation table.
+    meta : dict or None
+        Plain keys of the folder's ``hyperparams.yaml`` (operating point,
+        calibration) and ``files`` (the optional files present).
+
+    Returns
+    -------
+    str
+        Markdown text; licence, trust note and citations always present.
+
+    Example
+    -------
+    >>> card = render_model_card({"datasets": ["cremad"], "data": "toy"})
+    >>> card.startswith("---\\nlibrary_name: speechbrain")
     True
-    >>> "non-commercial" in card
+    >>> "license: odbl" in card and "## Citation" in card
+    True
+    >>> "Load trusted model folders only" in card
     True
     """
-    if isinstance(model_card, str):
-        card = model_card.rstrip() + "\n"
-        if "licen" not in card.lower():
-            card += f"\n## Licence\n\n{LICENCE_NOTE}\n"
-        return card
     sections = dict(model_card or {})
+    meta = dict(meta or {})
+    datasets = list(sections.pop("datasets", None) or [])
+    header = yaml.safe_dump(card_header(datasets), sort_keys=False)
     title = sections.pop("title", "Emotion-invariant ECAPA-TDNN speaker model")
     desc = sections.pop(
         "description",
         "Speaker embeddings trained with CopyPaste parallel samples, a "
         "cosine pair loss (ERL) and emotion-aware energy masking "
-        "(arXiv 2505.18498).",
+        "(arXiv 2505.18498), with SpeechBrain.",
     )
-    out = [f"# {title}", "", desc, ""]
+    out = ["---", header.rstrip(), "---", "", f"# {title}", "", desc, ""]
+    out += ["## Training data", ""]
+    out += [f"- {CORPORA[k][0]}: {CORPORA[k][3]}" for k in datasets]
+    out += ["- (not given)"] if not datasets else []
+    out.append("")
     for name, body in sections.items():
         out += [f"## {str(name).replace('_', ' ').capitalize()}", ""]
         if isinstance(body, dict):
@@ -202,7 +383,21 @@ def render_model_card(model_card=None, threshold=None):
         else:
             out.append(str(body))
         out.append("")
+    out += ["## Evaluation", ""]
+    if results:
+        out += [
+            f"Split `{results['split']}` of `{results['data_dir']}`; "
+            "actual DCF at the stored threshold and Cllr of the stored "
+            "calibration (cosine scoring; both were chosen on the "
+            "validation speakers). AS-norm uses the training cohort.",
+            "",
+            evaluation_table(results),
+            "",
+        ]
+    else:
+        out += ["Not evaluated yet.", ""]
     thr = "not set (0.25 fallback)" if threshold is None else f"{threshold}"
+    point = meta.get("operating_point")
     out += [
         "## Usage",
         "",
@@ -213,17 +408,126 @@ def render_model_card(model_card=None, threshold=None):
         ")",
         "```",
         "",
-        f"Decision threshold (cosine): {thr}. `verify_files` always uses "
-        "0.25; `emoinv-verify --model <this folder> a.wav b.wav` honours "
-        "the stored threshold.",
+        f"Decision threshold (cosine): {thr}"
+        + (f", chosen at the `{point}` point of the validation trials" if point else "")
+        + ". `verify_files` always uses 0.25; `emoinv-verify --model <this "
+        "folder> a.wav b.wav` honours the stored threshold.",
         "",
         "Load trusted model folders only: `hyperparams.yaml` can run code "
         "when loaded.",
         "",
     ]
+    if meta.get("score_calibration"):
+        cal = meta["score_calibration"]
+        out += [
+            f"Log-likelihood ratio: `llr = {cal['scale']:.4g} * score + "
+            f"{cal['offset']:.4g}` (`score_calibration`).",
+            "",
+        ]
+    files = meta.get("files", [])
+    if COHORT_FILE in files:
+        out += [
+            f"`{COHORT_FILE}` holds the score-normalisation cohort "
+            "(`ids`, `emb`) used for s-norm / AS-norm in the evaluation: "
+            "`speechbrain_emoinv.scoring.score_all(emb, enrol, test, "
+            "cohort=torch.load(path)['emb'])` reproduces its scores.",
+            "",
+        ]
+    out += [
+        "## Deployment (TorchScript, ONNX)",
+        "",
+        "`emoinv-export --model <this folder> --format onnx` (or "
+        f"`torchscript`) writes `{FORMAT_FILES['onnx']}` (or "
+        f"`{FORMAT_FILES['torchscript']}`) into the folder, checked "
+        f"against PyTorch to {PARITY_ATOL:g}: one mono utterance per call, "
+        "any length, at the model's sample rate, to its embedding; compare "
+        "embeddings by cosine. With onnxruntime alone:",
+        "",
+        "```python",
+        "import onnxruntime, soundfile",
+        f'session = onnxruntime.InferenceSession("{FORMAT_FILES["onnx"]}")',
+        'wav, sr = soundfile.read("a.wav", dtype="float32")',
+        'emb = session.run(None, {"wav": wav[None]})[0]  # (1, D)',
+        "```",
+        "",
+    ]
+    out += ["## Security", "", TRUST_NOTE, ""]
     if not any("licen" in str(k).lower() for k in sections):
-        out += ["## Licence", "", LICENCE_NOTE, ""]
+        out += [
+            "## Licence",
+            "",
+            "Code: Apache-2.0. The weights inherit the terms of the "
+            "training corpora listed above.",
+            "",
+        ]
+    out += ["## Citation", "", CITATIONS, ""]
     return "\n".join(out)
+
+
+def write_model_card(model_dir, model_card=None, results=None):
+    """(Re)writes ``README.md`` of an exported folder from its files.
+
+    Called after the evaluation, so the card carries its table; the
+    threshold, operating point and calibration are read from the folder.
+
+    Arguments
+    ---------
+    model_dir : str or Path
+        Exported folder.
+    model_card : dict or None
+        See ``render_model_card``.
+    results : dict or None
+        ``results.json`` of the evaluation.
+
+    Returns
+    -------
+    Path
+        The card.
+    """
+    model_dir = Path(model_dir)
+    meta = read_metadata(model_dir)
+    meta["files"] = sorted(p.name for p in model_dir.iterdir())
+    path = model_dir / CARD_FILE
+    text = render_model_card(
+        model_card, meta.get("verification_threshold"), results, meta
+    )
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def save_cohort(model_dir, ids, embeddings):
+    """Stores the score-normalisation cohort in an exported folder.
+
+    Arguments
+    ---------
+    model_dir : str or Path
+        Exported folder.
+    ids : list of str
+        Utterance ids of the cohort.
+    embeddings : torch.Tensor
+        ``(N, D)`` cohort embeddings of this model.
+
+    Returns
+    -------
+    Path
+        ``cohort_embeddings.pt`` (loadable with ``weights_only=True``).
+
+    Example
+    -------
+    >>> d = getfixture("tmpdir")
+    >>> path = save_cohort(d, ["a", "b"], torch.ones(2, 4))
+    >>> torch.load(path, weights_only=True)["emb"].shape
+    torch.Size([2, 4])
+    """
+    emb = torch.as_tensor(embeddings, dtype=torch.float32)
+    if emb.ndim != 2 or emb.shape[0] != len(ids):
+        raise ValueError(
+            f"cohort: {len(ids)} ids but embeddings of shape "
+            f"{tuple(emb.shape)}"
+        )
+    path = Path(model_dir) / COHORT_FILE
+    torch.save({"ids": list(ids), "emb": emb.contiguous()}, path)
+    return path
 
 
 def export_pretrained(
@@ -252,10 +556,11 @@ def export_pretrained(
         Sample rate used in training.
     threshold : float or None
         Calibrated cosine threshold (``verification_threshold``).
-    model_card : dict or str or None
+    model_card : dict or None
         See ``render_model_card``.
     extra : dict or None
-        Metadata keys for ``hyperparams.yaml`` (e.g. corpus, git commit).
+        Metadata keys for ``hyperparams.yaml`` (e.g. corpus, git commit,
+        ``operating_point``, ``score_calibration``).
 
     Returns
     -------
@@ -299,9 +604,7 @@ def export_pretrained(
         )
     torch.save(state, out_dir / CKPT_FILE)
     (out_dir / HPARAMS_FILE).write_text(text, encoding="utf-8")
-    (out_dir / CARD_FILE).write_text(
-        render_model_card(model_card, threshold), encoding="utf-8"
-    )
+    write_model_card(out_dir, model_card)
     return out_dir
 
 
@@ -375,3 +678,155 @@ def model_fingerprint(model_dir):
         if not (model_dir / name).is_file():
             raise FileNotFoundError(f"{model_dir / name}: missing in export")
     return files_digest([model_dir / CKPT_FILE, model_dir / HPARAMS_FILE])
+
+
+class EmbeddingPipeline(torch.nn.Module):
+    """Waveform -> speaker embedding, one utterance per call, as one
+    traceable module: the folder's ``Fbank``, sentence mean normalisation
+    over the whole utterance (what ``InputNormalization(norm_type=
+    "sentence", std_norm=False)`` does without padding) and the ECAPA-TDNN.
+
+    Arguments
+    ---------
+    compute_features : torch.nn.Module
+        The folder's feature extractor.
+    embedding_model : torch.nn.Module
+        The folder's ECAPA-TDNN.
+
+    Example
+    -------
+    >>> from speechbrain.lobes.features import Fbank
+    >>> from speechbrain.lobes.models.ECAPA_TDNN import ECAPA_TDNN
+    >>> ecapa = ECAPA_TDNN(20, channels=[8, 8, 8, 8, 24], lin_neurons=4)
+    >>> pipe = EmbeddingPipeline(Fbank(n_mels=20), ecapa.eval())
+    >>> pipe(torch.randn(1, 8000)).shape
+    torch.Size([1, 4])
+    """
+
+    def __init__(self, compute_features, embedding_model):
+        super().__init__()
+        self.compute_features = compute_features
+        self.embedding_model = embedding_model
+
+    def forward(self, wav):
+        """``wav``: (1, T) float waveform at the model's rate -> (1, D)."""
+        feats = self.compute_features(wav)
+        feats = feats - feats.mean(dim=1, keepdim=True)
+        return self.embedding_model(feats).squeeze(1)
+
+
+def embedding_pipeline(model):
+    """``EmbeddingPipeline`` of a loaded ``SpeakerRecognition`` folder.
+
+    Arguments
+    ---------
+    model : speechbrain.inference.speaker.SpeakerRecognition
+        The loaded folder (``evaluation.embedding.load_model``).
+
+    Returns
+    -------
+    EmbeddingPipeline
+        In eval mode, on the CPU.
+    """
+    norm = model.mods.mean_var_norm
+    if norm.norm_type != "sentence" or norm.std_norm or "mean_var_norm_emb" in (
+        model.mods
+    ):
+        raise ValueError(
+            "export formats support sentence mean normalisation only "
+            "(norm_type: sentence, std_norm: False, no mean_var_norm_emb)"
+        )
+    return EmbeddingPipeline(
+        model.mods.compute_features, model.mods.embedding_model
+    ).to("cpu").eval()
+
+
+def export_format(model_dir, fmt, out_path=None, check_seconds=(1.3, 3.7)):
+    """Writes the embedding path of an exported folder as TorchScript or
+    ONNX and checks it against PyTorch.
+
+    The input is one utterance ``(1, T)`` of any length T (at least ~0.1 s)
+    at the folder's sample rate; the output its embedding ``(1, D)``. The
+    check embeds random signals of ``check_seconds`` lengths (other than
+    the one traced) with the folder's ``SpeakerRecognition.encode_batch``
+    and with the exported file; a difference above ``PARITY_ATOL`` is an
+    error.
+
+    Arguments
+    ---------
+    model_dir : str or Path
+        Exported folder (trusted: it is loaded).
+    fmt : str
+        ``torchscript`` or ``onnx`` (needs the ``[export]`` extra).
+    out_path : str or Path or None
+        Output file (default: ``FORMAT_FILES[fmt]`` in the folder).
+    check_seconds : sequence of float
+        Lengths of the parity signals.
+
+    Returns
+    -------
+    out_path : Path
+        The written file.
+    max_diff : float
+        Largest absolute embedding difference of the parity check.
+    """
+    from speechbrain_emoinv.evaluation.embedding import load_model
+
+    if fmt not in FORMAT_FILES:
+        raise ValueError(f"unknown format {fmt!r}: {', '.join(FORMAT_FILES)}")
+    model_dir = Path(model_dir)
+    out_path = Path(out_path or model_dir / FORMAT_FILES[fmt])
+    model = load_model(model_dir)
+    pipe = embedding_pipeline(model)
+    rate = int(read_metadata(model_dir).get("sample_rate", 16000))
+    gen = torch.Generator().manual_seed(0)
+    example = 0.1 * torch.randn(1, rate, generator=gen)
+    with torch.no_grad():
+        if fmt == "torchscript":
+            with warnings.catch_warnings():  # tracer notes on SpeechBrain
+                warnings.simplefilter("ignore")
+                traced = torch.jit.trace(pipe, (example,))
+            torch.jit.save(traced, str(out_path))
+            run = torch.jit.load(str(out_path)).eval()
+        else:
+            _export_onnx(pipe, example, out_path)
+            import onnxruntime
+
+            session = onnxruntime.InferenceSession(str(out_path))
+
+            def run(wav):
+                out = session.run(None, {"wav": wav.numpy()})[0]
+                return torch.from_numpy(out)
+
+        max_diff = 0.0
+        for seconds in check_seconds:
+            wav = 0.1 * torch.randn(1, int(seconds * rate), generator=gen)
+            want = model.encode_batch(wav).squeeze(1)
+            max_diff = max(max_diff, float((run(wav) - want).abs().max()))
+    if not max_diff <= PARITY_ATOL:
+        raise RuntimeError(
+            f"{out_path}: {fmt} embeddings differ from PyTorch by "
+            f"{max_diff:.2e} > {PARITY_ATOL:g}"
+        )
+    return out_path, max_diff
+
+
+def _export_onnx(pipe, example, out_path):
+    """ONNX through ``torch.export`` (the TorchScript-based exporter
+    cannot take ``Fbank``'s complex STFT); the time axis is dynamic."""
+    import logging
+
+    time = torch.export.Dim("time", min=1600, max=16000 * 3600)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        logging.getLogger("torch.onnx").setLevel(logging.ERROR)
+        program = torch.onnx.export(
+            pipe,
+            (example,),
+            input_names=["wav"],
+            output_names=["embedding"],
+            dynamic_shapes=({1: time},),
+            dynamo=True,
+            verbose=False,
+        )
+    program.save(str(out_path))

@@ -56,7 +56,11 @@ def test_export_roundtrip_network_free(tmp_path, no_network):
         KW,
         n_mels=40,
         threshold=0.42,
-        model_card={"data": "toy", "metrics": {"EER": 12.5}},
+        model_card={
+            "datasets": ["mbrola"],
+            "data": "toy",
+            "metrics": {"EER": 12.5},
+        },
         extra={"corpus": "toy", "epochs": 3},
     )
     state = torch.load(out / "embedding_model.ckpt", weights_only=True)

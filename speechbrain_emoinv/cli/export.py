@@ -1,0 +1,65 @@
+"""``emoinv-export``: an exported folder's embedding path as TorchScript or
+ONNX, for deployment without SpeechBrain (ONNX: onnxruntime only).
+
+Examples::
+
+    emoinv-export --model results/emoinv/1986/pretrained --format onnx
+    emoinv-export --model DIR --format torchscript --out /srv/spk.pt
+
+The file takes one mono utterance ``(1, T)`` at the model's sample rate and
+returns its embedding ``(1, D)``; it is checked against the folder's PyTorch
+model on random signals of other lengths than the traced one (largest
+absolute difference printed; above 1e-4 the command fails).
+"""
+
+import argparse
+import sys
+
+from speechbrain_emoinv.export import FORMAT_FILES, PARITY_ATOL, export_format
+
+
+def build_parser():
+    """Argument parser of ``emoinv-export``.
+
+    Example
+    -------
+    >>> build_parser().parse_args(["--model", "m", "--format", "onnx"]).format
+    'onnx'
+    """
+    p = argparse.ArgumentParser(
+        prog="emoinv-export",
+        description="Write the embedding path of an exported model folder "
+        "as TorchScript or ONNX, checked against PyTorch.",
+    )
+    p.add_argument("--model", required=True, help="exported model folder")
+    p.add_argument("--format", required=True, choices=sorted(FORMAT_FILES))
+    p.add_argument(
+        "--out", help="output file (default: embedding.<format> in --model)"
+    )
+    return p
+
+
+def main(argv=None):
+    """Runs ``emoinv-export``; returns the exit status."""
+    args = build_parser().parse_args(argv)
+    try:
+        path, diff = export_format(args.model, args.format, args.out)
+    except ImportError as err:
+        print(
+            f"emoinv-export: {err.name or err} is missing: pip install "
+            "'speechbrain-emoinv[export]'",
+            file=sys.stderr,
+        )
+        return 1
+    except (FileNotFoundError, ValueError, RuntimeError) as err:
+        print(f"emoinv-export: {err}", file=sys.stderr)
+        return 1
+    print(
+        f"{path}\t{args.format}\tmax |embedding - PyTorch| {diff:.2e} "
+        f"(tolerance {PARITY_ATOL:g})"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

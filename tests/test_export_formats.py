@@ -1,0 +1,93 @@
+"""Deployment: model card, TorchScript / ONNX parity, onnxruntime example.
+
+Parity tolerance: 1e-4 absolute on the embedding (float32; the measured
+difference is ~1e-6 for ONNX and 0 for TorchScript).
+"""
+
+import re
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+import yaml
+
+from speechbrain_emoinv.cli.export import main as export_main
+from speechbrain_emoinv.evaluation.embedding import load_model
+from speechbrain_emoinv.evaluation.toy import make_toy_model
+from speechbrain_emoinv.export import write_model_card
+
+ATOL = 1e-4
+
+
+@pytest.fixture(scope="module")
+def toy(tmp_path_factory):
+    return make_toy_model(tmp_path_factory.mktemp("toy") / "model")
+
+
+def _pytorch_embedding(model_dir, wav):
+    model = load_model(model_dir)
+    with torch.no_grad():
+        return model.encode_batch(torch.from_numpy(wav)[None]).squeeze(1)
+
+
+def test_card_header_table_and_citations(toy):
+    cosine = {"eer": 12.5, "min_dcf@0.01": 0.9, "act_dcf@0.01": 1.25,
+              "cllr": 0.71}  # fmt: skip
+    results = {
+        "split": "eval",
+        "data_dir": "/data/prepared",
+        "lists": {
+            "merged": {"n_trials": 40, "cosine": cosine},
+            "neutral": {"n_trials": 20, "cosine": dict(cosine, eer=3.0)},
+        },
+    }
+    card = write_model_card(
+        toy, {"datasets": ["voxceleb", "ravdess"]}, results
+    ).read_text()
+    head = yaml.safe_load(card.split("---\n")[1])
+    assert head["library_name"] == "speechbrain"
+    # Two corpora with different licences: "other", each named below.
+    assert head["license"] == "other"
+    assert head["datasets"] == ["VoxCeleb", "RAVDESS"]
+    assert "speaker-verification" in head["tags"] and "eer" in head["metrics"]
+    assert "- RAVDESS: CC BY-NC-SA 4.0" in card
+    rows = [ln for ln in card.splitlines() if ln.startswith("| ")]
+    assert rows[1:] == [
+        "| neutral | cosine | 20 | 3.00 | 0.900 | 1.250 | 0.710 |",
+        "| merged | cosine | 40 | 12.50 | 0.900 | 1.250 | 0.710 |",
+    ]
+    assert "eprint = {2505.18498}" in card and "SpeechBrain" in card
+    assert "Load trusted model folders only" in card
+    card = write_model_card(toy, {"datasets": ["ravdess"]}).read_text()
+    assert "license: cc-by-nc-sa-4.0" in card and "Not evaluated yet" in card
+
+
+@pytest.mark.parametrize("fmt", ["torchscript", "onnx"])
+def test_export_format_matches_pytorch(toy, tmp_path, fmt, capsys):
+    assert export_main(["--model", str(toy), "--format", fmt]) == 0
+    path = capsys.readouterr().out.split("\t")[0]
+    wav = (0.1 * np.random.default_rng(3).standard_normal(27_000)).astype(
+        "float32"
+    )
+    want = _pytorch_embedding(toy, wav)
+    if fmt == "torchscript":
+        got = torch.jit.load(path)(torch.from_numpy(wav)[None])
+    else:
+        # The model card's onnxruntime example, run as written.
+        sf.write(tmp_path / "a.wav", wav, 16000, subtype="FLOAT")
+        card = (toy / "README.md").read_text()
+        code = re.search(r"```python\n(import onnxruntime.*?)```", card, re.S)
+        code = code.group(1).replace('"embedding.onnx"', repr(path))
+        code = code.replace('"a.wav"', repr(str(tmp_path / "a.wav")))
+        scope = {}
+        exec(code, scope)
+        got = torch.from_numpy(scope["emb"])
+    assert got.shape == want.shape
+    torch.testing.assert_close(got, want, atol=ATOL, rtol=0)
+
+
+def test_export_cli_errors_are_one_line(tmp_path, capsys):
+    assert export_main(["--model", str(tmp_path), "--format", "onnx"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "no hyperparams.yaml" in err
