@@ -36,12 +36,54 @@ def _is_plain_mapping(node):
 
 
 def _merge(dst, src):
+    prev = None
     for key, value in src.items():
         if _is_plain_mapping(value) and _is_plain_mapping(dst.get(key)):
             _merge(dst[key], value)
-        else:
+        elif key in dst or prev not in dst:
             dst[key] = value
+        else:  # a new key goes after its neighbour, with its comments
+            dst.insert(list(dst).index(prev) + 1, key, value)
+            if key in src.ca.items:
+                dst.ca.items[key] = src.ca.items[key]
+        prev = key
     return dst
+
+
+def merged_tree(hparams_file):
+    """Follows ``base:`` links and returns the merged YAML tree.
+
+    Arguments
+    ---------
+    hparams_file : str or Path
+        The config given on the command line.
+
+    Returns
+    -------
+    ruamel.yaml.comments.CommentedMap
+        The merged config (round-trip tree: tags, comments, key order).
+    """
+    chain, seen = [], set()
+    path = os.path.abspath(hparams_file)
+    while True:
+        if path in seen:
+            raise ValueError(f"Circular 'base:' chain at {path}")
+        seen.add(path)
+        with open(path, encoding="utf-8") as fin:
+            tree = _yaml().load(fin) or {}
+        chain.append(tree)
+        if "base" not in tree:
+            break
+        base = tree.pop("base")
+        path = os.path.join(os.path.dirname(path), str(base))
+        if not os.path.isfile(path):
+            raise FileNotFoundError(
+                f"{hparams_file}: base config '{base}' not found ({path})"
+            )
+    merged = chain.pop()
+    for tree in reversed(chain):  # nearest file last, so it wins
+        _merge(merged, tree)
+    return merged
 
 
 def resolve_config(hparams_file):
@@ -71,28 +113,8 @@ def resolve_config(hparams_file):
     a: 2
     f: !name:math.fsum
     """
-    chain, seen = [], set()
-    path = os.path.abspath(hparams_file)
-    while True:
-        if path in seen:
-            raise ValueError(f"Circular 'base:' chain at {path}")
-        seen.add(path)
-        with open(path, encoding="utf-8") as fin:
-            tree = _yaml().load(fin) or {}
-        chain.append(tree)
-        if "base" not in tree:
-            break
-        base = tree.pop("base")
-        path = os.path.join(os.path.dirname(path), str(base))
-        if not os.path.isfile(path):
-            raise FileNotFoundError(
-                f"{hparams_file}: base config '{base}' not found ({path})"
-            )
-    merged = chain.pop()
-    for tree in reversed(chain):  # nearest file last, so it wins
-        _merge(merged, tree)
     stream = io.StringIO()
-    _yaml().dump(merged, stream)
+    _yaml().dump(merged_tree(hparams_file), stream)
     return stream.getvalue()
 
 

@@ -1,11 +1,13 @@
-"""The corpus recipes of ``recipes/`` run row by row from
-``tests/recipes/*.csv`` (SpeechBrain's recipe-test format) on fake corpus
-layouts: preparation, a tiny training run, export and evaluation.
+"""The upstream-shaped recipes of ``recipes/<Dataset>/SpeakerRec/`` run row
+by row from ``tests/recipes/*.csv`` (SpeechBrain's recipe-test format) on
+the fake corpora of ``tests/samples/`` (``tools/make_test_samples.py``):
+preparation, a tiny training run, export and evaluation. The corpus is
+never written to; one row also runs inside a scratch SpeechBrain-style tree
+the way SpeechBrain's own recipe-test runner runs it.
 
 Each row's ``test_debug_flags`` hold everything the run needs (tiny model,
-speaker split and ``--out_n_neurons`` of the fake corpus); the test only
-builds the fake corpus where the row's ``--data_folder`` points (moved into
-a temporary folder) and checks the row's ``file_exists=[...]`` items.
+speaker split and ``--out_n_neurons`` of the fake corpus); the checks are
+the row's ``file_exists=[...]`` items.
 
 The builders of ``fake_corpora.py`` write 4-6 speakers; a recipe run needs
 at least two evaluation and two validation speakers (non-target trials) and
@@ -14,16 +16,19 @@ trials are text-independent), so a few speakers / takes are copied here.
 """
 
 import csv
+import filecmp
 import json
 import os
 import re
 import shlex
 import shutil
+import stat
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from hyperpyyaml import load_hyperpyyaml
 from fake_corpora import (
     make_cremad,
     make_dusha,
@@ -37,6 +42,7 @@ from speechbrain_emoinv.config import load_config
 from speechbrain_emoinv.data.trials import read_trials
 
 CSV_DIR = ROOT / "tests" / "recipes"
+SAMPLES = ROOT / "tests" / "samples"
 LISTS = ("neutral", "cross", "emo_emo", "merged")
 
 
@@ -116,11 +122,13 @@ BUILDERS = {
 
 
 def recipe_rows():
-    """Rows of every ``tests/recipes/*.csv``."""
+    """Rows of every ``tests/recipes/*.csv`` with their upstream test id."""
     rows = []
     for path in sorted(CSV_DIR.glob("*.csv")):
         with open(path, newline="", encoding="utf-8") as f:
-            rows += list(csv.DictReader(f))
+            for i, row in enumerate(csv.DictReader(f)):
+                row["recipe_id"] = f"{path.stem}_row_{i + 2:02d}"
+                rows.append(row)
     return rows
 
 
@@ -143,66 +151,146 @@ def file_exists_items(checks):
     return [item.strip() for item in match.group(1).split(",")]
 
 
+def tree_state(folder):
+    """Relative path -> (size, mtime) of every file under ``folder``."""
+    return {
+        str(p.relative_to(folder)): (p.stat().st_size, p.stat().st_mtime_ns)
+        for p in sorted(Path(folder).rglob("*"))
+    }
+
+
 def test_rows_complete():
-    """Every recipe config has a row; every row names existing files."""
+    """Every recipe folder has a row; a row's files are the recipe folder's
+    own, upstream-shaped: the script and the preparer are the repository's
+    files (symlinks: one file, no fork), the YAML names the same preparer."""
+    folders = sorted(p.parent for p in ROOT.glob("recipes/*/SpeakerRec/*.py"))
     configs = sorted(
-        str(p.relative_to(ROOT)) for p in ROOT.glob("recipes/*/hparams/*.yaml")
+        str(p.relative_to(ROOT))
+        for p in ROOT.glob("recipes/*/SpeakerRec/hparams/*.yaml")
     )
     assert configs and sorted(r["Hparam_file"] for r in ROWS) == configs
+    assert len(set(folders)) == len(ROWS)
     for row in ROWS:
+        folder = ROOT / Path(row["Script_file"]).parent
         for key in ("Script_file", "Hparam_file", "Data_prep_file"):
-            assert (ROOT / row[key]).is_file(), (row["Dataset"], key)
-        assert (ROOT / row["Readme_file"]).is_file(), row["Dataset"]
+            path = ROOT / row[key]
+            assert path.is_file(), (row["Dataset"], key)
+            assert path.is_relative_to(folder), (row["Dataset"], key)
+        script = ROOT / row["Script_file"]
+        assert script.is_symlink()
+        assert script.resolve() == ROOT / "train_speaker_embeddings.py"
+        readme = (ROOT / row["Readme_file"]).read_text()
+        assert "## Results" in readme and "| System |" in readme
+        extra = (folder / "extra_requirements.txt").read_text()
+        assert "speechbrain-emoinv[" in extra, row["Dataset"]
         assert row["Dataset"] in BUILDERS, row["Dataset"]
-        assert "--debug" in shlex.split(row["test_debug_flags"])
-        # The real-size config loads; its preparer is the row's file.
-        hparams, _ = load_config(ROOT / row["Hparam_file"], "data_folder: x")
+        flags = shlex.split(row["test_debug_flags"])
+        assert "--debug" in flags
+        assert flag_value(flags, "data_folder") == f"tests/samples/{row['Dataset']}"
+        # The self-contained YAML loads without our `base:` merge, and its
+        # preparer is the row's file.
+        with open(ROOT / row["Hparam_file"], encoding="utf-8") as fin:
+            hparams = load_hyperpyyaml(fin, {"data_folder": "x"})
         prepare = hparams["prepare_data"].func
-        assert callable(prepare), row["Hparam_file"]
         module = Path(sys.modules[prepare.__module__].__file__)
-        assert module == ROOT / row["Data_prep_file"], module
+        assert module == (ROOT / row["Data_prep_file"]).resolve(), module
 
 
-def run_row(row, tmp_path, drop=()):
-    """Builds the row's fake corpus and runs its command; returns the
-    process, its combined output and the data and output folders."""
-    flags = shlex.split(row["test_debug_flags"])
-    fake = flag_value(flags, "data_folder")
-    data = tmp_path / "data"
-    flags = [f.replace(fake, str(data)) for f in flags]
-    flags = [f for f in flags if f.split("=")[0] not in drop]
-    BUILDERS[row["Dataset"]](data)
-    out = tmp_path / "out"
-    cmd = [
-        sys.executable,
-        str(ROOT / row["Script_file"]),
-        str(ROOT / row["Hparam_file"]),
-        *flags,
-        f"--output_folder={out}",
-        "--device=cpu",
+def test_flattened_hparams_in_sync():
+    """Each recipe YAML is what tools/flatten_hparams.py makes of its
+    source, and loads to the same values as the source with its base."""
+    sys.path.insert(0, str(ROOT / "tools"))
+    import flatten_hparams
+
+    for source, target in flatten_hparams.RECIPES.items():
+        text = (ROOT / target).read_text(encoding="utf-8")
+        assert text == flatten_hparams.flatten(source), (
+            f"{target} is stale: run python tools/flatten_hparams.py"
+        )
+        overrides = {"data_folder": "/corpus", "out_n_neurons": 3}
+        want, _ = load_config(ROOT / source, overrides)
+        got = load_hyperpyyaml(text, overrides)
+        assert sorted(got) == sorted(want), target
+        for key, value in want.items():
+            if isinstance(value, str | int | float | bool | list | type(None)):
+                assert got[key] == value, (target, key)
+
+
+@pytest.mark.parametrize("name", sorted(BUILDERS))
+def test_samples_match_their_builder(name, tmp_path):
+    """The committed fake corpora are what their builders write."""
+    BUILDERS[name](tmp_path / name)
+    fresh, committed = tmp_path / name, SAMPLES / name
+    assert sorted(tree_state(fresh)) == sorted(tree_state(committed))
+    files = [p for p in tree_state(fresh) if (fresh / p).is_file()]
+    _, mismatch, errors = filecmp.cmpfiles(
+        fresh, committed, files, shallow=False
+    )
+    assert not mismatch and not errors, (mismatch, errors)
+
+
+def row_command(row, output_folder, drop=()):
+    """The row's command as SpeechBrain's recipe-test runner composes it
+    (run from the tree's root, with the script folder on PYTHONPATH)."""
+    flags = [
+        f
+        for f in shlex.split(row["test_debug_flags"])
+        if f.split("=")[0] not in drop
     ]
+    script_dir = os.path.dirname(row["Script_file"])
+    return (
+        f"PYTHONPATH={shlex.quote(os.getcwd() + '/' + script_dir)} python "
+        f"{row['Script_file']} {row['Hparam_file']} {shlex.join(flags)} "
+        f"--device=cpu --output_folder={output_folder}"
+    )
+
+
+def run_row(row, root, output_folder, drop=()):
+    """Runs a row in the tree ``root`` with a ``python`` that is this
+    interpreter and imports this checkout; returns the process and log."""
+    bindir = (Path(root) / output_folder).parent / "bin"
+    bindir.mkdir(parents=True, exist_ok=True)
+    wrapper = bindir / "python"
+    wrapper.write_text(
+        "#!/bin/sh\n"
+        f'PYTHONPATH="$PYTHONPATH:{ROOT}" exec {sys.executable} "$@"\n'
+    )
+    wrapper.chmod(0o755)
+    cwd = os.getcwd()
+    try:
+        os.chdir(root)
+        cmd = row_command(row, output_folder, drop)
+    finally:
+        os.chdir(cwd)
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    env["PATH"] = f"{bindir}:{env['PATH']}"
     proc = subprocess.run(
         cmd,
-        cwd=ROOT,
-        env=dict(os.environ, OMP_NUM_THREADS="1"),
+        shell=True,
+        cwd=root,
+        env=env,
         capture_output=True,
         text=True,
         timeout=300,
     )
-    log = f"{shlex.join(cmd)}\n{(proc.stdout + proc.stderr)[-6000:]}"
-    return proc, log, data, out
+    log = f"{cmd}\n{(proc.stdout + proc.stderr)[-6000:]}"
+    return proc, log
 
 
 @pytest.mark.parametrize("row", PARAMS)
 def test_recipe_row(row, tmp_path):
-    proc, log, data, out = run_row(row, tmp_path)
+    corpus = SAMPLES / row["Dataset"]
+    before = tree_state(corpus)
+    out = tmp_path / "out"
+    proc, log = run_row(row, ROOT, out)
     assert proc.returncode == 0, log
     for name in file_exists_items(row["test_debug_checks"]):
         assert (out / name).is_file(), f"{name} missing:\n{log}"
+    assert tree_state(corpus) == before, "the recipe wrote into the corpus"
 
     # The fake corpus is big enough for every list the corpus can have:
     # all four for emotional corpora, the official merged one for VoxCeleb.
-    trials = data / "prepared" / "trials"
+    trials = out / "prepared" / "trials"
     lists = LISTS if row["Dataset"] != "VoxCeleb" else ("merged",)
     for split in ("valid", "eval"):
         for name in lists:
@@ -213,12 +301,41 @@ def test_recipe_row(row, tmp_path):
         assert results["lists"][name]["n_trials"] > 0, name
 
 
+def test_row_runs_in_a_speechbrain_tree(tmp_path):
+    """The ESD recipe folder, its CSV and its samples copied into a scratch
+    SpeechBrain-style tree (symlinks become files, as in a pull request);
+    the row runs there as SpeechBrain's runner runs it, with generic
+    augmentation on, against a read-only corpus: everything it writes
+    (prepared/, augment/) lands in the output folder."""
+    (row,) = [r for r in ROWS if r["Dataset"] == "ESD"]
+    tree = tmp_path / "speechbrain"
+    folder = Path(row["Script_file"]).parent
+    shutil.copytree(ROOT / folder, tree / folder)  # follows symlinks
+    assert not (tree / row["Script_file"]).is_symlink()
+    _copy(CSV_DIR / "ESD.csv", tree / "tests" / "recipes" / "ESD.csv")
+    corpus = tree / "tests" / "samples" / "ESD"
+    shutil.copytree(SAMPLES / "ESD", corpus)
+    for path in [corpus, *corpus.rglob("*")]:
+        mode = path.stat().st_mode
+        path.chmod(mode & ~(stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH))
+    before = tree_state(corpus)
+    out = f"tests/tmp/{row['recipe_id']}"
+    proc, log = run_row(row, tree, out, drop=("--use_augment",))
+    assert proc.returncode == 0, log
+    for name in file_exists_items(row["test_debug_checks"]):
+        assert (tree / out / name).is_file(), f"{name} missing:\n{log}"
+    assert (tree / out / "augment" / "rirs.csv").is_file(), log
+    # As root, the read-only bits do not stop a write: compare the tree.
+    assert tree_state(corpus) == before, "the recipe wrote into the corpus"
+
+
 def test_dusha_first_run_names_out_n_neurons(tmp_path):
     """Dusha's speaker count depends on the copy: with the YAML's
     ``out_n_neurons: 0`` the first run prepares and names the number."""
     (row,) = [r for r in ROWS if r["Dataset"] == "Dusha"]
-    proc, log, data, _ = run_row(row, tmp_path, drop=("--out_n_neurons",))
+    out = tmp_path / "out"
+    proc, log = run_row(row, ROOT, out, drop=("--out_n_neurons",))
     assert proc.returncode != 0
     want = flag_value(shlex.split(row["test_debug_flags"]), "out_n_neurons")
     assert f"pass --out_n_neurons={want}" in log, log
-    assert (data / "prepared" / "prepare_report.json").is_file()
+    assert (out / "prepared" / "prepare_report.json").is_file()

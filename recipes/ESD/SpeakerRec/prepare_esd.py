@@ -1,0 +1,1 @@
+../../../speechbrain_emoinv/data/prepare_esd.py

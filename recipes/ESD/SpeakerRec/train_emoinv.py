@@ -1,0 +1,1 @@
+../../../train_speaker_embeddings.py

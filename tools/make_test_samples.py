@@ -1,0 +1,36 @@
+#!/usr/bin/env python3
+"""Writes ``tests/samples/<Dataset>/``: the tiny fake corpora on which the
+rows of ``tests/recipes/<Dataset>.csv`` run (as SpeechBrain's recipe tests
+run on ``tests/samples``). Tones, not speech; deterministic, so
+``tests/test_recipes_corpora.py`` checks the committed copy against a fresh
+build.
+
+Usage::
+
+    python tools/make_test_samples.py
+
+Authors
+ * speechbrain-emoinv contributors 2026
+"""
+
+import shutil
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))
+
+from test_recipes_corpora import BUILDERS, SAMPLES  # noqa: E402
+
+
+def main():
+    """(Re)builds every sample corpus."""
+    for name, build in BUILDERS.items():
+        out = SAMPLES / name
+        shutil.rmtree(out, ignore_errors=True)
+        build(out)
+        print(out.relative_to(ROOT))
+
+
+if __name__ == "__main__":
+    main()
