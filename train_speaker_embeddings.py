@@ -26,6 +26,7 @@ Authors
  * speechbrain-emoinv contributors 2026
 """
 
+import functools
 import hashlib
 import logging
 import math
@@ -37,6 +38,7 @@ import time
 import speechbrain as sb
 import torch
 from speechbrain.dataio import audio_io
+from speechbrain.utils.checkpoints import average_checkpoints
 from speechbrain.utils.distributed import if_main_process, run_on_main
 from torch.nn.parallel import DistributedDataParallel as DDP
 
@@ -46,10 +48,18 @@ from speechbrain_emoinv.config import (
     save_resolved_config,
 )
 from speechbrain_emoinv.evaluation.lists import read_trial_list
-from speechbrain_emoinv.evaluation.report import metrics_table
-from speechbrain_emoinv.export import export_pretrained
+from speechbrain_emoinv.evaluation.report import (
+    fit_llr_calibration,
+    metrics_table,
+)
+from speechbrain_emoinv.export import (
+    export_pretrained,
+    read_metadata,
+    save_cohort,
+    write_model_card,
+)
 from speechbrain_emoinv.finetune import load_embedding_weights
-from speechbrain_emoinv.metrics import compute_eer
+from speechbrain_emoinv.metrics import compute_eer, threshold_at
 from speechbrain_emoinv.scoring import cosine_scores
 from speechbrain_emoinv.stable_random import stable_uniform
 
@@ -162,9 +172,10 @@ class EmoInvBrain(sb.core.Brain):
             self.train_stats = {"loss": stage_loss}
             self.train_stats.update(self.hparams.loss_parts.means())
             return
-        eer, threshold = score_trials(
+        self.valid_scores = score_trials(
             self.valid_embeddings, self.hparams.valid_trials
         )
+        eer, threshold = compute_eer(*self.valid_scores)
         valid_stats = {"EER": 100 * eer, "threshold": threshold}
         if stage == sb.Stage.VALID:
             self.hparams.train_logger.log_stats(
@@ -175,8 +186,28 @@ class EmoInvBrain(sb.core.Brain):
             self.checkpointer.save_and_keep_only(
                 meta={"EER": 100 * eer, "threshold": threshold},
                 min_keys=["EER"],
+                num_to_keep=max(1, self.hparams.average_last_n),
             )
         self.last_valid = valid_stats
+
+    def on_evaluate_start(self, max_key=None, min_key=None):
+        """Recovers the best checkpoint, or with ``average_last_n`` > 1
+        the average of the last N end-of-epoch checkpoints' embedding model
+        (the validation pass that follows scores the model exported)."""
+        super().on_evaluate_start(max_key=max_key, min_key=min_key)
+        n = self.hparams.average_last_n
+        if n <= 1:
+            return
+        ckpts = self.checkpointer.find_checkpoints(
+            ckpt_predicate=lambda c: "EER" in c.meta, max_num_checkpoints=n
+        )
+        load = functools.partial(
+            torch.load, map_location="cpu", weights_only=True
+        )
+        state = average_checkpoints(ckpts, "embedding_model", load)
+        self.hparams.embedding_model.load_state_dict(state)
+        self.averaged = [c.path.name for c in ckpts]
+        logger.info("Averaged %d checkpoints: %s", len(ckpts), self.averaged)
 
     def _wrap_distributed(self):
         """DDP on CPU: SpeechBrain 1.1.2 converts BatchNorm to SyncBatchNorm
@@ -225,12 +256,12 @@ def restart_file_readers(augmenter, seed, batch_size):
 
 
 def score_trials(embeddings, trial_file):
-    """EER and its threshold of cosine scoring on a trial list."""
+    """Cosine scores and labels of a trial list."""
     ids = list(embeddings)
     trials = read_trial_list(trial_file, {u: i for i, u in enumerate(ids)})
     emb = torch.stack([embeddings[u] for u in ids])
     scores = cosine_scores(emb, trials.enrol, trials.test, ids=ids)
-    return compute_eer(scores, trials.labels)
+    return scores, trials.labels
 
 
 def load_segment(wav, offset, n_samples):
@@ -368,33 +399,53 @@ def dataio_prep(hparams):
 
 
 def export_and_evaluate(brain, hparams):
-    """Exports the recovered best checkpoint with the threshold calibrated
-    on the validation speakers, then scores the evaluation speakers' trial
-    lists (simulated emotional lists, and the real voices' lists when
-    ``evaluate_real`` is set) and prints them in one table."""
+    """Exports the recovered best (or averaged) checkpoint with the
+    threshold of ``operating_point`` and an LLR calibration, both chosen on
+    the validation speakers; scores the evaluation speakers' trial lists
+    (simulated emotional lists, and the real voices' lists when
+    ``evaluate_real`` is set) and prints them in one table; stores the
+    cohort and writes the model card with the evaluation table."""
     valid = brain.last_valid
+    scores, labels = brain.valid_scores
+    # The command line gives "far 0.01" for --operating_point=far=0.01.
+    point = "=".join(str(hparams["operating_point"]).split())
+    card = dict(hparams["model_card"])
+    datasets = list(card.get("datasets", []))
+    source = hparams["pretrained_path"]
+    if source and os.path.isfile(os.path.join(source, "hyperparams.yaml")):
+        inherited = read_metadata(source).get("datasets", [])
+        datasets += [d for d in inherited if d not in datasets]
+    card.update(
+        datasets=datasets,
+        config=os.path.basename(hparams["config_file"]),
+        valid_eer=f"{valid['EER']:.2f} %",
+    )
+    extra = {
+        "operating_point": point,
+        "score_calibration": fit_llr_calibration(scores, labels),
+        "datasets": datasets,
+    }
+    if getattr(brain, "averaged", None):
+        extra["averaged_checkpoints"] = brain.averaged
+    export = hparams["export_folder"]
     export_pretrained(
-        hparams["export_folder"],
+        export,
         hparams["embedding_model"],
         hparams["embedding_kwargs"],
         n_mels=hparams["n_mels"],
         sample_rate=hparams["sample_rate"],
-        threshold=valid["threshold"],
-        model_card=dict(
-            hparams["model_card"],
-            config=os.path.basename(hparams["config_file"]),
-            valid_eer=f"{valid['EER']:.2f} %",
-        ),
+        threshold=threshold_at(scores, labels, point),
+        model_card=card,
+        extra=extra,
     )
-    logger.info("Exported %s", hparams["export_folder"])
-    results = hparams["evaluate"](
-        model_dir=hparams["export_folder"], device=brain.device
-    )
+    logger.info("Exported %s", export)
+    results = hparams["evaluate"](model_dir=export, device=brain.device)
+    if hparams["export_cohort"]:
+        export_cohort(export, hparams["eval_folder"], brain.device)
+    write_model_card(export, card, results)
     if not hparams.get("evaluate_real"):
         return results
-    real = hparams["evaluate_real"](
-        model_dir=hparams["export_folder"], device=brain.device
-    )
+    real = hparams["evaluate_real"](model_dir=export, device=brain.device)
     lists = dict(results["lists"])
     lists.update(
         (name if name.startswith("real") else f"real_{name}", res)
@@ -404,6 +455,34 @@ def export_and_evaluate(brain, hparams):
         "All lists (simulated and real voices):\n%s", metrics_table(lists)
     )
     return results
+
+
+def export_cohort(model_dir, eval_folder, device):
+    """Stores the evaluation's score-normalisation cohort in the export:
+    the rows of the ``cohort.csv`` it wrote, with the embeddings its cache
+    holds (the very ones its s-norm / AS-norm used)."""
+    from speechbrain_emoinv.data.manifest import read_manifest
+    from speechbrain_emoinv.evaluation.embedding import embed_rows, load_model
+    from speechbrain_emoinv.export import model_fingerprint
+    from speechbrain_emoinv.scoring import EmbeddingCache
+
+    path = os.path.join(eval_folder, "cohort.csv")
+    if not os.path.isfile(path):
+        logger.info("No cohort in %s: none stored in the export", path)
+        return
+    rows = read_manifest(path, strict=False)
+    ids = [r["ID"] for r in rows]
+    cache = EmbeddingCache(
+        os.path.join(eval_folder, "embedding_cache"),
+        model_fingerprint(model_dir),
+    )
+    cached_ids, emb = cache.get(
+        path,
+        lambda: (ids, embed_rows(load_model(model_dir, device=device), rows)),
+    )
+    if cached_ids != ids:
+        raise RuntimeError(f"{path}: cached cohort ids do not match")
+    save_cohort(model_dir, ids, emb)
 
 
 def pretrained_stage1(config, cache_folder, run_opts):

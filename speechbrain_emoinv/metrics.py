@@ -385,18 +385,20 @@ def threshold_at(scores, labels, operating_point="eer"):
     >>> s, lab = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6], [0, 0, 1, 0, 1, 1]
     >>> threshold_at(s, lab, "eer"), threshold_at(s, lab, "far=0")
     (0.3, 0.4)
-    >>> threshold_at(s, lab, "far=0.5")
-    0.2
+    >>> threshold_at(s, lab, "far=0.5"), threshold_at(s, lab, "far 0.5")
+    (0.2, 0.2)
     >>> threshold_at(s, lab, "far")
     Traceback (most recent call last):
     ...
     ValueError: unknown operating point 'far': use eer, far=<rate> or mindcf[=<p_target>]
     """
-    name, _, value = str(operating_point).partition("=")
+    # SpeechBrain's command line turns --operating_point=far=0.01 into
+    # "far 0.01": a space separates the value as well.
+    name, _, value = str(operating_point).replace("=", " ").partition(" ")
+    value = value.strip()
     try:
         number = float(value) if value else None
     except ValueError:
-        number = None
         name = ""
     pts = operating_points(scores, labels)
     if name == "eer" and not value:
