@@ -409,7 +409,11 @@ def render_model_card(model_card=None, threshold=None, results=None, meta=None):
         "```",
         "",
         f"Decision threshold (cosine): {thr}"
-        + (f", chosen at the `{point}` point of the validation trials" if point else "")
+        + (
+            f", chosen at the `{point}` point of the validation trials"
+            if point
+            else ""
+        )
         + ". `verify_files` always uses 0.25; `emoinv-verify --model <this "
         "folder> a.wav b.wav` honours the stored threshold.",
         "",
@@ -522,8 +526,7 @@ def save_cohort(model_dir, ids, embeddings):
     emb = torch.as_tensor(embeddings, dtype=torch.float32)
     if emb.ndim != 2 or emb.shape[0] != len(ids):
         raise ValueError(
-            f"cohort: {len(ids)} ids but embeddings of shape "
-            f"{tuple(emb.shape)}"
+            f"cohort: {len(ids)} ids but embeddings of shape {tuple(emb.shape)}"
         )
     path = Path(model_dir) / COHORT_FILE
     torch.save({"ids": list(ids), "emb": emb.contiguous()}, path)
@@ -729,16 +732,22 @@ def embedding_pipeline(model):
         In eval mode, on the CPU.
     """
     norm = model.mods.mean_var_norm
-    if norm.norm_type != "sentence" or norm.std_norm or "mean_var_norm_emb" in (
-        model.mods
+    if (
+        norm.norm_type != "sentence"
+        or norm.std_norm
+        or "mean_var_norm_emb" in (model.mods)
     ):
         raise ValueError(
             "export formats support sentence mean normalisation only "
             "(norm_type: sentence, std_norm: False, no mean_var_norm_emb)"
         )
-    return EmbeddingPipeline(
-        model.mods.compute_features, model.mods.embedding_model
-    ).to("cpu").eval()
+    return (
+        EmbeddingPipeline(
+            model.mods.compute_features, model.mods.embedding_model
+        )
+        .to("cpu")
+        .eval()
+    )
 
 
 def export_format(model_dir, fmt, out_path=None, check_seconds=(1.3, 3.7)):

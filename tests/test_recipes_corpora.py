@@ -28,7 +28,6 @@ import sys
 from pathlib import Path
 
 import pytest
-from hyperpyyaml import load_hyperpyyaml
 from fake_corpora import (
     make_cremad,
     make_dusha,
@@ -36,6 +35,7 @@ from fake_corpora import (
     make_ravdess,
     make_voxceleb,
 )
+from hyperpyyaml import load_hyperpyyaml
 from recipe_utils import ROOT
 
 from speechbrain_emoinv.config import load_config
@@ -186,7 +186,10 @@ def test_rows_complete():
         assert row["Dataset"] in BUILDERS, row["Dataset"]
         flags = shlex.split(row["test_debug_flags"])
         assert "--debug" in flags
-        assert flag_value(flags, "data_folder") == f"tests/samples/{row['Dataset']}"
+        assert (
+            flag_value(flags, "data_folder")
+            == f"tests/samples/{row['Dataset']}"
+        )
         # The self-contained YAML loads without our `base:` merge, and its
         # preparer is the row's file.
         with open(ROOT / row["Hparam_file"], encoding="utf-8") as fin:
