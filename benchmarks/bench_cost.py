@@ -16,11 +16,15 @@
    compute in the recipe's loader worker. Peak memory = each worker's
    peak RSS (``ru_maxrss``), and its rise over the RSS before training.
 2. Embedding real-time factor (wall seconds per second of audio, one
-   utterance at a time, as ``SpeakerRecognition.encode_batch``) of an
-   exported folder (default ``results/emoinv/1986/pretrained``, the main
-   run's model) and of an ECAPA-TDNN with C = 512 (channels 512 x 4,
-   1536; untrained: the speed does not depend on the weights) with the
-   same Fbank front end, on evaluation utterances of the default corpus.
+   utterance at a time) of an exported folder (default
+   ``results/emoinv/1986/pretrained``, the main run's model) and of an
+   ECAPA-TDNN with C = 512 (channels 512 x 4, 1536; untrained: the speed
+   does not depend on the weights) exported the same way, on evaluation
+   utterances of the default corpus: in PyTorch
+   (``SpeakerRecognition.encode_batch``, also in batches of 16) and in
+   onnxruntime (the ``emoinv-export --format onnx`` file, same thread
+   count). ``--part embedding`` runs this part alone and writes
+   ``cost_embedding.json``.
 
 Torch uses its default thread count (the machine's cores, as the recipe).
 The 1-minute load average before and after is recorded: other jobs on the
@@ -29,6 +33,7 @@ machine slow every config, the ratio less so.
 Usage::
 
     .venv/bin/python benchmarks/bench_cost.py [--steps 20] [--block 5]
+    .venv/bin/python benchmarks/bench_cost.py --part embedding
 
 Output: ``benchmarks/results/cost.json`` and a printed summary.
 
@@ -49,6 +54,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "benchmarks" / "results" / "cost.json"
+OUT_EMBEDDING = ROOT / "benchmarks" / "results" / "cost_embedding.json"
 CONFIGS = ["emoinv", "baseline", "baseline_equal_budget"]
 N_PREFETCH = 6
 
@@ -222,10 +228,9 @@ def _read_json(proc):
             return json.loads(line)
 
 
-def _eval_utterances(n):
+def _eval_utterances(n, data):
     import soundfile
 
-    data = ROOT / "data" / "mbrola_default" / "prepared" / "eval.csv"
     with open(data, newline="", encoding="utf-8") as fin:
         rows = list(csv.DictReader(fin))[:n]
     wavs = []
@@ -298,51 +303,71 @@ def _time_rtf_batched(embed, wavs, batch_size=16, sample_rate=16000, repeats=3):
     }
 
 
-def embedding_rtf(model_dir, n_utts):
-    """RTF of the exported model and of an ECAPA C = 512 model."""
-    import torch
-    from speechbrain.lobes.features import Fbank
-    from speechbrain.lobes.models.ECAPA_TDNN import ECAPA_TDNN
-    from speechbrain.processing.features import InputNormalization
+def _model_rtf(model_dir, wavs, threads):
+    """PyTorch (one by one, batches of 16) and onnxruntime RTF of a
+    folder."""
+    import onnxruntime
 
     from speechbrain_emoinv.evaluation.embedding import load_model
+    from speechbrain_emoinv.export import export_format
 
-    wavs = _eval_utterances(n_utts)
-    result = {"torch_threads": torch.get_num_threads()}
-    with tempfile.TemporaryDirectory() as tmp:
-        model = load_model(model_dir, Path(tmp) / "loaded")
-        ckpt = Path(model_dir) / "embedding_model.ckpt"
-        n_params = sum(
-            p.numel() for p in model.mods.embedding_model.parameters()
-        )
-        result["exported"] = {
-            "model_dir": str(Path(model_dir).relative_to(ROOT)),
-            "n_parameters": n_params,
-            "checkpoint_mb": round(ckpt.stat().st_size / 2**20, 2),
-            **_time_rtf(model.encode_batch, wavs),
-            "batched": _time_rtf_batched(model.encode_batch, wavs),
-        }
-    fbank = Fbank(n_mels=80)
-    norm = InputNormalization(norm_type="sentence", std_norm=False)
-    ecapa = ECAPA_TDNN(
+    model_dir = Path(model_dir)
+    model = load_model(model_dir, Path(tempfile.mkdtemp()) / "loaded")
+    n_params = sum(p.numel() for p in model.mods.embedding_model.parameters())
+    out = {
+        "n_parameters": n_params,
+        "checkpoint_mb": round(
+            (model_dir / "embedding_model.ckpt").stat().st_size / 2**20, 2
+        ),
+        **_time_rtf(model.encode_batch, wavs),
+        "batched": _time_rtf_batched(model.encode_batch, wavs),
+    }
+    onnx_path, diff = export_format(
+        model_dir, "onnx", Path(tempfile.mkdtemp()) / "embedding.onnx"
+    )
+    opts = onnxruntime.SessionOptions()
+    opts.intra_op_num_threads = threads
+    opts.inter_op_num_threads = 1
+    session = onnxruntime.InferenceSession(str(onnx_path), opts)
+
+    def embed_onnx(wav):
+        return session.run(None, {"wav": wav.numpy()})[0]
+
+    out["onnxruntime"] = {
+        "version": onnxruntime.__version__,
+        "parity_max_abs_diff": diff,
+        **_time_rtf(embed_onnx, wavs),
+    }
+    return out
+
+
+def embedding_rtf(model_dir, n_utts, data):
+    """RTF of the exported model and of an ECAPA C = 512 model, PyTorch
+    and onnxruntime."""
+    import torch
+    from speechbrain.lobes.models.ECAPA_TDNN import ECAPA_TDNN
+
+    from speechbrain_emoinv.export import export_pretrained
+
+    wavs = _eval_utterances(n_utts, data)
+    threads = torch.get_num_threads()
+    result = {"torch_threads": threads, "data": str(data)}
+    exported = _model_rtf(model_dir, wavs, threads)
+    result["exported"] = {"model_dir": str(model_dir), **exported}
+    kwargs = dict(
         input_size=80,
         channels=[512, 512, 512, 512, 1536],
         attention_channels=128,
         lin_neurons=192,
-    ).eval()
-    norm.eval()
-
-    def embed512(wav, lens=None):
-        lens = torch.ones(wav.shape[0]) if lens is None else lens
-        feats = norm(fbank(wav), lens)
-        return ecapa(feats, lens)
-
-    result["ecapa_c512"] = {
-        "n_parameters": sum(p.numel() for p in ecapa.parameters()),
-        "note": "untrained weights (speed only), same Fbank front end",
-        **_time_rtf(embed512, wavs),
-        "batched": _time_rtf_batched(embed512, wavs),
-    }
+    )
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = export_pretrained(
+            Path(tmp) / "c512", ECAPA_TDNN(**kwargs).eval(), kwargs
+        )
+        result["ecapa_c512"] = {
+            "note": "untrained weights (speed only), same Fbank front end",
+            **_model_rtf(folder, wavs, threads),
+        }
     return result
 
 
@@ -357,16 +382,25 @@ def main(argv=None):
         "--model-dir", default=str(ROOT / "results/emoinv/1986/pretrained")
     )
     parser.add_argument("--rtf-utterances", type=int, default=200)
+    parser.add_argument(
+        "--data",
+        default=str(ROOT / "data/mbrola_default/prepared/eval.csv"),
+        help="manifest of the utterances the RTF is measured on",
+    )
+    parser.add_argument("--part", choices=["all", "embedding"], default="all")
     args = parser.parse_args(argv)
     if args.worker:
         worker(args.worker)
+        return
+    if args.part == "embedding":
+        embedding_only(args, argv)
         return
     t0, load_start = time.time(), os.getloadavg()
     print(f"training throughput ({', '.join(CONFIGS)}), interleaved ...")
     train = training_throughput(args.steps, args.block, args.warmup)
     load_mid = os.getloadavg()
     print("embedding real-time factor ...")
-    rtf = embedding_rtf(args.model_dir, args.rtf_utterances)
+    rtf = embedding_rtf(args.model_dir, args.rtf_utterances, args.data)
     full, base = train["emoinv"], train["baseline"]
     result = {
         "command": "python benchmarks/bench_cost.py "
@@ -409,6 +443,60 @@ def main(argv=None):
     print(render(result))
 
 
+def embedding_only(args, argv):
+    """``--part embedding``: the RTF part alone, into
+    ``cost_embedding.json``."""
+    load_start = time.time(), os.getloadavg()[0]
+    rtf = embedding_rtf(args.model_dir, args.rtf_utterances, args.data)
+    rtf["command"] = "python benchmarks/bench_cost.py " + " ".join(
+        argv or sys.argv[1:]
+    )
+    rtf["hardware"] = f"{os.cpu_count()} CPU cores, no GPU"
+    rtf["load_average_1min"] = {
+        "start": round(load_start[1], 2),
+        "end": round(os.getloadavg()[0], 2),
+    }
+    rtf["wall_s"] = round(time.time() - load_start[0], 1)
+    OUT_EMBEDDING.parent.mkdir(parents=True, exist_ok=True)
+    OUT_EMBEDDING.write_text(json.dumps(rtf, indent=2) + "\n")
+    print(render_embedding(rtf))
+
+
+def render_embedding(emb):
+    """Markdown table of the embedding real-time factors."""
+    lines = [
+        f"Embedding real-time factor ({emb['torch_threads']} threads, "
+        f"{emb['exported']['n_utterances']} utterances, "
+        f"{emb['exported']['audio_s']} s of audio, best of 3 passes; one "
+        "utterance per call unless stated):",
+        "",
+        "| Model | parameters | PyTorch | PyTorch, batches of 16 | "
+        "onnxruntime | ONNX vs PyTorch max abs diff |",
+        "|---|---|---|---|---|---|",
+    ]
+    for key, name in (
+        ("exported", "exported model"),
+        ("ecapa_c512", "ECAPA C=512"),
+    ):
+        m = emb[key]
+        lines.append(
+            f"| {name} | {m['n_parameters'] / 1e6:.2f} M | "
+            f"{m['real_time_factor']:.4f} | "
+            f"{m['batched']['real_time_factor']:.4f} | "
+            f"{m['onnxruntime']['real_time_factor']:.4f} | "
+            f"{m['onnxruntime']['parity_max_abs_diff']:.1e} |"
+        )
+    if "load_average_1min" in emb:
+        load = emb["load_average_1min"]
+        lines += [
+            "",
+            f"1-min load average {load['start']} at start, {load['end']} "
+            f"at end on {emb['hardware']} (above the core count = other "
+            "jobs competed).",
+        ]
+    return "\n".join(lines)
+
+
 def _metrics_speed():
     """The saved output of bench_metrics.py, when there is one."""
     path = OUT.parent / "bench_metrics.txt"
@@ -434,7 +522,6 @@ def render(result):
             f"{t['samples_per_s_best_block']:.1f} | "
             f"{t['anchors_per_s_best_block']:.1f} | {t['peak_rss_mb']:.0f} |"
         )
-    emb = result["embedding"]
     lines += [
         "",
         f"Throughput ratio full / baseline, samples/s: all blocks "
@@ -444,15 +531,9 @@ def render(result):
         f"{result['throughput_ratio_anchors']:.3f}, "
         f"{result['throughput_ratio_anchors_best_block']:.3f}, "
         f"{result['throughput_ratio_anchors_cpu']:.3f}.",
-        f"Embedding RTF ({emb['torch_threads']} threads): exported model "
-        f"({emb['exported']['n_parameters'] / 1e6:.2f} M parameters, "
-        f"{emb['exported']['checkpoint_mb']:.1f} MB) "
-        f"{emb['exported']['real_time_factor']:.4f}; ECAPA C=512 "
-        f"({emb['ecapa_c512']['n_parameters'] / 1e6:.2f} M parameters) "
-        f"{emb['ecapa_c512']['real_time_factor']:.4f} (one utterance per "
-        f"call); batches of 16: "
-        f"{emb['exported']['batched']['real_time_factor']:.4f} and "
-        f"{emb['ecapa_c512']['batched']['real_time_factor']:.4f}.",
+        "",
+        render_embedding(result["embedding"]),
+        "",
         f"Load average (1 min) start {result['load_average_1min']['start']}"
         f", end {result['load_average_1min']['end']} on "
         f"{result['hardware']}.",
