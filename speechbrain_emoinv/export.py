@@ -46,6 +46,14 @@ CORPORA = {
         "MBROLA voice licences: non-free, research and non-commercial use "
         "only; a model trained on this audio inherits that restriction",
     ),
+    "debian_voices": (
+        "Real voices from Debian packages (Tux Paint, Asterisk prompts, "
+        "KTuberling, Flight of the Amazon Queen)",
+        "other",
+        ["multilingual"],
+        "each package's own licence (GPL-2, CC-BY-SA-3.0, CC-BY-3.0, "
+        "freeware; see the packages' copyright files)",
+    ),
     "esd": (
         "ESD (Emotional Speech Dataset)",
         "other",
@@ -251,7 +259,7 @@ def card_header(datasets):
     >>> card_header(["timit"])
     Traceback (most recent call last):
     ...
-    ValueError: unknown training corpus 'timit' in model_card datasets: known are mbrola, esd, cremad, ravdess, dusha, voxceleb, iemocap
+    ValueError: unknown training corpus 'timit' in model_card datasets: known are mbrola, debian_voices, esd, cremad, ravdess, dusha, voxceleb, iemocap
     """
     for key in datasets:
         if key not in CORPORA:

@@ -90,4 +90,5 @@ def test_export_format_matches_pytorch(toy, tmp_path, fmt, capsys):
 def test_export_cli_errors_are_one_line(tmp_path, capsys):
     assert export_main(["--model", str(tmp_path), "--format", "onnx"]) == 1
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "no hyperparams.yaml" in err
+    assert err.count("\n") == 1 and err.startswith("emoinv-export: error:")
+    assert "hyperparams.yaml" in err

@@ -9,12 +9,11 @@ Examples::
 The file takes one mono utterance ``(1, T)`` at the model's sample rate and
 returns its embedding ``(1, D)``; it is checked against the folder's PyTorch
 model on random signals of other lengths than the traced one (largest
-absolute difference printed; above 1e-4 the command fails).
+absolute difference printed; above 1e-4 the command fails). Without
+``--out`` the file goes into the model folder.
 """
 
-import argparse
-import sys
-
+from speechbrain_emoinv.cli import make_parser, run_main
 from speechbrain_emoinv.export import FORMAT_FILES, PARITY_ATOL, export_format
 
 
@@ -26,10 +25,10 @@ def build_parser():
     >>> build_parser().parse_args(["--model", "m", "--format", "onnx"]).format
     'onnx'
     """
-    p = argparse.ArgumentParser(
-        prog="emoinv-export",
-        description="Write the embedding path of an exported model folder "
-        "as TorchScript or ONNX, checked against PyTorch.",
+    p = make_parser(
+        "emoinv-export",
+        "Write the embedding path of an exported model folder as "
+        "TorchScript or ONNX, checked against PyTorch.",
     )
     p.add_argument("--model", required=True, help="exported model folder")
     p.add_argument("--format", required=True, choices=sorted(FORMAT_FILES))
@@ -39,27 +38,26 @@ def build_parser():
     return p
 
 
-def main(argv=None):
-    """Runs ``emoinv-export``; returns the exit status."""
+def run(argv):
+    """Parses ``argv`` and writes the file; prints its path and parity."""
     args = build_parser().parse_args(argv)
     try:
         path, diff = export_format(args.model, args.format, args.out)
     except ImportError as err:
-        print(
-            f"emoinv-export: {err.name or err} is missing: pip install "
-            "'speechbrain-emoinv[export]'",
-            file=sys.stderr,
-        )
-        return 1
-    except (FileNotFoundError, ValueError, RuntimeError) as err:
-        print(f"emoinv-export: {err}", file=sys.stderr)
-        return 1
+        raise RuntimeError(
+            f"{err.name or err} is missing: pip install "
+            "'speechbrain-emoinv[export]'"
+        ) from err
     print(
         f"{path}\t{args.format}\tmax |embedding - PyTorch| {diff:.2e} "
         f"(tolerance {PARITY_ATOL:g})"
     )
-    return 0
+
+
+def main(argv=None):
+    """Runs ``emoinv-export``; returns the exit status."""
+    return run_main("emoinv-export", run, argv)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    raise SystemExit(main())
