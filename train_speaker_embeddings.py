@@ -278,9 +278,10 @@ def dataio_prep(hparams):
     train = sb.dataio.dataset.DynamicItemDataset.from_csv(
         hparams["train_annotation"]
     )
+    # Validation utterances sorted by length: batches pad little.
     valid = sb.dataio.dataset.DynamicItemDataset.from_csv(
         hparams["valid_annotation"]
-    )
+    ).filtered_sorted(sort_key="duration")
     rows = [train.data[i] for i in train.data_ids]
     row_of = {uid: i for i, uid in enumerate(train.data_ids)}
     sampler = hparams["pair_sampler"](
