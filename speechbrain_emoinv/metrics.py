@@ -150,12 +150,8 @@ def eer_from_points(thresholds, p_miss, p_fa):
 
     Arguments
     ---------
-    thresholds : numpy.ndarray
-        Distinct scores, ascending.
-    p_miss : numpy.ndarray
-        Miss rate at each threshold.
-    p_fa : numpy.ndarray
-        False-alarm rate at each threshold.
+    thresholds, p_miss, p_fa : numpy.ndarray
+        The output of ``operating_points``.
 
     Returns
     -------
@@ -183,12 +179,8 @@ def min_dcf_from_points(
 
     Arguments
     ---------
-    thresholds : numpy.ndarray
-        Distinct scores, ascending.
-    p_miss : numpy.ndarray
-        Miss rate at each threshold.
-    p_fa : numpy.ndarray
-        False-alarm rate at each threshold.
+    thresholds, p_miss, p_fa : numpy.ndarray
+        The output of ``operating_points``.
     p_target : float
         Prior of a target trial.
     c_miss : float
@@ -209,16 +201,21 @@ def min_dcf_from_points(
     >>> min_dcf_from_points(*pts, p_target=0.5)
     (0.5, 0.1)
     """
+    c_det = _normalised_cost(p_miss, p_fa, p_target, c_miss, c_fa)
+    idx = int(np.argmin(c_det))
+    best, thr = float(c_det[idx]), float(thresholds[idx])
+    accept_all = _normalised_cost(0.0, 1.0, p_target, c_miss, c_fa)
+    if accept_all < best:
+        best, thr = accept_all, float("-inf")
+    return best, thr
+
+
+def _normalised_cost(p_miss, p_fa, p_target, c_miss, c_fa):
+    """``C_det / min(c_miss * p_target, c_fa * (1 - p_target))``."""
     if not 0.0 < p_target < 1.0:
         raise ValueError(f"p_target must be in (0, 1), got {p_target}")
     c_det = c_miss * p_target * p_miss + c_fa * (1 - p_target) * p_fa
-    idx = int(np.argmin(c_det))
-    best, thr = float(c_det[idx]), float(thresholds[idx])
-    accept_all = c_fa * (1 - p_target)
-    if accept_all < best:
-        best, thr = accept_all, float("-inf")
-    norm = min(c_miss * p_target, c_fa * (1 - p_target))
-    return best / norm, thr
+    return c_det / min(c_miss * p_target, c_fa * (1 - p_target))
 
 
 def compute_eer(scores, labels):
@@ -226,10 +223,8 @@ def compute_eer(scores, labels):
 
     Arguments
     ---------
-    scores : array-like
-        Scores, one per trial.
-    labels : array-like
-        1 for target, 0 for non-target trials.
+    scores, labels : array-like
+        Trials, as in ``check_trials``.
 
     Returns
     -------
@@ -253,16 +248,10 @@ def compute_min_dcf(scores, labels, p_target=0.01, c_miss=1.0, c_fa=1.0):
 
     Arguments
     ---------
-    scores : array-like
-        Scores, one per trial.
-    labels : array-like
-        1 for target, 0 for non-target trials.
-    p_target : float
-        Prior of a target trial.
-    c_miss : float
-        Cost of a miss.
-    c_fa : float
-        Cost of a false alarm.
+    scores, labels : array-like
+        Trials, as in ``check_trials``.
+    p_target, c_miss, c_fa : float
+        As in ``min_dcf_from_points``.
 
     Returns
     -------
@@ -285,10 +274,8 @@ def det_curve(scores, labels, max_points=None):
 
     Arguments
     ---------
-    scores : array-like
-        Scores, one per trial.
-    labels : array-like
-        1 for target, 0 for non-target trials.
+    scores, labels : array-like
+        Trials, as in ``check_trials``.
     max_points : int or None
         Thin the curve to about this many points for plotting (the ends
         are kept).
@@ -324,10 +311,8 @@ def verification_metrics(scores, labels, p_targets=(0.01, 0.05)):
 
     Arguments
     ---------
-    scores : array-like
-        Scores, one per trial.
-    labels : array-like
-        1 for target, 0 for non-target trials.
+    scores, labels : array-like
+        Trials, as in ``check_trials``.
     p_targets : sequence of float
         Priors for minDCF (C_miss = C_fa = 1).
 
@@ -426,18 +411,12 @@ def actual_dcf(scores, labels, threshold, p_target=0.01, c_miss=1.0, c_fa=1.0):
 
     Arguments
     ---------
-    scores : array-like
-        Scores, one per trial.
-    labels : array-like
-        1 for target, 0 for non-target trials.
+    scores, labels : array-like
+        Trials, as in ``check_trials``.
     threshold : float
         Accept when ``score > threshold``.
-    p_target : float
-        Prior of a target trial.
-    c_miss : float
-        Cost of a miss.
-    c_fa : float
-        Cost of a false alarm.
+    p_target, c_miss, c_fa : float
+        As in ``min_dcf_from_points``.
 
     Returns
     -------
@@ -452,14 +431,11 @@ def actual_dcf(scores, labels, threshold, p_target=0.01, c_miss=1.0, c_fa=1.0):
     >>> actual_dcf(s, lab, 0.85, p_target=0.5)  # one miss in two targets
     0.5
     """
-    if not 0.0 < p_target < 1.0:
-        raise ValueError(f"p_target must be in (0, 1), got {p_target}")
     scores, labels = check_trials(scores, labels)
     accept = scores > threshold
     p_miss = float(np.mean(~accept[labels]))
     p_fa = float(np.mean(accept[~labels]))
-    c_det = c_miss * p_target * p_miss + c_fa * (1 - p_target) * p_fa
-    return c_det / min(c_miss * p_target, c_fa * (1 - p_target))
+    return _normalised_cost(p_miss, p_fa, p_target, c_miss, c_fa)
 
 
 def cllr(llrs, labels):
