@@ -405,27 +405,15 @@ def embed_manifest(
 
     Arguments
     ---------
-    model : SpeakerRecognition
-        Loaded model.
-    rows : list of dict
-        Manifest rows.
-    work_dir : str or Path
-        Folder of chunk files.
-    chunk_size : int
-        Utterances per chunk file.
-    batch_size : int
-        Utterances per forward pass.
-    progress : bool
-        Show a tqdm bar.
+    model, rows, work_dir, chunk_size, batch_size, progress
+        As in :func:`embed_shard`.
     issues : dict or None
         Receives short/silent clips (see :func:`embed_rows`).
 
     Returns
     -------
-    ids : list of str
-        Manifest IDs.
-    emb : torch.Tensor
-        ``[len(rows), D]`` embeddings.
+    ids, emb
+        As :func:`merge_chunks` returns them.
     """
     rank, world = dist_info()
     embed_shard(
