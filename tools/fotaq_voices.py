@@ -27,30 +27,25 @@ for its two-line setup)::
 Authors: speechbrain-emoinv contributors
 """
 
-import argparse
 import io
 import json
-import sys
 from collections import defaultdict
 from math import gcd
 from pathlib import Path
 
 import numpy as np
 import soundfile as sf
+import voice_calibration as vc  # also puts the repository on sys.path
 from scipy.signal import resample_poly
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from speechbrain_emoinv.data import prepare_fotaq  # noqa: E402
+from speechbrain_emoinv.data import prepare_fotaq
 
 
 def main():
     """Embeds, clusters, checks purity and writes the voice table."""
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--data", default=prepare_fotaq.DATA_FOLDER)
-    ap.add_argument("--clips", type=int, default=40)
-    ap.add_argument("--quantile", type=float, default=0.05)
+    ap = vc.calibration_parser(
+        __doc__.split("\n")[0], prepare_fotaq.DATA_FOLDER, 40
+    )
     ap.add_argument("--out", default=str(prepare_fotaq.VOICES_FILE))
     args = ap.parse_args()
     from resemblyzer import VoiceEncoder, preprocess_wav
@@ -73,10 +68,9 @@ def main():
     encoder = VoiceEncoder("cpu", verbose=False)
     emb = {}
     for who, names in sorted(clips.items()):
-        pick = np.linspace(0, len(names) - 1, min(args.clips, len(names)))
         vecs = []
-        for i in sorted(set(pick.round().astype(int))):
-            x, sr = sf.read(io.BytesIO(read(names[i])), dtype="float32")
+        for name in vc.spread(names, args.clips):
+            x, sr = sf.read(io.BytesIO(read(name)), dtype="float32")
             g = gcd(sr, 16000)
             x = resample_poly(x, 16000 // g, sr // g)
             wav = preprocess_wav(x, source_sr=16000)
@@ -85,16 +79,9 @@ def main():
         emb[who] = np.stack(vecs)
         print(f"{who}: {len(names)} clips, {len(vecs)} embedded")
 
-    def unit(v):
-        return v / np.linalg.norm(v, axis=-1, keepdims=True)
-
     chars = sorted(c for c in emb if len(emb[c]) >= 4)
-    halves = [
-        float(unit(emb[c][0::2].mean(0)) @ unit(emb[c][1::2].mean(0)))
-        for c in chars
-    ]
-    threshold = float(np.quantile(halves, args.quantile))
-    cent = unit(np.stack([emb[c].mean(0) for c in chars]))
+    halves, threshold = vc.split_half_threshold(emb, chars, args.quantile)
+    cent = vc.unit(np.stack([emb[c].mean(0) for c in chars]))
     labels = AgglomerativeClustering(
         n_clusters=None,
         metric="cosine",
@@ -111,7 +98,7 @@ def main():
             voice_of[c] = name
     # Purity: nearest voice centroid of each clip, leave-one-out.
     voices = sorted(set(voice_of.values()))
-    x = np.concatenate([unit(emb[c]) for c in chars])
+    x = np.concatenate([vc.unit(emb[c]) for c in chars])
     y = np.concatenate(
         [[voices.index(voice_of[c])] * len(emb[c]) for c in chars]
     )
@@ -123,7 +110,7 @@ def main():
     n_all = np.repeat(counts[None], len(x), 0)
     n_all[np.arange(len(x)), y] -= 1
     sims = np.einsum(
-        "nd,nvd->nv", x, unit(cent_all / np.maximum(n_all, 1)[..., None])
+        "nd,nvd->nv", x, vc.unit(cent_all / np.maximum(n_all, 1)[..., None])
     )
     hit = sims.argmax(1) == y
     purity = {

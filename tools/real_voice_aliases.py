@@ -22,28 +22,23 @@ Run after a first ``prepare_real`` (needs ``.venv-resemblyzer``)::
 Authors: speechbrain-emoinv contributors
 """
 
-import argparse
 import json
-import sys
 from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
 import soundfile as sf
+import voice_calibration as vc  # also puts the repository on sys.path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from speechbrain_emoinv.data.manifest import read_manifest  # noqa: E402
-from speechbrain_emoinv.data.prepare_real import ALIASES_FILE  # noqa: E402
+from speechbrain_emoinv.data.manifest import read_manifest
+from speechbrain_emoinv.data.prepare_real import ALIASES_FILE
 
 
 def main():
     """Embeds, calibrates, compares voices across sources, writes."""
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--data", default=str(ROOT / "data/real/prepared"))
-    ap.add_argument("--clips", type=int, default=30)
-    ap.add_argument("--quantile", type=float, default=0.05)
+    ap = vc.calibration_parser(
+        __doc__.split("\n")[0], str(vc.ROOT / "data/real/prepared"), 30
+    )
     args = ap.parse_args()
     from resemblyzer import VoiceEncoder, preprocess_wav
 
@@ -55,24 +50,16 @@ def main():
     encoder = VoiceEncoder("cpu", verbose=False)
     emb = {}
     for voice, wavs in sorted(by_voice.items()):
-        pick = np.linspace(0, len(wavs) - 1, min(args.clips, len(wavs)))
         vecs = [
-            encoder.embed_utterance(preprocess_wav(sf.read(wavs[i])[0], 16000))
-            for i in sorted(set(pick.round().astype(int)))
+            encoder.embed_utterance(preprocess_wav(sf.read(wav)[0], 16000))
+            for wav in vc.spread(wavs, args.clips)
         ]
         emb[voice] = np.stack([v for v in vecs if np.isfinite(v).all()])
         print(f"{voice}: {len(wavs)} clips, {len(emb[voice])} embedded")
 
-    def unit(v):
-        return v / np.linalg.norm(v, axis=-1, keepdims=True)
-
     voices = sorted(emb)
-    halves = [
-        float(unit(emb[v][0::2].mean(0)) @ unit(emb[v][1::2].mean(0)))
-        for v in voices
-    ]
-    threshold = float(np.quantile(halves, args.quantile))
-    cent = {v: unit(emb[v].mean(0)) for v in voices}
+    _, threshold = vc.split_half_threshold(emb, voices, args.quantile)
+    cent = {v: vc.unit(emb[v].mean(0)) for v in voices}
     pairs = sorted(
         (float(cent[a] @ cent[b]), a, b)
         for i, a in enumerate(voices)
