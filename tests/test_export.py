@@ -10,20 +10,14 @@ from speechbrain.lobes.models.ECAPA_TDNN import ECAPA_TDNN
 from speechbrain.processing.features import InputNormalization
 from speechbrain.utils.fetching import FetchConfig
 
+from speechbrain_emoinv.evaluation.toy import TINY_ECAPA
 from speechbrain_emoinv.export import (
     export_pretrained,
     model_fingerprint,
     read_metadata,
 )
 
-KW = dict(
-    input_size=40,
-    channels=[32, 32, 32, 32, 96],
-    kernel_sizes=[5, 3, 3, 3, 1],
-    dilations=[1, 2, 3, 4, 1],
-    attention_channels=16,
-    lin_neurons=16,
-)
+KW = dict(TINY_ECAPA, input_size=40)
 
 
 @pytest.fixture
