@@ -8,19 +8,23 @@ from speechbrain_emoinv.cli import evaluate
 from speechbrain_emoinv.evaluation.toy import make_toy_data, make_toy_model
 
 
+def _run(model, data, out, options):
+    evaluate.run(
+        ["--model", str(model), "--data", str(data), "--out", str(out)]
+        + options
+    )
+
+
 def test_evaluate_cli(tmp_path, capsys):
     torch.set_num_threads(1)
     data = make_toy_data(tmp_path / "d", n_train=2, n_eval=3, n_sentences=2)
     model = make_toy_model(tmp_path / "m")
     out = tmp_path / "o"
-    evaluate.run(
+    _run(
+        model,
+        data,
+        out,
         [
-            "--model",
-            str(model),
-            "--data",
-            str(data),
-            "--out",
-            str(out),
             "--exclude-speakers",
             f"@{data / 'train_speakers.txt'}",
             "--cohort-size",
@@ -29,7 +33,7 @@ def test_evaluate_cli(tmp_path, capsys):
             "4",
             "--projection",
             "pca",
-        ]
+        ],
     )
     printed = capsys.readouterr().out
     res = json.loads((out / "results.json").read_text())
@@ -46,19 +50,11 @@ def test_evaluate_cli(tmp_path, capsys):
         "results.md",
     ):
         assert (out / name).stat().st_size > 1000, name
-    evaluate.run(
-        [
-            "--model",
-            str(model),
-            "--data",
-            str(data),
-            "--out",
-            str(out / "raw"),
-            "--cohort",
-            "none",
-            "--no-plots",
-            "--no-probe",
-        ]
+    _run(
+        model,
+        data,
+        out / "raw",
+        ["--cohort", "none", "--no-plots", "--no-probe"],
     )
     raw = json.loads((out / "raw" / "results.json").read_text())
     assert set(raw["lists"]["merged"]) == {"n_trials", "n_excluded", "cosine"}
