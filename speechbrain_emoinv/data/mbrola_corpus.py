@@ -57,22 +57,16 @@ ALL_VOICES = (
 
 BASE_STYLES = ("neutral", "angry", "happy", "sad", "fear", "surprise")
 
+# tiny and default differ only in voices and sentences.
+_BASE_SIZE = dict(styles=BASE_STYLES, vtl_factors=(), variation=1.0)
 SIZES = {
     # 8 speakers over the three splits x 6 styles x 4 short sentences.
     "tiny": dict(
+        _BASE_SIZE,
         voices=("us1", "de4", "fr1", "de3", "us3", "us2", "de5", "fr2"),
-        styles=BASE_STYLES,
         n_sentences=4,
-        vtl_factors=(),
-        variation=1.0,
     ),
-    "default": dict(
-        voices=tuple(ALL_VOICES),
-        styles=BASE_STYLES,
-        n_sentences=22,
-        vtl_factors=(),
-        variation=1.0,
-    ),
+    "default": dict(_BASE_SIZE, voices=tuple(ALL_VOICES), n_sentences=22),
     "full": dict(
         voices=tuple(ALL_VOICES),
         styles=BASE_STYLES + ("disgust",),
