@@ -9,18 +9,33 @@ import argparse
 import sys
 
 
-def make_parser(prog, description):
+def make_parser(prog, description, model=False):
     """``ArgumentParser`` with the shared ``--debug`` flag.
+
+    Arguments
+    ---------
+    prog, description : str
+        As in ``argparse.ArgumentParser``.
+    model : bool
+        Add the required ``--model`` (an exported model folder).
+
+    Returns
+    -------
+    argparse.ArgumentParser
 
     Example
     -------
     >>> make_parser("x", "y").parse_args(["--debug"]).debug
     True
+    >>> make_parser("x", "y", model=True).parse_args(["--model", "m"]).model
+    'm'
     """
     p = argparse.ArgumentParser(prog=prog, description=description)
     p.add_argument(
         "--debug", action="store_true", help="show the traceback of an error"
     )
+    if model:
+        p.add_argument("--model", required=True, help="exported model folder")
     return p
 
 

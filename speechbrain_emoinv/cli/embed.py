@@ -48,8 +48,8 @@ def build_parser():
         "emoinv-embed",
         "Embed every row of a manifest CSV (resumable, sharded under "
         "torchrun).",
+        model=True,
     )
-    p.add_argument("--model", required=True, help="exported model folder")
     p.add_argument("--csv", required=True, help="manifest CSV")
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--batch-size", type=int, default=16)

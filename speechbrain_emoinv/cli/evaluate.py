@@ -27,8 +27,8 @@ def build_parser():
         "emoinv-eval",
         "Score every trial list of a split with an exported model; write "
         "results.json, results.md and figures.",
+        model=True,
     )
-    p.add_argument("--model", required=True, help="exported model folder")
     p.add_argument("--data", required=True, help="prepared data folder")
     p.add_argument("--split", default="eval", help="eval or valid")
     p.add_argument("--out", default=None, help="output folder")

@@ -29,8 +29,8 @@ def build_parser():
         "emoinv-export",
         "Write the embedding path of an exported model folder as "
         "TorchScript or ONNX, checked against PyTorch.",
+        model=True,
     )
-    p.add_argument("--model", required=True, help="exported model folder")
     p.add_argument("--format", required=True, choices=sorted(FORMAT_FILES))
     p.add_argument(
         "--out", help="output file (default: embedding.<format> in --model)"

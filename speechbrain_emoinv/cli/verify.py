@@ -51,8 +51,8 @@ def build_parser():
         "emoinv-verify",
         "Cosine score and same/different decision under the model's "
         "stored threshold.",
+        model=True,
     )
-    p.add_argument("--model", required=True, help="exported model folder")
     p.add_argument("wavs", nargs="*", help="enrol.wav test.wav")
     p.add_argument("--trials", help="batch mode: a list of pairs")
     p.add_argument("--data", help="root of relative paths / manifests")
