@@ -23,11 +23,12 @@ Authors
 
 import csv
 import hashlib
-import os
 from pathlib import Path
 
 import numpy as np
 import torch
+
+from speechbrain_emoinv.data.manifest import file_stamp
 
 EPS = 1e-6
 
@@ -345,11 +346,9 @@ def manifest_key(manifest):
         wavs = sorted({r.get("wav") or "" for r in csv.DictReader(fin)} - {""})
     listing = []
     for wav in wavs:
-        try:
-            st = os.stat(wav)
-            listing.append(f"{wav}\0{st.st_size}\0{st.st_mtime_ns}")
-        except OSError:
-            listing.append(f"{wav}\0missing")
+        stamp = file_stamp(wav)
+        size_mtime = "\0".join(map(str, stamp)) if stamp else "missing"
+        listing.append(f"{wav}\0{size_mtime}")
     return files_digest([manifest], "\n".join(listing))
 
 

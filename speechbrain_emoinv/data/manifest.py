@@ -179,6 +179,21 @@ def audio_glob(folder, pattern):
     return sorted(Path(folder).glob(pattern[:-4] + ".[wW][aA][vV]"))
 
 
+def file_stamp(path):
+    """``[size, mtime_ns]`` of a file, or None when it cannot be read.
+
+    Example
+    -------
+    >>> file_stamp("/nonexistent.wav") is None
+    True
+    """
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return [st.st_size, st.st_mtime_ns]
+
+
 def inputs_digest(cands, extra=None):
     """Digest of the candidates and their audio files' sizes and mtimes.
 
@@ -205,11 +220,8 @@ def inputs_digest(cands, extra=None):
     """
     digest = hashlib.sha256()
     for c in cands:
-        try:
-            st = os.stat(c["wav"])
-            stat = [st.st_size, st.st_mtime_ns]
-        except OSError:
-            stat = None  # missing: counted when the audio is checked
+        # None when missing: counted when the audio is checked.
+        stat = file_stamp(c["wav"])
         digest.update(json.dumps([c, stat], sort_keys=True).encode())
     digest.update(json.dumps(extra, sort_keys=True, default=str).encode())
     return digest.hexdigest()[:16]
