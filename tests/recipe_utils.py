@@ -13,7 +13,7 @@ TINY = ROOT / "tests" / "hparams" / "tiny.yaml"
 TINY_DATA = ROOT / "tests" / "tmp" / "mbrola_tiny"
 
 
-def recipe_cmd(config=TINY, *overrides, torchrun=0):
+def recipe_cmd(config=TINY, *overrides, torchrun=0, script=SCRIPT):
     """Command line for the recipe with ``--key=value`` overrides."""
     launcher = [sys.executable]
     if torchrun:
@@ -25,7 +25,7 @@ def recipe_cmd(config=TINY, *overrides, torchrun=0):
         ]
     return [
         *launcher,
-        str(SCRIPT),
+        str(script),
         str(config),
         f"--data_folder={TINY_DATA}",
         "--device=cpu",
@@ -33,11 +33,13 @@ def recipe_cmd(config=TINY, *overrides, torchrun=0):
     ]
 
 
-def run_recipe(config=TINY, *overrides, torchrun=0, timeout=600):
+def run_recipe(
+    config=TINY, *overrides, torchrun=0, timeout=600, script=SCRIPT, env=None
+):
     """Runs the recipe to the end; returns its combined output."""
-    env = dict(os.environ, OMP_NUM_THREADS="1")
+    env = dict(os.environ, OMP_NUM_THREADS="1", **(env or {}))
     proc = subprocess.run(
-        recipe_cmd(config, *overrides, torchrun=torchrun),
+        recipe_cmd(config, *overrides, torchrun=torchrun, script=script),
         cwd=ROOT,
         env=env,
         capture_output=True,
