@@ -64,7 +64,7 @@ def test_batch_modes(toy, tmp_path, capsys):
     assert "label=1" in out and "# accuracy at threshold" in out
 
 
-def test_bad_input(toy, tmp_path):
+def test_bad_input(toy, tmp_path, capsys):
     data, root = toy
     folder = make_toy_model(root / "mx")
     t = tmp_path / "t.txt"
@@ -79,5 +79,6 @@ def test_bad_input(toy, tmp_path):
     t.write_text("")
     with pytest.raises(ValueError, match="empty trial list"):
         verify.run(["--model", str(folder), "--trials", str(t)])
-    with pytest.raises(SystemExit):
+    with pytest.raises(SystemExit, match="^2$"):
         verify.run(["--model", str(folder), "only_one.wav"])
+    assert "give two WAV files or --trials FILE" in capsys.readouterr().err

@@ -58,11 +58,11 @@ def test_shards_merge_and_resume(setup, tmp_path, monkeypatch):
 
     def dying(*a, **k):
         if next(calls) == 2:
-            raise KeyboardInterrupt
+            raise KeyboardInterrupt("killed in chunk 2")
         return real(*a, **k)
 
     monkeypatch.setattr(emb_mod, "embed_rows", dying)
-    with pytest.raises(KeyboardInterrupt):
+    with pytest.raises(KeyboardInterrupt, match="killed in chunk 2"):
         embed_shard(model, rows, work, chunk_size=4, batch_size=1)
     with pytest.raises(RuntimeError, match="rerun to finish"):
         merge_chunks(rows, work)

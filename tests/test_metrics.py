@@ -17,7 +17,7 @@ from speechbrain_emoinv.metrics import (
 )
 
 
-def brute_force(scores, labels, p_target=0.01):
+def brute_force(scores, labels, p_target=0.01, c_miss=1.0, c_fa=1.0):
     """Direct counting at every distinct threshold (O(N * U))."""
     scores = np.asarray(scores, dtype=np.float64)
     labels = np.asarray(labels, dtype=bool)
@@ -27,8 +27,12 @@ def brute_force(scores, labels, p_target=0.01):
     p_fa = np.array([(neg > t).mean() for t in thr])
     i = np.argmin(np.abs(p_fa - p_miss))
     eer = (p_fa[i] + p_miss[i]) / 2
-    costs = np.append(p_target * p_miss + (1 - p_target) * p_fa, 1 - p_target)
-    dcf = costs.min() / min(p_target, 1 - p_target)
+    # Every threshold, plus accepting everything (p_miss 0, p_fa 1).
+    costs = np.append(
+        c_miss * p_target * p_miss + c_fa * (1 - p_target) * p_fa,
+        c_fa * (1 - p_target),
+    )
+    dcf = costs.min() / min(c_miss * p_target, c_fa * (1 - p_target))
     return eer, thr[i], dcf
 
 
@@ -58,6 +62,19 @@ def test_against_brute_force(seed, decimals):
         assert dcf == pytest.approx(
             brute_force(scores, labels, p)[2], abs=1e-12
         )
+
+
+@pytest.mark.parametrize(
+    "p_target,c_miss,c_fa",
+    [(0.01, 10.0, 1.0), (0.05, 2.0, 1.0), (0.3, 3.0, 0.5), (0.5, 1.0, 4.0)],
+)
+def test_min_dcf_costs_against_brute_force(p_target, c_miss, c_fa):
+    scores, labels = make_data(120, 360, 5, decimals=1)
+    dcf, _ = compute_min_dcf(scores, labels, p_target, c_miss, c_fa)
+    ref = brute_force(scores, labels, p_target, c_miss, c_fa)[2]
+    assert dcf == pytest.approx(ref, abs=1e-12)
+    # The costs matter: unit costs give another value.
+    assert dcf != pytest.approx(compute_min_dcf(scores, labels, p_target)[0])
 
 
 @pytest.mark.parametrize("decimals", [None, 1])
