@@ -1,40 +1,86 @@
 """Builders of fake corpus directory trees with tiny generated WAVs.
 
 Each ``make_<corpus>(root)`` writes the real corpus' layout (see
-``/work/shared/data-notes.md``) with 0.3 s tones and returns the list of
-the utterances it wrote with their expected manifest fields.
+``/work/shared/data-notes.md``) with 0.3 s harmonic "voices" and returns
+the list of the utterances it wrote with their expected manifest fields.
+The speaker sets a voice's pitch and timbre, the emotion its loudness and
+a small pitch bend, the take a little noise, so that a speaker model can
+tell the speakers apart (and a pipeline that mixes them up shows it).
 """
 
 import json
+import zlib
 from pathlib import Path
 
 import numpy as np
 import soundfile as sf
 
 
-def tone(path, sr=16000, seconds=0.3, freq=220.0, channels=1, amp=0.3):
-    """Writes a short sine tone WAV; returns its sample count at 16 kHz."""
+def _write(path, x, sr, channels):
+    """Writes ``x`` as 16-bit PCM; extra channels differ from the first
+    (half as loud, shifted by 1 ms), so a downmix must really mix."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    t = np.arange(int(sr * seconds)) / sr
-    x = (amp * np.sin(2 * np.pi * freq * t)).astype("float32")
+    x = x.astype("float32")
     if channels > 1:
-        x = np.stack([x] * channels, axis=1)
+        shift = sr // 1000
+        other = 0.5 * np.concatenate([np.zeros(shift, "float32"), x[:-shift]])
+        x = np.stack([x] + [other] * (channels - 1), axis=1)
     sf.write(str(path), x, sr, subtype="PCM_16")
+
+
+def tone(path, sr=16000, seconds=0.3, freq=220.0, channels=1, amp=0.3):
+    """Writes a short sine tone WAV; returns its sample count at 16 kHz."""
+    t = np.arange(int(sr * seconds)) / sr
+    _write(path, amp * np.sin(2 * np.pi * freq * t), sr, channels)
     return int(round(seconds * 16000))
 
 
-def make_esd(root):
-    """ESD: 4 speakers (3 English, 1 Mandarin) x 5 emotions x 2 sentences."""
+def _seed(*keys):
+    return zlib.crc32("/".join(map(str, keys)).encode())
+
+
+def voice(path, speaker, emotion="neutral", take=0, sr=16000, seconds=0.3,
+          channels=1):  # fmt: skip
+    """Writes a speaker's harmonic voice; returns its sample count at 16 kHz.
+
+    The speaker fixes the pitch (90-350 Hz) and the amplitudes of 12
+    harmonics; the emotion the loudness (0.15-0.35), a pitch bend of up to
+    3 % and the syllable rate (8-14 Hz); the take the syllables' phase and
+    noise 30 dB down. Syllables (voiced stretches between pauses) keep the
+    timbre in the features after sentence mean normalisation, which
+    removes whatever a steady tone holds.
+    """
+    spk = np.random.default_rng(_seed("speaker", speaker))
+    f0 = 90.0 * 2 ** (spk.random() * np.log2(350 / 90))
+    harmonics = spk.random(12) ** 2 / np.arange(1, 13)
+    emo = np.random.default_rng(_seed("emotion", emotion))
+    gain, bend = 0.15 + 0.2 * emo.random(), 1 + 0.03 * (2 * emo.random() - 1)
+    rate = 8 + 6 * emo.random()
+    rng = np.random.default_rng(_seed("take", speaker, emotion, take, path))
+    t = np.arange(int(sr * seconds)) / sr
+    pitch = f0 * np.linspace(1.0, bend, t.size)
+    phase = 2 * np.pi * np.cumsum(pitch) / sr
+    x = sum(a * np.sin(k * phase) for k, a in enumerate(harmonics, 1))
+    syllables = np.sin(2 * np.pi * (rate * t + rng.random())) > -0.2
+    x = gain * x / np.max(np.abs(x)) * syllables
+    x = x + gain * 0.03 * rng.standard_normal(t.size)
+    _write(path, x, sr, channels)
+    return int(round(seconds * 16000))
+
+
+def make_esd(root, speakers=("0001", "0011", "0012", "0013")):
+    """ESD: 4 speakers (0001 Mandarin, the others English) x 5 emotions x
+    2 sentences."""
     root = Path(root)
     expected = []
     emos = ("Neutral", "Angry", "Happy", "Sad", "Surprise")
-    for spk in ("0001", "0011", "0012", "0013"):
+    for spk in speakers:
         for k, emo in enumerate(emos):
             for sent in (1, 2):
                 num = k * 350 + sent
                 wav = root / spk / emo / "train" / f"{spk}_{num:06d}.wav"
-                n = tone(wav, freq=100 + int(spk))
+                n = voice(wav, spk, emo, sent)
                 lang = "zh" if spk == "0001" else "en"
                 expected.append(
                     dict(ID=f"esd-{spk}_{num:06d}", spk_id=f"esd-{spk}",
@@ -44,11 +90,12 @@ def make_esd(root):
     return expected
 
 
-def make_cremad(root):
-    """CREMA-D: 4 actors x {NEU, ANG, FEA} x 2 sentences, demographics."""
+def make_cremad(root, actors=("1001", "1002", "1003", "1004")):
+    """CREMA-D: 4 actors (odd male) x {NEU, ANG, FEA} x 2 sentences,
+    demographics."""
     root = Path(root)
     expected = []
-    sexes = {"1001": "Male", "1002": "Female", "1003": "Male", "1004": "Female"}
+    sexes = {a: ("Female", "Male")[int(a) % 2] for a in actors}
     (root).mkdir(parents=True, exist_ok=True)
     (root / "VideoDemographics.csv").write_text(
         "ActorID,Age,Sex,Race,Ethnicity\n"
@@ -62,9 +109,7 @@ def make_cremad(root):
         ):
             for sent in ("DFA", "IEO"):
                 name = f"{actor}_{sent}_{emo}_XX"
-                n = tone(
-                    root / "AudioWAV" / f"{name}.wav", freq=int(actor) - 800
-                )
+                n = voice(root / "AudioWAV" / f"{name}.wav", actor, emo, sent)
                 expected.append(
                     dict(ID=f"cremad-{name}", spk_id=f"cremad-{actor}",
                          emotion=canon, text_id=sent, gender=sex[0].lower(),
@@ -73,11 +118,11 @@ def make_cremad(root):
     return expected
 
 
-def make_ravdess(root):
+def make_ravdess(root, actors=("01", "02", "03", "04")):
     """RAVDESS: 4 actors, 48 kHz speech, calm/happy/neutral, + 1 song file."""
     root = Path(root)
     expected = []
-    for actor in ("01", "02", "03", "04"):
+    for actor in actors:
         for emo, canon in (
             ("01", "neutral"),
             ("02", "neutral"),
@@ -85,8 +130,8 @@ def make_ravdess(root):
         ):
             for stmt in ("01", "02"):
                 name = f"03-01-{emo}-01-{stmt}-01-{actor}"
-                n = tone(root / f"Actor_{actor}" / f"{name}.wav", sr=48000,
-                         freq=200 + 10 * int(actor))  # fmt: skip
+                n = voice(root / f"Actor_{actor}" / f"{name}.wav", actor,
+                          emo, stmt, sr=48000)  # fmt: skip
                 expected.append(
                     dict(ID=f"ravdess-{name}", spk_id=f"ravdess-{actor}",
                          emotion=canon, text_id=f"stmt{stmt}",
@@ -97,34 +142,37 @@ def make_ravdess(root):
     return expected
 
 
-def make_dusha(root, tsv_test=True):
-    """Dusha crowd: 3 train speakers, 2 test speakers; 2 markup rows/file."""
+def make_dusha(root, tsv_test=True, train_speakers=("s1", "s2", "s3"),
+               takes=1):  # fmt: skip
+    """Dusha crowd: 3 train speakers, 2 test speakers; 2 markup rows/file.
+
+    With ``takes=2`` every sentence is read twice (the second file's hash
+    ends in ``b`` and its text in ``again``).
+    """
     root = Path(root)
     expected = []
-    plan = {
-        "crowd_train": ("s1", "s2", "s3"),
-        "crowd_test": ("s4", "s5"),
-    }
+    plan = {"crowd_train": train_speakers, "crowd_test": ("s4", "s5")}
     emos = (("neutral", "neutral"), ("angry", "angry"), ("positive", "happy"),
             ("sad", "sad"))  # fmt: skip
     for part, spks in plan.items():
         rows = []
-        for spk in spks:
-            for k, (emo, canon) in enumerate(emos):
-                h = f"{part[6:]}{spk}{k:02d}"
-                n = tone(root / part / "wavs" / f"{h}.wav", freq=300 + k)
-                text = f"sentence number {k}"
-                for ann in ("a1", "a2"):
-                    rows.append(dict(hash_id=h, audio_path=f"wavs/{h}.wav",
-                                     duration=0.3, annotator_emo=emo,
-                                     golden_emo="", annotator_id=ann,
-                                     speaker_text=text, speaker_emo=emo,
-                                     source_id=spk))  # fmt: skip
-                expected.append(
-                    dict(ID=f"dusha-{h}", spk_id=f"dusha-{spk}",
-                         emotion=canon, lang="ru", stop=n,
-                         corpus="dusha")
-                )  # fmt: skip
+        for take in range(takes):
+            for spk in spks:
+                for k, (emo, canon) in enumerate(emos):
+                    h = f"{part[6:]}{spk}{k:02d}" + "b" * take
+                    n = voice(root / part / "wavs" / f"{h}.wav", spk, emo, take)
+                    text = f"sentence number {k}" + " again" * take
+                    for ann in ("a1", "a2"):
+                        rows.append(dict(hash_id=h, audio_path=f"wavs/{h}.wav",
+                                         duration=0.3, annotator_emo=emo,
+                                         golden_emo="", annotator_id=ann,
+                                         speaker_text=text, speaker_emo=emo,
+                                         source_id=spk))  # fmt: skip
+                    expected.append(
+                        dict(ID=f"dusha-{h}", spk_id=f"dusha-{spk}",
+                             emotion=canon, lang="ru", stop=n,
+                             corpus="dusha")
+                    )  # fmt: skip
         if part == "crowd_test" and tsv_test:
             keys = list(rows[0])
             (root / part / "raw_crowd_test.tsv").write_text(
@@ -161,7 +209,7 @@ def make_iemocap(root):
                 / dialog
                 / f"{utt}.wav"
             )
-            n = tone(wav, freq=200 + 20 * s)
+            n = voice(wav, f"Ses0{s}{turn[0]}", canon, k)
             expected.append(
                 dict(ID=f"iemocap-{utt}", spk_id=f"iemocap-Ses0{s}{turn[0]}",
                      emotion=canon, gender=turn[0].lower(), lang="en",
@@ -181,9 +229,8 @@ def make_voxceleb(root):
     for i, spk in enumerate(spks):
         for vid in ("vidA", "vidB"):
             for n_ in ("00001", "00002"):
-                n = tone(
-                    root / "wav" / spk / vid / f"{n_}.wav", freq=150 + 30 * i
-                )
+                n = voice(root / "wav" / spk / vid / f"{n_}.wav", spk,
+                          take=f"{vid}{n_}")  # fmt: skip
                 expected.append(
                     dict(ID=f"{spk}--{vid}--{n_}", spk_id=f"vox-{spk}",
                          emotion="unknown", gender="mf"[i % 2], lang="",

@@ -60,6 +60,13 @@ def test_bad_audio_counted_and_listed(cremad_with_bad_files, tmp_path, capsys):
         assert r["wav"].startswith(str(save / "converted"))
         assert (info.samplerate, info.channels) == (16000, 1)
         assert int(r["stop"]) == info.frames == 4800
+    # The stereo file's channels differ: the copy is their mean.
+    stereo, _ = sf.read(
+        cremad_with_bad_files / "AudioWAV" / "1003_IEO_NEU_XX.wav"
+    )
+    assert np.abs(stereo[:, 0] - stereo[:, 1]).max() > 0.05
+    mono, _ = sf.read(rows["cremad-1003_IEO_NEU_XX"]["wav"])
+    assert np.abs(mono - stereo.mean(axis=1)).max() <= 1 / 32768
 
 
 def test_bad_audio_error_policy_names_file(cremad_with_bad_files, tmp_path):
@@ -90,6 +97,11 @@ def test_check_audio_known_answers(tmp_path):
     tone(tmp_path / "st.wav", channels=2)
     with pytest.raises(AudioCheckError, match="st.wav.*downmixed"):
         check_audio(tmp_path / "st.wav")  # conversion needs a target
+    r = check_audio(tmp_path / "st.wav", converted_path=tmp_path / "m.wav")
+    assert r["issues"] == ["downmixed"]
+    stereo, _ = sf.read(tmp_path / "st.wav")
+    mono, _ = sf.read(r["wav"])
+    assert np.abs(mono - stereo.mean(axis=1)).max() <= 1 / 32768
 
 
 def test_unknown_emotion_label(tmp_path):
