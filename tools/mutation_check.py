@@ -1,0 +1,325 @@
+#!/usr/bin/env python3
+"""Mutation check: plants known bugs, one at a time, in a scratch copy of
+the repository and runs the tests that should catch each one.
+
+Every planted bug must make its tests fail. The scratch copy holds the
+working tree as it is (tracked files and untracked, not ignored ones);
+``tests/tmp`` (the tiny generated corpus) is shared with the checkout by a
+symbolic link. First the selected tests run on the unchanged copy: they
+must pass, or a "caught" bug would mean nothing.
+
+Usage::
+
+    python tools/mutation_check.py              # every bug (~15 min, 2 cores)
+    python tools/mutation_check.py --list
+    python tools/mutation_check.py masking_on_anchors replace_span_at_0
+
+Prints one line per bug (caught / MISSED, seconds) and a summary; exits 0
+when every bug was caught, 1 when one was missed, 2 when a bug no longer
+applies (its code changed: update MUTANTS) or the tests fail unchanged.
+
+Authors
+ * speechbrain-emoinv contributors 2026
+"""
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+RECIPE = "train_speaker_embeddings.py"
+
+
+@dataclass
+class Mutant:
+    """One planted bug: ``old`` (found exactly once) becomes ``new``."""
+
+    name: str
+    path: str
+    old: str
+    new: str
+    tests: tuple
+
+
+MUTANTS = [
+    Mutant(
+        "ddp_sync_removed",
+        RECIPE,
+        "                self.modules[name] = DDP(\n"
+        "                    module, find_unused_parameters=self.find_unused"
+        "_parameters\n                )\n",
+        "                pass  # each process trains alone\n",
+        ("tests/test_recipe.py::test_ddp_two_processes_match_one",),
+    ),
+    Mutant(
+        "copypaste_skipped",
+        RECIPE,
+        "            clean, clean_lens = self.hparams.copypaste(\n"
+        "                *base, *batch.partner_sig\n            )\n",
+        "            clean, clean_lens = base\n",
+        ("tests/test_recipe_wiring.py",),
+    ),
+    Mutant(
+        "copypaste_partners_rolled",
+        RECIPE,
+        "*base, *batch.partner_sig\n",
+        "*base, *[x.roll(1, 0) for x in batch.partner_sig]\n",
+        ("tests/test_recipe_wiring.py",),
+    ),
+    Mutant(
+        "masking_on_anchors",
+        RECIPE,
+        "                feats[n_anchor:], clean, clean_lens\n            )\n"
+        "            feats = torch.cat([feats[:n_anchor], masked])\n",
+        "                feats[:n_anchor], clean, clean_lens\n            )\n"
+        "            feats = torch.cat([masked, feats[n_anchor:]])\n",
+        ("tests/test_recipe_wiring.py",),
+    ),
+    Mutant(
+        "em_on_augmented_waveform",
+        RECIPE,
+        "                feats[n_anchor:], clean, clean_lens\n",
+        "                feats[n_anchor:], wavs[n_anchor:], lens[n_anchor:]\n",
+        ("tests/test_recipe_wiring.py",),
+    ),
+    Mutant(
+        "augment_anchors_only",
+        RECIPE,
+        "            wavs, lens = self.hparams.wav_augment(wavs, lens)\n",
+        "            aug, aug_lens = self.hparams.wav_augment("
+        "wavs[:n_anchor], lens[:n_anchor])\n"
+        "            wavs = torch.cat([aug, wavs[n_anchor:, : aug.shape[1]]])\n",
+        ("tests/test_recipe_wiring.py",),
+    ),
+    Mutant(
+        "shared_crop_ignored",
+        RECIPE,
+        "base = batch.twin_sig if indep else batch.sig",
+        "base = batch.twin_sig",
+        ("tests/test_recipe_wiring.py",),
+    ),
+    Mutant(
+        "pair_targets_misaligned",
+        RECIPE,
+        "            spk = torch.cat([spk, spk])\n",
+        "            spk = torch.cat([spk, spk.roll(1, 0)])\n",
+        ("tests/test_recipe_wiring.py",),
+    ),
+    Mutant(
+        "encoder_detached",
+        RECIPE,
+        "        embeddings = self.modules.embedding_model(feats, lens)\n",
+        "        embeddings = self.modules.embedding_model(feats, lens)"
+        ".detach()\n",
+        ("tests/test_recipe_wiring.py",),
+    ),
+    Mutant(
+        "baseline_with_pairs",
+        "hparams/baseline.yaml",
+        "use_pairs: False",
+        "use_pairs: True",
+        ("tests/test_wiring.py",),
+    ),
+    Mutant(
+        "copypaste_row_without_pair_loss_off",
+        "hparams/ablation_copypaste.yaml",
+        "pair_weight: 0.0",
+        "pair_weight: 1.0",
+        ("tests/test_wiring.py",),
+    ),
+    Mutant(
+        "replace_span_at_0",
+        "speechbrain_emoinv/copypaste.py",
+        "            p_out = _randint_upto(len_a - share, u[1])\n",
+        "            p_out = torch.zeros_like(len_a)\n",
+        ("tests/test_copypaste.py",),
+    ),
+    Mutant(
+        "share_at_top_of_span_ratio",
+        "speechbrain_emoinv/copypaste.py",
+        "share = torch.round(uniform_in(self.span_ratio, batch, dev) * len_a)",
+        "share = torch.round(self.span_ratio[1] * len_a.double())",
+        ("tests/test_copypaste.py",),
+    ),
+    Mutant(
+        "pair_loss_unweighted",
+        "speechbrain_emoinv/erl_loss.py",
+        "        return aam + weight * pair, parts\n",
+        "        return aam + pair, parts\n",
+        ("tests/test_erl_loss.py",),
+    ),
+    Mutant(
+        "partner_of_next_row",
+        RECIPE,
+        "        partner = sampler.partner(row_of[utt_id])\n",
+        "        partner = (row_of[utt_id] + 1) % len(rows)\n",
+        ("tests/test_pair_pipeline.py",),
+    ),
+    Mutant(
+        "downmix_first_channel",
+        "speechbrain_emoinv/data/audio_checks.py",
+        "        x = x.mean(axis=1, keepdims=True)\n",
+        "        x = x[:, :1]\n",
+        ("tests/test_data_bad_input.py",),
+    ),
+    Mutant(
+        "min_dcf_ignores_costs",
+        "speechbrain_emoinv/metrics.py",
+        "    return min_dcf_from_points(*pts, p_target, c_miss, c_fa)\n",
+        "    return min_dcf_from_points(*pts, p_target)\n",
+        ("tests/test_metrics.py",),
+    ),
+    Mutant(
+        "test_index_shifted",
+        "speechbrain_emoinv/scoring.py",
+        "            b = emb.index_select(0, test_idx[sl])\n",
+        "            b = emb.index_select(0, test_idx[sl].roll(1))\n",
+        ("tests/test_recipes_corpora.py::test_recipe_row",),
+    ),
+    Mutant(
+        "finetune_weights_not_loaded",
+        RECIPE,
+        '            hparams["embedding_model"], hparams["pretrained_path"]\n',
+        '            __import__("copy").deepcopy(hparams["embedding_model"]),\n'
+        '            hparams["pretrained_path"],\n',
+        ("tests/test_recipe.py::test_finetune_from_exported_folder",),
+    ),
+    Mutant(
+        "resume_replays_the_epoch",
+        "speechbrain_emoinv/checkpoints.py",
+        "            os.replace(meta.with_name(METAFNAME + PARTIAL_SUFFIX), "
+        "meta)\n        return ckpt\n",
+        "            os.replace(meta.with_name(METAFNAME + PARTIAL_SUFFIX), "
+        "meta)\n        return ckpt\n\n"
+        "    def find_checkpoints(self, *args, **kwargs):\n"
+        "        found = super().find_checkpoints(*args, **kwargs)\n"
+        '        return [c for c in found if c.meta.get("end-of-epoch", '
+        "True)]\n",
+        (
+            "tests/test_recipe.py::test_resume_after_sigkill_matches_uninterrupted",
+        ),
+    ),
+    Mutant(
+        "training_never_steps",
+        RECIPE,
+        "        self.hparams.lr_annealing.on_batch_end(self.optimizer)\n",
+        "        self.hparams.lr_annealing.on_batch_end(self.optimizer)\n"
+        "        for group in self.optimizer.param_groups:\n"
+        '            group["lr"] = 0.0\n',
+        ("tests/test_recipe.py::test_run_prints_table_and_exports",),
+    ),
+]
+
+
+def scratch_copy(dest):
+    """The working tree (tracked + untracked, not ignored) into ``dest``."""
+    files = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=ROOT,
+        capture_output=True,
+        check=True,
+    ).stdout.split(b"\0")
+    for rel in filter(None, (f.decode() for f in files)):
+        src = ROOT / rel
+        if src.is_file():
+            (dest / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, dest / rel)
+    (ROOT / "tests" / "tmp").mkdir(exist_ok=True)
+    (dest / "tests" / "tmp").symlink_to(ROOT / "tests" / "tmp")
+
+
+def run_tests(copy, tests, timeout):
+    """Runs pytest in the copy; returns (passed, seconds, output tail)."""
+    t0 = time.time()
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-m", "pytest", "-q", "-x", *tests],
+            cwd=copy,
+            env=dict(os.environ, OMP_NUM_THREADS="1"),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+    except subprocess.TimeoutExpired:
+        return False, time.time() - t0, "timed out"
+    out = (proc.stdout + proc.stderr).strip().splitlines()
+    return proc.returncode == 0, time.time() - t0, out
+
+
+def reason(lines):
+    """The first error line pytest printed (why the tests failed)."""
+    errors = [ln[1:].strip() for ln in lines if ln.startswith("E ")]
+    return (errors or ["?"])[0][:100]
+
+
+def plant(copy, mutant):
+    """Applies the bug; returns the original text (ValueError if stale)."""
+    path = copy / mutant.path
+    text = path.read_text()
+    if text.count(mutant.old) != 1:
+        raise ValueError(
+            f"{mutant.name}: the code to change occurs "
+            f"{text.count(mutant.old)} times in {mutant.path} (expected "
+            "once): update MUTANTS"
+        )
+    path.write_text(text.replace(mutant.old, mutant.new))
+    return text
+
+
+def main(argv=None):
+    """Plants the chosen bugs one at a time; returns the exit status."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("names", nargs="*", help="bugs to plant (all)")
+    parser.add_argument("--list", action="store_true")
+    parser.add_argument("--timeout", type=int, default=900)
+    args = parser.parse_args(argv)
+    by_name = {m.name: m for m in MUTANTS}
+    for name in args.names:
+        if name not in by_name:
+            parser.error(f"unknown bug {name}; --list shows them")
+    chosen = [by_name[n] for n in args.names] or MUTANTS
+    if args.list:
+        for m in chosen:
+            print(f"{m.name}: {m.path} -> {' '.join(m.tests)}")
+        return 0
+    with tempfile.TemporaryDirectory(prefix="mutation_") as tmp:
+        copy = Path(tmp)
+        scratch_copy(copy)
+        for m in chosen:  # every bug still applies, before any run
+            try:
+                (copy / m.path).write_text(plant(copy, m))
+            except ValueError as err:
+                print(f"mutation_check: {err}", file=sys.stderr)
+                return 2
+        tests = sorted({t for m in chosen for t in m.tests})
+        ok, secs, tail = run_tests(copy, tests, args.timeout)
+        print(f"unchanged copy: {'pass' if ok else 'FAIL'} ({secs:.0f} s)")
+        if not ok:
+            print("\n".join(tail[-15:]))
+            return 2
+        missed = []
+        for m in chosen:
+            original = plant(copy, m)
+            try:
+                passed, secs, tail = run_tests(copy, m.tests, args.timeout)
+            finally:
+                (copy / m.path).write_text(original)
+            verdict = "MISSED" if passed else "caught"
+            why = "" if passed else f": {reason(tail)}"
+            print(f"{verdict:6} {m.name} ({secs:.0f} s){why}", flush=True)
+            if passed:
+                missed.append(m.name)
+    print(f"{len(chosen) - len(missed)} of {len(chosen)} planted bugs caught")
+    if missed:
+        print(f"missed: {', '.join(missed)}")
+    return 1 if missed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
