@@ -43,12 +43,15 @@ def test_run_prints_table_and_exports(full_run):
         assert (export / name).is_file(), name
     assert (out / "eval" / "results.json").is_file()
     # Two epochs were logged, each with the pair-loss part; training
-    # lowered the loss and its AAM part.
+    # lowered the loss well below that of the first step (the untrained
+    # model's, on SpeechBrain's progress bar): at learning rate 0 the
+    # epoch means stay near it (~1.05 x) although they drift between epochs.
     lines = train_log(out)
     assert len(lines) == 2 and all("train pair:" in ln for ln in lines)
     first, second = (_log_stats(ln) for ln in lines)
+    step_1 = float(re.search(r"train_loss=([0-9.]+)", log).group(1))
     assert second["train loss"] < first["train loss"], lines
-    assert second["train aam"] < first["train aam"], lines
+    assert second["train loss"] < 0.9 * step_1, (step_1, lines)
 
 
 def _log_stats(line):
@@ -121,12 +124,10 @@ def test_finetune_from_exported_folder(full_run, tmp_path):
         TINY,
         f"--output_folder={run}",
         f"--pretrained_path={out / 'pretrained'}",
-        "--number_of_epochs=1",
     )
-    # Same data, seed and steps as the scratch run's first epoch: starting
-    # from the trained encoder gives a lower loss.
-    (tuned,) = train_log(run)
-    scratch = train_log(out)[0]
+    # The scratch run's command, data, seed and learning-rate schedule:
+    # starting from the trained encoder gives a lower first-epoch loss.
+    tuned, scratch = train_log(run)[0], train_log(out)[0]
     assert _log_stats(tuned)["train loss"] < _log_stats(scratch)["train loss"]
     # A model of another size cannot start from it: the error names a layer.
     with pytest.raises(AssertionError, match=r"size mismatch for \S+: copy"):
