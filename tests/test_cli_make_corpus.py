@@ -46,6 +46,7 @@ def test_missing_tool_is_one_line(monkeypatch, tmp_path, capsys):
         raise mbrola_corpus.MissingToolError("espeak-ng not found on PATH")
 
     monkeypatch.setattr(make_corpus, "generate_corpus", missing)
-    assert make_corpus.main(["--out", str(tmp_path / "c")]) == 2
+    with pytest.raises(SystemExit, match="^2$"):
+        make_corpus.main(["--out", str(tmp_path / "c")])
     err = capsys.readouterr().err
-    assert err == "emoinv-make-corpus: espeak-ng not found on PATH\n"
+    assert err == "emoinv-make-corpus: error: espeak-ng not found on PATH\n"
