@@ -1,0 +1,253 @@
+"""The recipe's compute_forward / compute_objectives, watched by spies.
+
+A Brain built from the tiny config runs one training forward on a
+hand-made batch; forward hooks record what CopyPaste, the generic
+augmentation, the features, emotion-aware masking (EM), the encoder and
+the loss receive and return. Each switch -- use_pairs, independent_crop,
+use_em, use_augment, pair_weight -- must change exactly what it names.
+"""
+
+import sys
+
+import pytest
+import speechbrain as sb
+import torch
+from recipe_utils import ROOT, TINY
+
+from speechbrain_emoinv.config import load_config
+
+sys.path.insert(0, str(ROOT))
+import train_speaker_embeddings as recipe  # noqa: E402
+
+B = 3  # anchors
+
+
+class Batch:
+    """The fields of SpeechBrain's PaddedBatch the recipe reads."""
+
+    def __init__(self, **fields):
+        self.__dict__.update(fields)
+
+    def to(self, device):
+        return self
+
+
+def make_batch(seed=0):
+    """Random audio: every sample value tells its source and row."""
+    g = torch.Generator().manual_seed(seed)
+
+    def padded(n, lengths):
+        wavs = 0.1 * torch.randn(n, max(lengths), generator=g)
+        for i, n_i in enumerate(lengths):
+            wavs[i, n_i:] = 0.0
+        return wavs, torch.tensor(lengths) / max(lengths)
+
+    return Batch(
+        id=[f"u{i}" for i in range(B)],
+        sig=padded(B, [16000, 12000, 14000]),
+        twin_sig=padded(B, [15000, 16000, 9000]),
+        partner_sig=padded(B, [16000, 11000, 13000]),
+        spk_id_encoded=(torch.tensor([[2], [0], [1]]), torch.ones(B)),
+    )
+
+
+class Spy:
+    """Records (args, output) of each call of a module or a method (and
+    the keyword arguments in ``kwargs``)."""
+
+    def __init__(self):
+        self.calls, self.kwargs = [], []
+
+    def hook(self, module, args, kwargs, output):
+        self.calls.append((args, output))
+        self.kwargs.append(kwargs)
+
+    def watch(self, module):
+        module.register_forward_hook(self.hook, with_kwargs=True)
+
+    def wrap(self, fn):
+        def recorded(*args):
+            out = fn(*args)
+            self.calls.append((args, out))
+            return out
+
+        return recorded
+
+
+def make_brain(overrides=""):
+    hparams, _ = load_config(str(TINY), overrides)
+    # Every parallel sample masked, so that a mask is seen in every row.
+    hparams["emotion_masking"].prob = 1.0
+    brain = recipe.EmoInvBrain(
+        modules=hparams["modules"],
+        opt_class=hparams["opt_class"],
+        hparams=hparams,
+        run_opts={"device": "cpu"},
+    )
+    watched = dict(
+        copypaste=hparams["copypaste"],
+        augment=hparams["wav_augment"],
+        em=hparams["emotion_masking"],
+        cost=hparams["compute_cost"],
+        encoder=brain.modules.embedding_model,
+    )
+    spies = {name: Spy() for name in [*watched, "features"]}
+    for name, module in watched.items():
+        spies[name].watch(module)
+    brain.features = spies["features"].wrap(brain.features)
+    return brain, spies
+
+
+def n_calls(spies):
+    return {name: len(spy.calls) for name, spy in spies.items()}
+
+
+def trimmed(wavs, lens):
+    """Valid samples of each row of a padded batch."""
+    n = torch.round(lens * wavs.shape[1]).long()
+    return [w[:k] for w, k in zip(wavs, n, strict=True)]
+
+
+def assert_rows(wavs, lens, expected):
+    """``wavs`` holds ``expected`` rows (valid samples), zero-padded."""
+    rows = trimmed(wavs, lens)
+    assert len(rows) == len(expected)
+    for i, (got, want) in enumerate(zip(rows, expected, strict=True)):
+        assert torch.equal(got, want), i
+        assert not wavs[i, len(want) :].any(), f"row {i} padding"
+
+
+def forward(brain, batch, grad=False):
+    torch.manual_seed(0)
+    with torch.set_grad_enabled(grad):
+        return brain.compute_forward(batch, sb.Stage.TRAIN)
+
+
+def test_full_method():
+    brain, spies = make_brain("use_augment: False")
+    batch = make_batch()
+    forward(brain, batch)
+    assert n_calls(spies) == dict(
+        copypaste=1, augment=0, em=1, cost=0, encoder=1, features=1
+    )
+    # CopyPaste builds parallel i from twin i and partner i.
+    (twin, twin_lens, partner, partner_lens), (clean, clean_lens) = spies[
+        "copypaste"
+    ].calls[0]
+    assert twin is batch.twin_sig[0] and twin_lens is batch.twin_sig[1]
+    assert partner is batch.partner_sig[0]
+    assert partner_lens is batch.partner_sig[1]
+    sources = zip(
+        trimmed(clean, clean_lens),
+        trimmed(*batch.twin_sig),
+        trimmed(*batch.partner_sig),
+        strict=True,
+    )
+    for i, (out, own, other) in enumerate(sources):
+        from_own, from_other = torch.isin(out, own), torch.isin(out, other)
+        assert (from_own | from_other).all(), f"row {i}: foreign samples"
+        assert from_own.any() and from_other.any(), f"row {i}: one source"
+    # Features of [anchors; parallels], in that order.
+    (wavs, lens), feats = spies["features"].calls[0]
+    assert_rows(wavs, lens, trimmed(*batch.sig) + trimmed(clean, clean_lens))
+    # EM gets the parallels' features and their clean waveforms ...
+    (em_feats, em_wavs, em_lens), masked = spies["em"].calls[0]
+    assert torch.equal(em_feats, feats[B:])
+    assert em_wavs is clean and em_lens is clean_lens
+    # ... and the encoder the anchors untouched, the parallels masked.
+    (enc_feats, enc_lens), _ = spies["encoder"].calls[0]
+    assert torch.equal(enc_feats[:B], feats[:B])
+    assert torch.equal(enc_feats[B:], masked)
+    assert torch.equal(enc_lens, lens)
+    for i in range(B):
+        assert not torch.equal(masked[i], feats[B + i]), f"row {i} unmasked"
+
+
+def test_shared_crop_pastes_into_the_anchor():
+    brain, spies = make_brain("use_augment: False\nindependent_crop: False")
+    batch = make_batch()
+    forward(brain, batch)
+    (base, base_lens, partner, _), _ = spies["copypaste"].calls[0]
+    assert base is batch.sig[0] and base_lens is batch.sig[1]
+    assert partner is batch.partner_sig[0]
+
+
+def test_without_em_nothing_is_masked():
+    brain, spies = make_brain("use_augment: False\nuse_em: False")
+    forward(brain, make_batch())
+    assert n_calls(spies) == dict(
+        copypaste=1, augment=0, em=0, cost=0, encoder=1, features=1
+    )
+    _, feats = spies["features"].calls[0]
+    (enc_feats, _), _ = spies["encoder"].calls[0]
+    assert enc_feats.shape[0] == 2 * B and torch.equal(enc_feats, feats)
+
+
+def test_without_pairs_only_anchors():
+    brain, spies = make_brain("use_augment: False\nuse_pairs: False")
+    batch = make_batch()
+    outputs, embeddings = forward(brain, batch)
+    assert n_calls(spies) == dict(
+        copypaste=0, augment=0, em=0, cost=0, encoder=1, features=1
+    )
+    (wavs, lens), feats = spies["features"].calls[0]
+    assert_rows(wavs, lens, trimmed(*batch.sig))
+    (enc_feats, _), _ = spies["encoder"].calls[0]
+    assert torch.equal(enc_feats, feats)
+    assert outputs.shape[0] == embeddings.shape[0] == B
+
+
+def test_augmentation_sees_both_halves_em_the_clean_parallels():
+    brain, spies = make_brain()
+    batch = make_batch()
+    forward(brain, batch)
+    assert n_calls(spies) == dict(
+        copypaste=1, augment=1, em=1, cost=0, encoder=1, features=1
+    )
+    _, (clean, clean_lens) = spies["copypaste"].calls[0]
+    (aug_in, aug_lens), (aug_out, aug_out_lens) = spies["augment"].calls[0]
+    assert_rows(
+        aug_in, aug_lens, trimmed(*batch.sig) + trimmed(clean, clean_lens)
+    )
+    (wavs, lens), feats = spies["features"].calls[0]
+    assert wavs is aug_out and lens is aug_out_lens
+    (em_feats, em_wavs, _), _ = spies["em"].calls[0]
+    assert torch.equal(em_feats, feats[B:]) and em_wavs is clean
+
+
+@pytest.mark.parametrize("use_pairs", [True, False])
+def test_objectives(use_pairs):
+    brain, spies = make_brain(
+        f"use_augment: False\nuse_pairs: {use_pairs}\npair_weight: 0.5"
+    )
+    brain.init_optimizers()
+    brain.optimizer_step = 2
+    batch = make_batch()
+    predictions = forward(brain, batch, grad=True)
+    loss = brain.compute_objectives(predictions, batch, sb.Stage.TRAIN)
+    # The loss trains the encoder and the classifier.
+    loss.backward()
+    for name in ("embedding_model", "classifier"):
+        grads = [p.grad for p in brain.modules[name].parameters()]
+        assert all(g is not None for g in grads), name
+        assert sum(float(g.abs().sum()) for g in grads) > 0, name
+    (outputs, spk, emb_anchor, emb_parallel), (total, parts) = spies[
+        "cost"
+    ].calls[0]
+    assert spies["cost"].kwargs[0] == {"step": 2}
+    _, embeddings = predictions
+    assert outputs is predictions[0]
+    labels = batch.spk_id_encoded[0]
+    if use_pairs:
+        assert torch.equal(spk, torch.cat([labels, labels]))
+        assert torch.equal(emb_anchor, embeddings[:B])
+        assert torch.equal(emb_parallel, embeddings[B:])
+        # pair_weight 0.5, ramped over pair_warmup_steps (5 in tiny.yaml)
+        assert float(parts["pair_weight"]) == pytest.approx(0.5 * 2 / 5)
+    else:
+        assert torch.equal(spk, labels)
+        assert torch.equal(emb_anchor, embeddings)
+        assert emb_parallel is None and float(parts["pair_weight"]) == 0.0
+    assert loss is total
+    means = brain.hparams.loss_parts.means()
+    assert means["aam"] == pytest.approx(float(parts["aam"]))
