@@ -249,8 +249,8 @@ MUTANTS = [
     Mutant(
         "valid_scores_negated",
         RECIPE,
-        "    return compute_eer(scores, trials.labels)\n",
-        "    return compute_eer(-scores, trials.labels)\n",
+        "    return scores, trials.labels\n",
+        "    return -scores, trials.labels\n",
         ("tests/test_recipe.py::test_export_loads_without_network",),
     ),
     Mutant(
@@ -263,7 +263,7 @@ MUTANTS = [
     Mutant(
         "finetune_weights_not_loaded",
         RECIPE,
-        '            hparams["embedding_model"], hparams["pretrained_path"]\n',
+        '            hparams["embedding_model"],\n            hparams["pretrained_path"],\n',
         '            __import__("copy").deepcopy(hparams["embedding_model"]),\n'
         '            hparams["pretrained_path"],\n',
         ("tests/test_recipe.py::test_finetune_from_exported_folder",),
