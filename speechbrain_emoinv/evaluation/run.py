@@ -345,8 +345,8 @@ def run_evaluation(
         "EER % by "
         + markdown.split("## EER % by ")[1].split("\n## ")[0].strip()
     )
-    if leak and leak["accuracy"] is not None:
-        cos = leak["within_speaker_cosine"]
+    cos = (leak or {}).get("within_speaker_cosine") or {}
+    if leak and leak["accuracy"] is not None and cos.get("cross_emotion"):
         log(
             f"emotion probe accuracy {leak['accuracy']:.3f} (chance "
             f"{leak['chance_accuracy']:.3f}); within-speaker cosine same "
