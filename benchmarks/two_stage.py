@@ -45,15 +45,18 @@ def run(folder, *overrides):
         subprocess.run(cmd, cwd=ROOT, check=True)
 
 
-def eers(folder):
-    """List -> cosine EER (%) of the simulated and real evaluation lists."""
+def eers(folder, real_only=False):
+    """List -> cosine EER (%) of the simulated and real evaluation lists
+    (``real_only``: the stage-1 run, whose ``eval/`` holds the real lists)."""
     out = {}
     for sub in ("eval", "eval/real"):
         path = folder / sub / "results.json"
         if path.is_file():
             res = json.loads(path.read_text())["lists"]
             for name, m in res.items():
-                if sub == "eval/real" and not name.startswith("real"):
+                if (sub == "eval/real" or real_only) and not name.startswith(
+                    "real"
+                ):
                     continue
                 out[name] = round(m["cosine"]["eer"], 2)
     return out
@@ -87,7 +90,7 @@ def main():
     rows = {
         "two_stage": eers(two),
         "synthetic_only": eers(syn),
-        "stage1_only": eers(stage1),
+        "stage1_only": eers(stage1, real_only=True),
     }
     times = {
         "stage1_min": minutes(stage1),
