@@ -9,6 +9,7 @@ the bad and left-out cases each preparer must count.
 import io
 import shutil
 import struct
+import subprocess
 
 import numpy as np
 import pytest
@@ -58,8 +59,6 @@ def fake_tuxpaint(root):
 
 
 def ffmpeg_encode(x, sr, fmt, path):
-    import subprocess
-
     wav = path.with_suffix(".src.wav")
     sf.write(wav, x, sr)
     subprocess.run(

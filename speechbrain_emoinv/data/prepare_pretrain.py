@@ -7,6 +7,7 @@ real voices' own splits and lists.
 Authors: speechbrain-emoinv contributors
 """
 
+from collections import Counter
 from pathlib import Path
 
 from speechbrain_emoinv.data.manifest import read_manifest, write_manifest
@@ -42,8 +43,6 @@ def prepare_pretrain(train_csv, real_folder, sim_folder, sim_data, sim_styles):
     rows += [r for r in sim if sim_styles == "all" or r["emotion"] == "neutral"]
     Path(train_csv).parent.mkdir(parents=True, exist_ok=True)
     write_manifest(rows, train_csv)
-    counts = {}
-    for r in rows:
-        counts[r["corpus"]] = counts.get(r["corpus"], 0) + 1
+    counts = dict(Counter(r["corpus"] for r in rows))
     print(f"[prepare pretrain] {train_csv}: {counts}")
     return counts
