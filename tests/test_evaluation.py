@@ -119,6 +119,7 @@ def test_known_answers_with_crafted_embeddings(toy, tmp_path):
     )
     index = {r["ID"]: i for i, r in enumerate(rows)}
     unit = torch.nn.functional.normalize(emb, dim=1)
+    saved = np.load(tmp_path / "o" / "scores.npz")
     for name in ("neutral", "cross", "emo_emo", "merged"):
         lines = _trial_lines(data / "trials" / "eval" / f"{name}.txt")
         e = [index[ln[1]] for ln in lines]
@@ -127,6 +128,12 @@ def test_known_answers_with_crafted_embeddings(toy, tmp_path):
         labels = np.array([ln[0] == "1" for ln in lines])
         want = 100 * compute_eer(scores, labels)[0]
         assert res["lists"][name]["cosine"]["eer"] == pytest.approx(want)
+        # scores.npz: the same trials, in file order, with their speakers.
+        np.testing.assert_allclose(saved[f"{name}/score"], scores, atol=1e-6)
+        assert (saved[f"{name}/label"] == labels).all()
+        for field, col in (("enrol_spk", 1), ("test_spk", 2)):
+            spk = [rows[index[ln[col]]]["spk_id"] for ln in lines]
+            assert saved[f"{name}/{field}"].tolist() == spk
         assert set(res["lists"][name]) == {"n_trials", "n_excluded", "cosine"}
     # Emotion dominates: same-emotion impostors (0.8) beat cross-emotion
     # targets (0.2), so neutral is clean and emo_emo is not.

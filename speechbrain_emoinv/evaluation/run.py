@@ -2,8 +2,9 @@
 
 Embeds the split's manifest (and a capped training cohort) through the
 exported folder, scores every list in ``trials/<split>/`` with cosine,
-s-norm and AS-norm, and writes ``results.json``, ``results.md`` and the
-four figures. Embeddings are cached per model and manifest, so a second
+s-norm and AS-norm, and writes ``results.json``, ``results.md``, the four
+figures and ``scores.npz`` (per list: cosine scores, labels and the two
+speakers of each trial, for bootstraps over speakers). Embeddings are cached per model and manifest, so a second
 run only re-scores.
 
 Authors
@@ -332,6 +333,20 @@ def run_evaluation(
             projection,
         )
     (out_dir / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    spk = np.array([r["spk_id"] for r in rows])
+    np.savez_compressed(
+        out_dir / "scores.npz",
+        **{
+            f"{name}/{field}": value
+            for name, t in lists.items()
+            for field, value in (
+                ("score", scores[name]["cosine"]),
+                ("label", t.labels),
+                ("enrol_spk", spk[t.enrol]),
+                ("test_spk", spk[t.test]),
+            )
+        },
+    )
     markdown = render_markdown(results)
     (out_dir / "results.md").write_text(markdown)
     log(table)
