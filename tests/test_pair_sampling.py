@@ -223,5 +223,5 @@ def test_bad_input():
         PairSampler([], [])
     with pytest.raises(ValueError, match="partner_emotion"):
         PairSampler(["a"], ["x"], partner_emotion="happy")
-    with pytest.raises(IndexError):
+    with pytest.raises(IndexError, match="out of range"):
         PairSampler(["a"], ["x"]).partner(1)
