@@ -393,3 +393,19 @@ def test_no_augment_rows_differ_from_their_counterparts_only_there():
         assert a["use_augment"] is False and b["use_augment"] is True
         for key in ("use_pairs", "use_em", "pair_weight", "batch_size"):
             assert a[key] == b[key], (row, key)
+
+
+def test_no_band_limit_stage1_differs_only_in_band_limit():
+    """The shortcut benchmark's stage 1 is hparams/pretrain.yaml with the
+    band-limiting made an identity, nothing else."""
+    full, _ = load_config(str(ROOT / "hparams" / "pretrain.yaml"))
+    row, _ = load_config(
+        str(ROOT / "benchmarks" / "shortcuts" / "pretrain_no_band_limit.yaml")
+    )
+    assert full["band_limit"].rates == [8000, 11025]
+    assert row["band_limit"].rates == [16000]
+    wav = torch.randn(2, 4000)
+    assert torch.allclose(row["band_limit"](wav), wav, atol=1e-5)
+    for key in ("lr", "number_of_epochs", "out_n_neurons", "sim_styles"):
+        assert row[key] == full[key]
+    assert row["output_folder"] != full["output_folder"]
