@@ -701,11 +701,15 @@ def emotion_or_skip(corpus, label, where, report, policy):
 def run_prepare(corpus, data_folder, save_folder, collect, extra=None, **kw):
     """Shared body of the ``prepare_<corpus>`` functions.
 
-    Calls ``collect(report, policy)`` (returning a dict with ``cands``
-    and optionally default ``eval_speakers`` / ``valid_speakers`` and
-    ``official_trials``); skips when the folder was made with the same
-    options and inputs (:func:`inputs_digest`), otherwise splits by
-    speaker and writes the prepared folder.
+    Calls ``collect(report, add)``, which lists the corpus' utterances
+    with ``add(uid, wav, spk_id, label, where=None, **fields)`` and
+    returns None or a dict of default ``eval_speakers`` /
+    ``valid_speakers`` and ``official_trials``. ``add`` maps ``label``
+    (:func:`emotion_or_skip`; None for an unlabelled corpus: ``unknown``),
+    appends the :func:`candidate` and returns it, or None when skipped.
+    Then skips when the folder was made with the same options and inputs
+    (:func:`inputs_digest`), otherwise splits by speaker and writes the
+    prepared folder.
 
     Arguments
     ---------
@@ -746,8 +750,20 @@ def run_prepare(corpus, data_folder, save_folder, collect, extra=None, **kw):
     if not Path(data_folder).is_dir():
         raise FileNotFoundError(f"{corpus} data_folder {data_folder} not found")
     report = PrepareReport(corpus)
-    got = collect(report, opts["on_unknown_emotion"])
-    cands = got["cands"]
+    cands = []
+
+    def add(uid, wav, spk_id, label, where=None, **fields):
+        emo = "unknown"
+        if label is not None:
+            where = where or str(wav)
+            policy = opts["on_unknown_emotion"]
+            emo = emotion_or_skip(corpus, label, where, report, policy)
+            if emo is None:
+                return None
+        cands.append(candidate(uid, wav, spk_id, emo, corpus, **fields))
+        return cands[-1]
+
+    got = collect(report, add) or {}
     if not cands:
         raise ValueError(f"no {corpus} utterances found under {data_folder}")
     # The listing of inputs (labels, file sizes and mtimes) is part of the

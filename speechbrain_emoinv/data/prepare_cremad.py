@@ -10,12 +10,7 @@ import csv
 import re
 from pathlib import Path
 
-from speechbrain_emoinv.data.manifest import (
-    audio_glob,
-    candidate,
-    emotion_or_skip,
-    run_prepare,
-)
+from speechbrain_emoinv.data.manifest import audio_glob, run_prepare
 
 _NAME = re.compile(r"^(\d{4})_([A-Z]{3})_([A-Z]{3})_([A-Z]{2})$")
 
@@ -54,21 +49,14 @@ def read_demographics(path):
 
 
 def prepare_cremad(data_folder, save_folder, **kwargs):
-    """Writes the prepared folder for CREMA-D.
+    """Writes CREMA-D's prepared folder ``save_folder`` and returns it.
 
     Arguments
     ---------
     data_folder : str or Path
         CREMA-D root (holds ``AudioWAV/``).
-    save_folder : str or Path
-        Prepared folder.
-    **kwargs
-        Options of ``manifest.COMMON_DEFAULTS``.
-
-    Returns
-    -------
-    Path
-        ``save_folder``.
+    save_folder, **kwargs
+        See :func:`~speechbrain_emoinv.data.manifest.run_prepare`.
 
     Raises
     ------
@@ -76,11 +64,10 @@ def prepare_cremad(data_folder, save_folder, **kwargs):
         On a file name not matching the CREMA-D pattern (file named).
     """
 
-    def collect(report, policy):
+    def collect(report, add):
         root = Path(data_folder)
         demo = root / "VideoDemographics.csv"
         genders = read_demographics(demo) if demo.is_file() else {}
-        cands = []
         for wav in audio_glob(root / "AudioWAV", "*.wav"):
             m = _NAME.match(wav.stem)
             if not m:
@@ -89,21 +76,14 @@ def prepare_cremad(data_folder, save_folder, **kwargs):
                     "<actor>_<SENT>_<EMO>_<LV>.wav"
                 )
             actor, sentence, emo, _ = m.groups()
-            emo = emotion_or_skip("cremad", emo, str(wav), report, policy)
-            if emo is None:
-                continue
-            cands.append(
-                candidate(
-                    f"cremad-{wav.stem}",
-                    wav,
-                    f"cremad-{actor}",
-                    emo,
-                    "cremad",
-                    text_id=sentence,
-                    gender=genders.get(actor, ""),
-                    lang="en",
-                )
+            add(
+                f"cremad-{wav.stem}",
+                wav,
+                f"cremad-{actor}",
+                emo,
+                text_id=sentence,
+                gender=genders.get(actor, ""),
+                lang="en",
             )
-        return dict(cands=cands)
 
     return run_prepare("cremad", data_folder, save_folder, collect, **kwargs)

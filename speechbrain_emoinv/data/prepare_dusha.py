@@ -19,11 +19,7 @@ import json
 import zlib
 from pathlib import Path
 
-from speechbrain_emoinv.data.manifest import (
-    candidate,
-    emotion_or_skip,
-    run_prepare,
-)
+from speechbrain_emoinv.data.manifest import run_prepare
 
 PARTS = ("crowd_train", "crowd_test")
 _KEYS = ("hash_id", "audio_path", "source_id")  # must be non-empty
@@ -90,27 +86,21 @@ def read_markup(path):
 
 
 def prepare_dusha(data_folder, save_folder, parts=PARTS, **kwargs):
-    """Writes the prepared folder for Dusha's crowd part.
+    """Writes the prepared folder of Dusha's crowd part and returns it.
 
     Arguments
     ---------
     data_folder : str or Path
         Dusha root (holds ``crowd_train/``, ``crowd_test/``).
-    save_folder : str or Path
-        Prepared folder.
     parts : sequence of str
         Sub-folders to read.
-    **kwargs
-        Options of ``manifest.COMMON_DEFAULTS``; ``eval_speakers``
-        replaces the default (the ``crowd_test`` speakers).
-
-    Returns
-    -------
-    Path
-        ``save_folder``.
+    save_folder, **kwargs
+        See :func:`~speechbrain_emoinv.data.manifest.run_prepare`; an
+        ``eval_speakers`` option replaces the default (the ``crowd_test``
+        speakers).
     """
 
-    def collect(report, policy):
+    def collect(report, add):
         root = Path(data_folder)
         files, test_spk, folded = {}, set(), 0
         for part in parts:
@@ -140,24 +130,18 @@ def prepare_dusha(data_folder, save_folder, parts=PARTS, **kwargs):
                     if part == "crowd_test":
                         test_spk.add(f"dusha-{row['source_id']}")
         report.info["rows_folded"] = folded
-        cands = []
         for key, ((spk, emo, text, wav), where) in sorted(files.items()):
-            emo = emotion_or_skip("dusha", emo or "", where, report, policy)
-            if emo is None:
-                continue
             tid = zlib.crc32(" ".join(text.lower().split()).encode())
-            cands.append(
-                candidate(
-                    f"dusha-{key}",
-                    wav,
-                    f"dusha-{spk}",
-                    emo,
-                    "dusha",
-                    text_id=f"t{tid:08x}",
-                    lang="ru",
-                )
+            add(
+                f"dusha-{key}",
+                wav,
+                f"dusha-{spk}",
+                emo or "",
+                where,
+                text_id=f"t{tid:08x}",
+                lang="ru",
             )
-        return dict(cands=cands, eval_speakers=sorted(test_spk) or None)
+        return dict(eval_speakers=sorted(test_spk) or None)
 
     return run_prepare(
         "dusha",

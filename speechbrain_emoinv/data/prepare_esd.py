@@ -11,36 +11,23 @@ Authors: speechbrain-emoinv contributors
 import re
 from pathlib import Path
 
-from speechbrain_emoinv.data.manifest import (
-    audio_glob,
-    candidate,
-    emotion_or_skip,
-    run_prepare,
-)
+from speechbrain_emoinv.data.manifest import audio_glob, run_prepare
 
 _NAME = re.compile(r"^(\d{4})_(\d{6})$")
 
 
 def prepare_esd(data_folder, save_folder, speaker_genders=None, **kwargs):
-    """Writes the prepared folder for ESD.
+    """Writes ESD's prepared folder ``save_folder`` and returns it.
 
     Arguments
     ---------
     data_folder : str or Path
         ESD root (holds ``0001`` ... ``0020``).
-    save_folder : str or Path
-        Prepared folder.
     speaker_genders : dict or None
         Speaker folder (``"0011"``) -> ``m``/``f``; ESD's file names do not
         carry gender, so it stays empty unless given.
-    **kwargs
-        Split, trial and bad-input options of
-        ``manifest.COMMON_DEFAULTS``.
-
-    Returns
-    -------
-    Path
-        ``save_folder``.
+    save_folder, **kwargs
+        See :func:`~speechbrain_emoinv.data.manifest.run_prepare`.
 
     Raises
     ------
@@ -50,8 +37,7 @@ def prepare_esd(data_folder, save_folder, speaker_genders=None, **kwargs):
     """
     genders = dict(speaker_genders or {})
 
-    def collect(report, policy):
-        cands = []
+    def collect(report, add):
         root = Path(data_folder)
         for spk_dir in sorted(p for p in root.iterdir() if p.is_dir()):
             if not re.fullmatch(r"\d{4}", spk_dir.name):
@@ -65,25 +51,16 @@ def prepare_esd(data_folder, save_folder, speaker_genders=None, **kwargs):
                             f"{wav}: ESD file name must be "
                             f"{spk_dir.name}_<6 digits>.wav"
                         )
-                    emo = emotion_or_skip(
-                        "esd", emo_dir.name, str(wav), report, policy
-                    )
-                    if emo is None:
-                        continue
                     sent = (int(m.group(2)) - 1) % 350 + 1
-                    cands.append(
-                        candidate(
-                            f"esd-{wav.stem}",
-                            wav,
-                            f"esd-{spk_dir.name}",
-                            emo,
-                            "esd",
-                            text_id=f"{lang}-{sent:03d}",
-                            gender=genders.get(spk_dir.name, ""),
-                            lang=lang,
-                        )
+                    add(
+                        f"esd-{wav.stem}",
+                        wav,
+                        f"esd-{spk_dir.name}",
+                        emo_dir.name,
+                        text_id=f"{lang}-{sent:03d}",
+                        gender=genders.get(spk_dir.name, ""),
+                        lang=lang,
                     )
-        return dict(cands=cands)
 
     return run_prepare(
         "esd",

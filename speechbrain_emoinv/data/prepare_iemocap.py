@@ -13,11 +13,7 @@ Authors: speechbrain-emoinv contributors
 import re
 from pathlib import Path
 
-from speechbrain_emoinv.data.manifest import (
-    candidate,
-    emotion_or_skip,
-    run_prepare,
-)
+from speechbrain_emoinv.data.manifest import run_prepare
 
 _LINE = re.compile(
     r"^\[\s*[\d.]+\s*-\s*[\d.]+\s*\]\s+(Ses\d\d[FM]\S*)\s+(\S+)\s+\["
@@ -69,54 +65,39 @@ def read_emo_evaluation(path):
 
 
 def prepare_iemocap(data_folder, save_folder, **kwargs):
-    """Writes the prepared folder for IEMOCAP.
+    """Writes IEMOCAP's prepared folder ``save_folder`` and returns it.
 
     Arguments
     ---------
     data_folder : str or Path
         IEMOCAP root (holds ``Session1`` ... ``Session5``).
-    save_folder : str or Path
-        Prepared folder.
-    **kwargs
-        Options of ``manifest.COMMON_DEFAULTS``.
-
-    Returns
-    -------
-    Path
-        ``save_folder``.
+    save_folder, **kwargs
+        See :func:`~speechbrain_emoinv.data.manifest.run_prepare`.
     """
 
-    def collect(report, policy):
+    def collect(report, add):
         root = Path(data_folder)
-        cands = []
+        spk = set()
         for sess in sorted(root.glob("Session[1-5]")):
             evals = sorted((sess / "dialog" / "EmoEvaluation").glob("*.txt"))
             for txt in evals:
                 for utt, label, where in read_emo_evaluation(txt):
-                    emo = emotion_or_skip(
-                        "iemocap", label, where, report, policy
-                    )
-                    if emo is None:
-                        continue
                     ses, letter = _UTT.match(utt).groups()
                     dialog = utt.rsplit("_", 1)[0]
                     wav = sess / "sentences" / "wav" / dialog / f"{utt}.wav"
-                    cands.append(
-                        candidate(
-                            f"iemocap-{utt}",
-                            wav,
-                            f"iemocap-{ses}{letter}",
-                            emo,
-                            "iemocap",
-                            gender=letter.lower(),
-                            lang="en",
-                        )
+                    cand = add(
+                        f"iemocap-{utt}",
+                        wav,
+                        f"iemocap-{ses}{letter}",
+                        label,
+                        where,
+                        gender=letter.lower(),
+                        lang="en",
                     )
-        spk = {c["spk_id"] for c in cands}
+                    if cand:
+                        spk.add(cand["spk_id"])
         ev = sorted(s for s in spk if s.startswith("iemocap-Ses05"))
         va = sorted(s for s in spk if s.startswith("iemocap-Ses04"))
-        return dict(
-            cands=cands, eval_speakers=ev or None, valid_speakers=va or None
-        )
+        return dict(eval_speakers=ev or None, valid_speakers=va or None)
 
     return run_prepare("iemocap", data_folder, save_folder, collect, **kwargs)

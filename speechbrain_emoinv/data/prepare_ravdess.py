@@ -11,32 +11,20 @@ Authors: speechbrain-emoinv contributors
 
 import re
 
-from speechbrain_emoinv.data.manifest import (
-    audio_glob,
-    candidate,
-    emotion_or_skip,
-    run_prepare,
-)
+from speechbrain_emoinv.data.manifest import audio_glob, run_prepare
 
 _NAME = re.compile(r"^(\d\d)-(\d\d)-(\d\d)-(\d\d)-(\d\d)-(\d\d)-(\d\d)$")
 
 
 def prepare_ravdess(data_folder, save_folder, **kwargs):
-    """Writes the prepared folder for RAVDESS speech.
+    """Writes RAVDESS's prepared folder ``save_folder`` and returns it.
 
     Arguments
     ---------
     data_folder : str or Path
         Folder holding ``Actor_01`` ... ``Actor_24``.
-    save_folder : str or Path
-        Prepared folder.
-    **kwargs
-        Options of ``manifest.COMMON_DEFAULTS``.
-
-    Returns
-    -------
-    Path
-        ``save_folder``.
+    save_folder, **kwargs
+        See :func:`~speechbrain_emoinv.data.manifest.run_prepare`.
 
     Raises
     ------
@@ -45,8 +33,7 @@ def prepare_ravdess(data_folder, save_folder, **kwargs):
         folder (file named).
     """
 
-    def collect(report, policy):
-        cands = []
+    def collect(report, add):
         for wav in audio_glob(data_folder, "Actor_*/*.wav"):
             m = _NAME.match(wav.stem)
             actor_dir = wav.parent.name.split("_")[-1]
@@ -59,21 +46,14 @@ def prepare_ravdess(data_folder, save_folder, **kwargs):
             if (modality, channel) != ("03", "01"):
                 report.add("not_speech", str(wav))
                 continue
-            emo = emotion_or_skip("ravdess", emo, str(wav), report, policy)
-            if emo is None:
-                continue
-            cands.append(
-                candidate(
-                    f"ravdess-{wav.stem}",
-                    wav,
-                    f"ravdess-{actor}",
-                    emo,
-                    "ravdess",
-                    text_id=f"stmt{stmt}",
-                    gender="m" if int(actor) % 2 else "f",
-                    lang="en",
-                )
+            add(
+                f"ravdess-{wav.stem}",
+                wav,
+                f"ravdess-{actor}",
+                emo,
+                text_id=f"stmt{stmt}",
+                gender="m" if int(actor) % 2 else "f",
+                lang="en",
             )
-        return dict(cands=cands)
 
     return run_prepare("ravdess", data_folder, save_folder, collect, **kwargs)

@@ -14,7 +14,7 @@ Authors: speechbrain-emoinv contributors
 import csv
 from pathlib import Path
 
-from speechbrain_emoinv.data.manifest import audio_glob, candidate, run_prepare
+from speechbrain_emoinv.data.manifest import audio_glob, run_prepare
 from speechbrain_emoinv.data.trials import iter_trial_lines
 
 
@@ -128,26 +128,19 @@ def read_meta(path):
 def prepare_voxceleb(
     data_folder, save_folder, trial_file=None, meta_files=(), **kwargs
 ):
-    """Writes the prepared folder for VoxCeleb1 and/or 2.
+    """Writes the prepared folder of VoxCeleb1 and/or 2 and returns it.
 
     Arguments
     ---------
     data_folder : str or Path or list
         One or more roots, each holding ``wav/``.
-    save_folder : str or Path
-        Prepared folder.
     trial_file : str or Path or None
         Official list; default ``veri_test2.txt`` (then ``veri_test.txt``)
         in the first root when present.
     meta_files : sequence of str or Path
         Meta files with genders.
-    **kwargs
-        Options of ``manifest.COMMON_DEFAULTS``.
-
-    Returns
-    -------
-    Path
-        ``save_folder``.
+    save_folder, **kwargs
+        See :func:`~speechbrain_emoinv.data.manifest.run_prepare`.
     """
     roots = (
         [Path(p) for p in data_folder]
@@ -160,35 +153,27 @@ def prepare_voxceleb(
                 trial_file = roots[0] / name
                 break
 
-    def collect(report, policy):
+    def collect(report, add):
         genders = {}
         for m in meta_files:
             genders.update(read_meta(m))
-        cands = []
+        known = set()
         for root in roots:
             for wav in audio_glob(root / "wav", "*/*/*.wav"):
                 rel = wav.relative_to(root / "wav").as_posix()
                 spk = rel.split("/")[0]
-                cands.append(
-                    candidate(
-                        path_to_id(rel),
-                        wav,
-                        f"vox-{spk}",
-                        "unknown",
-                        "voxceleb",
-                        gender=genders.get(spk, ""),
-                    )
-                )
-        got = dict(cands=cands)
-        if trial_file is not None:
-            trials = read_official_trials(trial_file)
-            got["official_trials"] = {"eval": trials}
-            spk = {f"vox-{i.split('--')[0]}" for t in trials for i in t[1:]}
-            known = {c["spk_id"] for c in cands}
-            for s in sorted(spk - known):
-                report.add("trial_speaker_missing", s)
-            got["eval_speakers"] = sorted(spk & known)
-        return got
+                gender = genders.get(spk, "")
+                add(path_to_id(rel), wav, f"vox-{spk}", None, gender=gender)
+                known.add(f"vox-{spk}")
+        if trial_file is None:
+            return None
+        trials = read_official_trials(trial_file)
+        spk = {f"vox-{i.split('--')[0]}" for t in trials for i in t[1:]}
+        for s in sorted(spk - known):
+            report.add("trial_speaker_missing", s)
+        return dict(
+            official_trials={"eval": trials}, eval_speakers=sorted(spk & known)
+        )
 
     return run_prepare(
         "voxceleb",
