@@ -26,11 +26,11 @@ def read_demographics(path):
     Returns
     -------
     dict
+        Actor ID -> ``m`` or ``f``.
 
     Example
     -------
-    >>> import tempfile
-    >>> p = Path(tempfile.mkdtemp()) / "d.csv"
+    >>> p = getfixture("tmp_path") / "d.csv"
     >>> _ = p.write_text("ActorID,Age,Sex\\n1001,51,Male\\n1002,21,Female\\n")
     >>> read_demographics(p)
     {'1001': 'm', '1002': 'f'}

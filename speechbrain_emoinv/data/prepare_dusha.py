@@ -46,8 +46,7 @@ def read_markup(path):
 
     Example
     -------
-    >>> import tempfile
-    >>> p = Path(tempfile.mkdtemp()) / "raw_x.jsonl"
+    >>> p = getfixture("tmp_path") / "raw_x.jsonl"
     >>> _ = p.write_text('{"hash_id": "a"}\\n')
     >>> read_markup(p)
     Traceback (most recent call last):

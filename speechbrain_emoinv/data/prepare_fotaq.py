@@ -54,8 +54,7 @@ def read_table(path):
 
     Example
     -------
-    >>> import tempfile
-    >>> p = Path(tempfile.mkdtemp()) / "queen.1c"
+    >>> p = getfixture("tmp_path") / "queen.1c"
     >>> write_table(p, {"A.DOG": b"xy"})
     >>> read_table(p)
     {'A.DOG': (36, 2)}

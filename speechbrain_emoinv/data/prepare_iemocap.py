@@ -31,7 +31,7 @@ def read_emo_evaluation(path):
 
     Returns
     -------
-    list of tuple
+    list of (str, str, str)
 
     Raises
     ------
@@ -40,8 +40,7 @@ def read_emo_evaluation(path):
 
     Example
     -------
-    >>> import tempfile
-    >>> p = Path(tempfile.mkdtemp()) / "Ses01F_impro01.txt"
+    >>> p = getfixture("tmp_path") / "Ses01F_impro01.txt"
     >>> _ = p.write_text(
     ...     "% header\\n\\n[6.29 - 8.23]\\tSes01F_impro01_F000"
     ...     "\\tneu\\t[2.5, 2.5, 2.5]\\nC-E1:\\tNeutral;\\t()\\n"

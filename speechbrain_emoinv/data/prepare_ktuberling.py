@@ -36,9 +36,8 @@ def collect_ktuberling(data_folder, report):
 
     Example
     -------
-    >>> import tempfile
     >>> from speechbrain_emoinv.data.audio_checks import PrepareReport
-    >>> root = Path(tempfile.mkdtemp())
+    >>> root = getfixture("tmp_path")
     >>> for n in ("sr/a.ogg", "sr@latin/a.ogg", "nl/b.WAV"):
     ...     (root / n).parent.mkdir(exist_ok=True)
     ...     _ = (root / n).write_bytes(n[-5:].encode())

@@ -129,9 +129,8 @@ def prepare_mbrola(
 
     Example
     -------
-    >>> import tempfile
     >>> from speechbrain_emoinv.data.mbrola_corpus import SIZES
-    >>> tmp = Path(tempfile.mkdtemp())
+    >>> tmp = getfixture("tmp_path")
     >>> SIZES["doc"] = dict(
     ...     voices=("us1", "us2", "us3"),
     ...     styles=("neutral", "sad"),

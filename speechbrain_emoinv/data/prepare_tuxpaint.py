@@ -40,9 +40,8 @@ def collect_tuxpaint(data_folder, report, min_clips=20):
 
     Example
     -------
-    >>> import tempfile
     >>> from speechbrain_emoinv.data.audio_checks import PrepareReport
-    >>> root = Path(tempfile.mkdtemp())
+    >>> root = getfixture("tmp_path")
     >>> for n in ("a/cat_desc_es.ogg", "a/cat_desc.ogg", "symbols/x_desc.ogg"):
     ...     (root / n).parent.mkdir(exist_ok=True)
     ...     (root / n).touch()

@@ -51,7 +51,7 @@ def read_official_trials(path):
 
     Returns
     -------
-    list of tuple
+    list of (int, str, str)
 
     Raises
     ------
@@ -60,8 +60,7 @@ def read_official_trials(path):
 
     Example
     -------
-    >>> import tempfile
-    >>> p = Path(tempfile.mkdtemp()) / "veri.txt"
+    >>> p = getfixture("tmp_path") / "veri.txt"
     >>> _ = p.write_text("1 id1/a/00001.wav id1/b/00002.wav\\n")
     >>> read_official_trials(p)
     [(1, 'id1--a--00001', 'id1--b--00002')]
@@ -94,11 +93,11 @@ def read_meta(path):
     Returns
     -------
     dict
+        Speaker -> ``m``, ``f`` or empty (other values).
 
     Example
     -------
-    >>> import tempfile
-    >>> p = Path(tempfile.mkdtemp()) / "m.csv"
+    >>> p = getfixture("tmp_path") / "m.csv"
     >>> _ = p.write_text(
     ...     "VoxCeleb1 ID\\tVGGFace1 ID\\tGender\\nid10001\\tA\\tm\\n"
     ... )

@@ -208,8 +208,7 @@ def write_trials(trials, folder):
 
     Example
     -------
-    >>> import tempfile
-    >>> d = Path(tempfile.mkdtemp())
+    >>> d = getfixture("tmp_path")
     >>> write_trials({"merged": [(1, "a", "b", "neutral", "sad")]}, d)
     >>> (d / "merged.txt").read_text()
     '1 a b neutral sad\\n'
@@ -252,8 +251,7 @@ def iter_trial_lines(path):
 
     Example
     -------
-    >>> import tempfile
-    >>> p = Path(tempfile.mkdtemp()) / "t.txt"
+    >>> p = getfixture("tmp_path") / "t.txt"
     >>> _ = p.write_text("# comment\\n1 a b neutral sad\\n\\n0 a c\\n")
     >>> list(iter_trial_lines(p))
     [(2, 1, 'a', 'b', 'neutral', 'sad'), (4, 0, 'a', 'c', None, None)]
@@ -298,8 +296,7 @@ def read_trials(path):
 
     Example
     -------
-    >>> import tempfile
-    >>> p = Path(tempfile.mkdtemp()) / "t.txt"
+    >>> p = getfixture("tmp_path") / "t.txt"
     >>> _ = p.write_text("1 a b neutral sad\\n0 a c\\n")
     >>> read_trials(p)
     [(1, 'a', 'b', 'neutral', 'sad'), (0, 'a', 'c', 'unknown', 'unknown')]
