@@ -9,8 +9,8 @@ missing         skipped, counted and listed in ``prepare_report.json``
 empty           (0-byte file) skipped, counted, listed
 unreadable      (corrupt header/data) skipped, counted, listed
 non_finite      (NaN or inf samples) skipped, counted, listed
-too_short       (< ``min_duration`` s) skipped, counted, listed
-silent          (peak <= ``silence_threshold``) skipped, counted, listed
+too_short       (< :data:`MIN_DURATION` s) skipped, counted, listed
+silent          (peak <= :data:`SILENCE_THRESHOLD`) skipped, counted, listed
 downmixed       (multi-channel) mean of channels, 16 kHz copy written
 resampled       (rate != 16 kHz) polyphase resampling, copy written
 ==============  ============================================================
@@ -52,28 +52,15 @@ class AudioCheckError(ValueError):
     """A bad audio file met with ``on_bad_audio="error"``."""
 
 
-def check_audio(
-    path,
-    converted_path=None,
-    target_sr=TARGET_SR,
-    min_duration=MIN_DURATION,
-    silence_threshold=SILENCE_THRESHOLD,
-):
+def check_audio(path, converted_path=None):
     """Checks one file; converts it to 16 kHz mono when needed.
 
     Arguments
     ---------
     path : str or Path
-        Audio file.
+        Audio file (any format soundfile reads).
     converted_path : str or Path or None
         Where a resampled/downmixed copy goes (required if one is needed).
-    target_sr : int
-        Rate the recipe reads.
-    min_duration : float
-        Shorter clips are skipped (seconds, after resampling).
-    silence_threshold : float
-        Clips whose absolute peak is at most this (full scale 1.0) are
-        skipped as silent.
 
     Returns
     -------
@@ -83,8 +70,7 @@ def check_audio(
 
     Example
     -------
-    >>> import tempfile
-    >>> tmp = Path(tempfile.mkdtemp())
+    >>> tmp = getfixture("tmp_path")
     >>> sig = np.sin(np.arange(44100) / 10.0).astype("float32")
     >>> sf.write(tmp / "a.wav", np.stack([sig, sig], 1), 44100)
     >>> r = check_audio(tmp / "a.wav", converted_path=tmp / "c" / "a.wav")
@@ -116,13 +102,13 @@ def check_audio(
         x = x.mean(axis=1, keepdims=True)
         issues.append("downmixed")
     x = x[:, 0]
-    if sr != target_sr:
-        g = gcd(int(sr), int(target_sr))
-        x = resample_poly(x, target_sr // g, int(sr) // g).astype("float32")
+    if sr != TARGET_SR:
+        g = gcd(int(sr), TARGET_SR)
+        x = resample_poly(x, TARGET_SR // g, int(sr) // g).astype("float32")
         issues.append("resampled")
     result["n_samples"] = len(x)
-    result["duration"] = len(x) / target_sr
-    bad = clip_issue(x, target_sr, min_duration, silence_threshold)
+    result["duration"] = len(x) / TARGET_SR
+    bad = clip_issue(x, TARGET_SR)
     if bad:
         issues.append(bad)
         return result
@@ -135,7 +121,7 @@ def check_audio(
         converted_path = Path(converted_path)
         converted_path.parent.mkdir(parents=True, exist_ok=True)
         tmp = converted_path.with_name(f".{converted_path.name}.tmp.wav")
-        sf.write(str(tmp), np.clip(x, -1.0, 1.0), target_sr, subtype="PCM_16")
+        sf.write(str(tmp), np.clip(x, -1.0, 1.0), TARGET_SR, subtype="PCM_16")
         os.replace(tmp, converted_path)
         result["wav"] = str(converted_path.resolve())
     else:
@@ -143,13 +129,11 @@ def check_audio(
     return result
 
 
-def clip_issue(
-    x,
-    sample_rate,
-    min_duration=MIN_DURATION,
-    silence_threshold=SILENCE_THRESHOLD,
-):
+def clip_issue(x, sample_rate):
     """``"too_short"``, ``"silent"`` or None for a mono signal.
+
+    Shorter than :data:`MIN_DURATION` seconds is ``too_short``; an absolute
+    peak of at most :data:`SILENCE_THRESHOLD` is ``silent``.
 
     Arguments
     ---------
@@ -157,10 +141,6 @@ def clip_issue(
         Samples (full scale 1.0).
     sample_rate : int
         Its rate.
-    min_duration : float
-        Shorter clips are ``too_short`` (seconds).
-    silence_threshold : float
-        Clips whose absolute peak is at most this are ``silent``.
 
     Returns
     -------
@@ -173,9 +153,9 @@ def clip_issue(
     >>> clip_issue(np.ones(16000), 16000) is None
     True
     """
-    if len(x) < min_duration * sample_rate:
+    if len(x) < MIN_DURATION * sample_rate:
         return "too_short"
-    if float(abs(x).max()) <= silence_threshold:
+    if float(abs(x).max()) <= SILENCE_THRESHOLD:
         return "silent"
     return None
 
@@ -186,7 +166,7 @@ def inside(folder, name):
     Arguments
     ---------
     folder : str or Path
-        Save folder.
+        Folder the result must stay in.
     name : str
         Relative file name derived from input data (e.g. ``<ID>.wav``).
 
@@ -211,11 +191,6 @@ def inside(folder, name):
     ):
         raise ValueError(f"{name}: derived path leaves {folder}")
     return path
-
-
-def _check_one(args):
-    path, converted_path, kwargs = args
-    return check_audio(path, converted_path, **kwargs)
 
 
 class PrepareReport:
@@ -296,7 +271,6 @@ def check_files(
     converted_dir,
     on_bad_audio="skip",
     num_workers=1,
-    **check_kwargs,
 ):
     """Checks many files; records issues in ``report``.
 
@@ -312,8 +286,6 @@ def check_files(
         ``"skip"`` (count, list and leave out) or ``"error"`` (raise).
     num_workers : int
         Processes for the checks.
-    **check_kwargs
-        Passed to :func:`check_audio`.
 
     Returns
     -------
@@ -322,8 +294,7 @@ def check_files(
 
     Example
     -------
-    >>> import tempfile
-    >>> tmp = Path(tempfile.mkdtemp())
+    >>> tmp = getfixture("tmp_path")
     >>> sf.write(tmp / "ok.wav", np.ones(3200, "float32") * 0.1, 16000)
     >>> rep = PrepareReport("toy")
     >>> out = check_files(
@@ -336,14 +307,14 @@ def check_files(
         raise ValueError("on_bad_audio must be 'skip' or 'error'")
     converted_dir = Path(converted_dir)
     jobs = [
-        (str(p), str(inside(converted_dir, f"{uid}.wav")), check_kwargs)
+        (str(p), str(inside(converted_dir, f"{uid}.wav")))
         for uid, p in entries
     ]
     if num_workers and num_workers > 1 and len(jobs) > 64:
         with mp.get_context("fork").Pool(num_workers) as pool:
-            results = pool.map(_check_one, jobs, chunksize=32)
+            results = pool.starmap(check_audio, jobs, chunksize=32)
     else:
-        results = [_check_one(j) for j in jobs]
+        results = [check_audio(*j) for j in jobs]
     usable = {}
     for (uid, path), res in zip(entries, results, strict=True):
         skip = [i for i in res["issues"] if i in SKIP_ISSUES]

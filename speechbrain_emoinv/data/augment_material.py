@@ -315,14 +315,13 @@ def make_rirs(
     Returns
     -------
     Path
-        The CSV (``ID,duration,wav,wav_format,wav_opts``) for ``AddReverb``.
+        ``out_dir/rirs.csv`` (``ID,duration,wav,wav_format,wav_opts``), for
+        ``AddReverb``.
 
     Example
     -------
-    >>> import tempfile
     >>> from speechbrain.dataio.dataio import load_data_csv
-    >>> with tempfile.TemporaryDirectory() as tmp:
-    ...     rows = load_data_csv(make_rirs(tmp, n_rirs=2))
+    >>> rows = load_data_csv(make_rirs(getfixture("tmp_path"), n_rirs=2))
     >>> sorted(rows)
     ['rir_0000', 'rir_0001']
     """
@@ -534,7 +533,7 @@ def make_noises(
     out_dir : str or Path
         Folder for ``noises.csv``, ``noises_info.csv`` and ``noises/``.
     n_noises : int
-        Number of noise files.
+        Number of noise files, babble first.
     babble_sources : str, Path, list of dict, or None
         Manifest CSV (``ID,duration,wav,start,stop,spk_id,...``) or a list
         of dicts with ``wav``, ``spk_id`` and optional ``ID``, ``start``,
@@ -552,14 +551,14 @@ def make_noises(
     Returns
     -------
     Path
-        The CSV (``ID,duration,wav,wav_format,wav_opts``) for ``AddNoise``.
+        ``out_dir/noises.csv``, columns as :func:`make_rirs`'s, for
+        ``AddNoise``.
 
     Example
     -------
-    >>> import tempfile
     >>> from speechbrain.dataio.dataio import load_data_csv
-    >>> with tempfile.TemporaryDirectory() as tmp:
-    ...     rows = load_data_csv(make_noises(tmp, n_noises=3, duration=1.0))
+    >>> tmp = getfixture("tmp_path")
+    >>> rows = load_data_csv(make_noises(tmp, n_noises=3, duration=1.0))
     >>> sorted(rows)
     ['brown_0002', 'pink_0001', 'white_0000']
     >>> rows["white_0000"]["duration"]
@@ -678,14 +677,13 @@ def prepare_augment_material(
 
     Example
     -------
-    >>> import tempfile
-    >>> with tempfile.TemporaryDirectory() as tmp:
-    ...     paths = prepare_augment_material(
-    ...         tmp, n_rirs=2, n_noises=2, noise_duration=1.0
-    ...     )
-    ...     again = prepare_augment_material(
-    ...         tmp, n_rirs=2, n_noises=2, noise_duration=1.0
-    ...     )
+    >>> tmp = getfixture("tmp_path")
+    >>> paths = prepare_augment_material(
+    ...     tmp, n_rirs=2, n_noises=2, noise_duration=1.0
+    ... )
+    >>> again = prepare_augment_material(
+    ...     tmp, n_rirs=2, n_noises=2, noise_duration=1.0
+    ... )
     >>> sorted(paths), paths == again
     (['noise_csv', 'rir_csv'], True)
     """

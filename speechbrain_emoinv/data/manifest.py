@@ -157,7 +157,7 @@ def audio_glob(folder, pattern):
     Arguments
     ---------
     folder : str or Path
-        Corpus folder.
+        Folder to search in.
     pattern : str
         Glob ending in ``.wav`` (e.g. ``Actor_*/*.wav``); ``**`` recurses.
 
@@ -167,8 +167,7 @@ def audio_glob(folder, pattern):
 
     Example
     -------
-    >>> import tempfile
-    >>> d = Path(tempfile.mkdtemp())
+    >>> d = getfixture("tmp_path")
     >>> for n in ("a.wav", "b.WAV", "c.txt"):
     ...     _ = (d / n).write_text("")
     >>> [p.name for p in audio_glob(d, "*.wav")]
@@ -334,8 +333,7 @@ def write_manifest(rows, path):
 
     Example
     -------
-    >>> import tempfile
-    >>> p = Path(tempfile.mkdtemp()) / "m.csv"
+    >>> p = getfixture("tmp_path") / "m.csv"
     >>> write_manifest([], p)
     >>> p.read_text().strip() == ",".join(FIELDS)
     True
@@ -382,8 +380,7 @@ def read_manifest(path, strict=True):
 
     Example
     -------
-    >>> import tempfile
-    >>> p = Path(tempfile.mkdtemp()) / "m.csv"
+    >>> p = getfixture("tmp_path") / "m.csv"
     >>> _ = p.write_text(",".join(FIELDS) + "\\na,1.0,/a.wav,0,16000\\n")
     >>> read_manifest(p)
     Traceback (most recent call last):
@@ -463,8 +460,7 @@ def is_manifest(path):
 
     Example
     -------
-    >>> import tempfile
-    >>> p = Path(tempfile.mkdtemp()) / "m.csv"
+    >>> p = getfixture("tmp_path") / "m.csv"
     >>> _ = p.write_text(",".join(FIELDS) + "\\n")
     >>> is_manifest(p)
     True
@@ -531,7 +527,6 @@ def write_prepared_folder(
     num_workers=1,
     official_trials=None,
     lists=None,
-    **check_kwargs,
 ):
     """Checks audio and writes the prepared folder of ``docs/interfaces.md``.
 
@@ -563,8 +558,6 @@ def write_prepared_folder(
         utterances were skipped are dropped and counted.
     lists : dict or None
         Trial lists by corpus instead of by emotion (``make_trials``).
-    **check_kwargs
-        Passed to ``audio_checks.check_audio``.
 
     Returns
     -------
@@ -587,7 +580,6 @@ def write_prepared_folder(
         save_folder / "converted",
         on_bad_audio=on_bad_audio,
         num_workers=num_workers,
-        **check_kwargs,
     )
     rows = {s: [] for s in SPLITS}
     for c in cands:

@@ -81,7 +81,7 @@ def write_table(path, entries):
     Arguments
     ---------
     path : str or Path
-        Output file.
+        File to write.
     entries : dict
         Entry name -> bytes.
     """
@@ -101,7 +101,7 @@ def character_of_clips(table, read):
     Arguments
     ---------
     table : dict
-        Output of :func:`read_table`.
+        Entry name -> ``(offset, size)``, from :func:`read_table`.
     read : callable
         ``read(name)`` -> the entry's bytes.
 
