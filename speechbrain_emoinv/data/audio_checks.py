@@ -307,8 +307,7 @@ def check_files(
         raise ValueError("on_bad_audio must be 'skip' or 'error'")
     converted_dir = Path(converted_dir)
     jobs = [
-        (str(p), str(inside(converted_dir, f"{uid}.wav")))
-        for uid, p in entries
+        (str(p), str(inside(converted_dir, f"{uid}.wav"))) for uid, p in entries
     ]
     if num_workers and num_workers > 1 and len(jobs) > 64:
         with mp.get_context("fork").Pool(num_workers) as pool:
