@@ -628,7 +628,7 @@ def read_metadata(model_dir):
     Arguments
     ---------
     model_dir : str or Path
-        Exported folder.
+        Exported folder; only its ``hyperparams.yaml`` is read.
 
     Returns
     -------

@@ -209,7 +209,7 @@ def inputs_digest(cands, extra=None):
     Returns
     -------
     str
-        16 hex digits.
+        The first 16 hex digits of a SHA-256.
 
     Example
     -------

@@ -16,6 +16,8 @@ import soundfile as sf
 
 from speechbrain_emoinv.data.manifest import FIELDS
 
+SAMPLE_RATE = 16000
+SECONDS = 0.6  # base utterance length
 TINY_ECAPA = dict(
     channels=[32, 32, 32, 32, 96],
     kernel_sizes=[5, 3, 3, 3, 1],
@@ -49,7 +51,8 @@ def make_toy_model(out_dir, n_mels=40, seed=0, threshold=None):
     Returns
     -------
     Path
-        ``out_dir``.
+        ``out_dir``, as :func:`~speechbrain_emoinv.export.export_pretrained`
+        writes it.
 
     Example
     -------
@@ -92,11 +95,11 @@ def make_toy_data(
     n_eval=4,
     emotions=("neutral", "angry", "happy"),
     n_sentences=3,
-    seconds=0.6,
-    sample_rate=16000,
-    seed=0,
 ):
     """Writes WAVs, manifests, speaker lists and eval trial lists.
+
+    Utterances last about :data:`SECONDS` (+-30 %) at :data:`SAMPLE_RATE`;
+    the same arguments give the same files.
 
     Arguments
     ---------
@@ -111,12 +114,6 @@ def make_toy_data(
         in every emotion.
     n_sentences : int
         Sentences per emotion.
-    seconds : float
-        Base utterance length (varied by +-30 %).
-    sample_rate : int
-        WAV sample rate.
-    seed : int
-        Random seed.
 
     Returns
     -------
@@ -130,7 +127,7 @@ def make_toy_data(
     ['cross.txt', 'emo_emo.txt', 'merged.txt', 'neutral.txt']
     """
     root = Path(root)
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(0)
     (root / "wav").mkdir(parents=True, exist_ok=True)
     speakers = {
         "train": [f"toy_t{i}" for i in range(n_train)],
@@ -146,13 +143,13 @@ def make_toy_data(
             for emo in emotions:
                 style = STYLES.get(emo, (1.1, 0.03, 0.6))
                 for s in range(n_sentences):
-                    sec = seconds * rng.uniform(0.7, 1.3)
-                    wav = _tone(f0, tilt, *style, sec, sample_rate, rng)
+                    sec = SECONDS * rng.uniform(0.7, 1.3)
+                    wav = _tone(f0, tilt, *style, sec, SAMPLE_RATE, rng)
                     uid = f"{spk}_{emo}_{s}"
                     path = (root / "wav" / f"{uid}.wav").resolve()
-                    sf.write(path, wav, sample_rate)
+                    sf.write(path, wav, SAMPLE_RATE)
                     rows[split].append(
-                        [uid, f"{wav.size / sample_rate:.3f}", str(path), 0]
+                        [uid, f"{wav.size / SAMPLE_RATE:.3f}", str(path), 0]
                         + [wav.size, spk, emo, f"t{s}", "", "", "toy", 0]
                     )
         with open(root / f"{split}.csv", "w", newline="") as fout:
