@@ -50,7 +50,11 @@ def build_parser():
         "torchrun).",
         model=True,
     )
-    p.add_argument("--csv", required=True, help="manifest CSV")
+    p.add_argument(
+        "--csv",
+        required=True,
+        help="manifest CSV (columns ID, wav, start, stop, spk_id, emotion)",
+    )
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--chunk-size", type=int, default=256)

@@ -36,6 +36,8 @@ import numpy as np
 import soundfile as sf
 from speechbrain.utils.logger import get_logger
 
+from speechbrain_emoinv.data.audio_checks import TARGET_SR
+
 logger = get_logger(__name__)
 
 # Bump when the generated material changes for the same options, so that
@@ -642,7 +644,6 @@ def prepare_augment_material(
     n_rirs=60,
     n_noises=30,
     seed=1234,
-    sample_rate=16000,
     noise_duration=8.0,
 ):
     """Makes the RIR and noise CSVs once; skips when already done.
@@ -651,6 +652,8 @@ def prepare_augment_material(
     ``save_folder/augment_material.json`` after everything else is written;
     a later call with the same options whose outputs all exist does nothing.
     Deterministic and idempotent, so it is safe under ``run_on_main``.
+    The material is made at ``audio_checks.TARGET_SR``, the rate of every
+    prepared folder.
 
     Arguments
     ---------
@@ -664,8 +667,6 @@ def prepare_augment_material(
         Number of noise files (half babble when ``train_csv`` is given).
     seed : int
         Random seed.
-    sample_rate : int
-        Sampling rate in Hz.
     noise_duration : float
         Length of each noise in seconds.
 
@@ -694,7 +695,7 @@ def prepare_augment_material(
         "n_rirs": int(n_rirs),
         "n_noises": int(n_noises),
         "seed": int(seed),
-        "sample_rate": int(sample_rate),
+        "sample_rate": TARGET_SR,
         "noise_duration": float(noise_duration),
         "train_csv": str(Path(train_csv).resolve()) if train_csv else None,
         "train_csv_crc": _file_crc(train_csv) if train_csv else None,
@@ -713,12 +714,12 @@ def prepare_augment_material(
         opts_file.unlink()
 
     logger.info("Making augmentation material in %s", save_folder)
-    make_rirs(save_folder, n_rirs=n_rirs, sample_rate=sample_rate, seed=seed)
+    make_rirs(save_folder, n_rirs=n_rirs, sample_rate=TARGET_SR, seed=seed)
     make_noises(
         save_folder,
         n_noises=n_noises,
         babble_sources=train_csv,
-        sample_rate=sample_rate,
+        sample_rate=TARGET_SR,
         seed=seed,
         duration=noise_duration,
     )
