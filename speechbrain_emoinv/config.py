@@ -91,8 +91,8 @@ def resolve_config(hparams_file):
 
     Arguments
     ---------
-    hparams_file : str
-        The config given on the command line.
+    hparams_file : str or Path
+        As for :func:`merged_tree`.
 
     Returns
     -------
