@@ -178,6 +178,33 @@ def audio_glob(folder, pattern):
     return sorted(Path(folder).glob(pattern[:-4] + ".[wW][aA][vV]"))
 
 
+def installed_folder(folder, package):
+    """``folder`` as a Path; raises naming the package that installs it.
+
+    Arguments
+    ---------
+    folder : str or Path
+        Folder a Debian package installs (e.g. real-speech sources).
+    package : str
+        That package, named in the error.
+
+    Returns
+    -------
+    Path
+
+    Example
+    -------
+    >>> installed_folder("/nonexistent", "ktuberling-data")
+    Traceback (most recent call last):
+    ...
+    FileNotFoundError: /nonexistent not found: apt-get install ktuberling-data
+    """
+    root = Path(folder)
+    if not root.is_dir():
+        raise FileNotFoundError(f"{root} not found: apt-get install {package}")
+    return root
+
+
 def file_stamp(path):
     """``[size, mtime_ns]`` of a file, or None when it cannot be read.
 

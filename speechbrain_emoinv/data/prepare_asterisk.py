@@ -13,7 +13,7 @@ import subprocess
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from speechbrain_emoinv.data.manifest import candidate
+from speechbrain_emoinv.data.manifest import candidate, installed_folder
 
 DATA_FOLDER = "/usr/share/asterisk/sounds"
 # folder -> (speaker, language, gender)
@@ -71,11 +71,7 @@ def collect_asterisk(data_folder, work_folder, report, num_workers=2):
     list of dict
         Candidates (speaker ``asterisk-<voice>``, emotion ``neutral``).
     """
-    root = Path(data_folder)
-    if not root.is_dir():
-        raise FileNotFoundError(
-            f"{root} not found: apt-get install asterisk-core-sounds-en-g722"
-        )
+    root = installed_folder(data_folder, "asterisk-core-sounds-en-g722")
     jobs, cands = [], []
     for folder, (voice, lang, gender) in VOICES.items():
         for path in sorted((root / folder).rglob("*")):

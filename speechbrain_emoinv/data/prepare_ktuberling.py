@@ -10,9 +10,8 @@ Authors: speechbrain-emoinv contributors
 """
 
 import hashlib
-from pathlib import Path
 
-from speechbrain_emoinv.data.manifest import candidate
+from speechbrain_emoinv.data.manifest import candidate, installed_folder
 
 DATA_FOLDER = "/usr/share/ktuberling/sounds"
 AUDIO = {".wav", ".ogg", ".opus"}
@@ -32,26 +31,24 @@ def collect_ktuberling(data_folder, report):
     Returns
     -------
     list of dict
-        Candidates (speaker ``ktuberling-<lang>``, emotion ``neutral``).
+        Candidates (speaker ``ktuberling-<lang>``, ``nl`` as ``fi``;
+        emotion ``neutral``).
 
     Example
     -------
     >>> from speechbrain_emoinv.data.audio_checks import PrepareReport
     >>> root = getfixture("tmp_path")
-    >>> for n in ("sr/a.ogg", "sr@latin/a.ogg", "nl/b.WAV"):
+    >>> clips = {"sr/a.ogg": b"x", "sr@latin/a.ogg": b"x", "nl/b.WAV": b"y"}
+    >>> for n, data in clips.items():
     ...     (root / n).parent.mkdir(exist_ok=True)
-    ...     _ = (root / n).write_bytes(n[-5:].encode())
+    ...     _ = (root / n).write_bytes(data)
     >>> rep = PrepareReport("ktuberling")
     >>> [c["spk_id"] for c in collect_ktuberling(root, rep)]
     ['ktuberling-fi', 'ktuberling-sr']
     >>> rep.counts()
     {'duplicate_clip': 1}
     """
-    root = Path(data_folder)
-    if not root.is_dir():
-        raise FileNotFoundError(
-            f"{root} not found: apt-get install ktuberling-data"
-        )
+    root = installed_folder(data_folder, "ktuberling-data")
     seen, cands = {}, []
     for path in sorted(root.glob("*/*")):
         if path.suffix.lower() not in AUDIO or not path.is_file():

@@ -12,9 +12,8 @@ Authors: speechbrain-emoinv contributors
 
 import re
 from collections import defaultdict
-from pathlib import Path
 
-from speechbrain_emoinv.data.manifest import candidate
+from speechbrain_emoinv.data.manifest import candidate, installed_folder
 
 DATA_FOLDER = "/usr/share/tuxpaint/stamps"
 AMBIGUOUS = {"fr": "two voices in one folder", "pt_br": "school children"}
@@ -51,11 +50,7 @@ def collect_tuxpaint(data_folder, report, min_clips=20):
     >>> rep.counts()
     {'symbols_stamp': 1}
     """
-    root = Path(data_folder)
-    if not root.is_dir():
-        raise FileNotFoundError(
-            f"{root} not found: apt-get install tuxpaint-stamps-default"
-        )
+    root = installed_folder(data_folder, "tuxpaint-stamps-default")
     by_lang = defaultdict(list)
     for path in sorted(root.rglob("*")):
         if "_desc" not in path.name or not path.is_file():
