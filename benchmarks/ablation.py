@@ -813,15 +813,7 @@ def tables(summary):
             "",
             *_table(EER_HEAD, _eer_cells(norm), rows),
         ]
-    emotions = next(
-        (
-            list(e["neutral_enrol_eer_by_emotion"])
-            for _, e in rows
-            if e["lists"]
-        ),
-        [],
-    )
-    return lines + [
+    lines += [
         "Relative EER change % against each baseline (cosine), paired by "
         "seed: point estimate on all data [95 % bootstrap interval over "
         "evaluation speakers and seeds], negative = better; an interval "
@@ -835,14 +827,21 @@ def tables(summary):
         "(stage 2, plus stage 1 in the run that trained it):",
         "",
         *_table(EMOTION_HEAD, _emotion_cells, rows),
+    ]
+    emotions = [
+        list(e["neutral_enrol_eer_by_emotion"]) for _, e in rows if e["n_seeds"]
+    ]
+    if not emotions:
+        return lines
+    return lines + [
         "EER % by test emotion with neutral enrolment (simulated data, "
         "cosine; cells of the merged list's enrolment × test emotion "
         "matrix):",
         "",
         *_table(
-            emotions,
+            emotions[0],
             lambda _, e: [
-                fmt(e["neutral_enrol_eer_by_emotion"][m]) for m in emotions
+                fmt(e["neutral_enrol_eer_by_emotion"][m]) for m in emotions[0]
             ],
             rows,
         ),

@@ -102,6 +102,11 @@ def compare(text, name):
 def test_ablation_tuning_and_results_section(bench, monkeypatch, capsys):
     root, commits = bench
     results = root / "benchmarks" / "results" / "ablation"
+    # Before any run: every row empty, nothing settled.
+    summary, markdown = ablation.aggregate()
+    assert summary["verdict"]["status"] == "pending"
+    assert "+CopyPaste: none" in markdown
+    assert "0 seed(s)" in section.section(summary)
     # Seed 1: one row fails; the pass retries it once, reports it, returns 1.
     monkeypatch.setenv("FAKE_RECIPE_FAIL", "ablation_copypaste")
     assert ablation.main(["--seeds", "1"]) == 1
