@@ -299,12 +299,20 @@ def write_runs(results, row, trials_by_seed):
 
 def test_paired_bootstrap_known_answers(tmp_path, monkeypatch):
     monkeypatch.setattr(ablation, "RESULTS", tmp_path)
-    monkeypatch.setattr(ablation, "N_BOOT", 300)
+    monkeypatch.setattr(ablation, "N_BOOT", 200)
     # Errors per speaker of the base (eer, spread) -> 0.8 x as many in the
     # row, seed by seed (25, 5): 35 45 55 65 -> (20, 4): 28 36 44 52.
     write_runs(tmp_path, "base", {1: (25, 5), 2: (12.5, 5), 3: (30, 5)})
     write_runs(tmp_path, "better", {1: (20, 4), 2: (10, 4), 3: (24, 4)})
     write_runs(tmp_path, "same", {1: (25, 5), 2: (12.5, 5), 3: (30, 5)})
+    # A draw weights each trial by its ENROLMENT speaker's count, so the
+    # EER is the count-weighted mean of the speakers' error fractions.
+    eers, _ = ablation.run_eers(tmp_path / "base/seed1/scores.npz", "merged")
+    draws = np.random.default_rng(ablation.BOOT_SEED).integers(4, size=(200, 4))
+    counts = np.array([np.bincount(d, minlength=4) for d in draws])
+    errors = np.array([35, 45, 55, 65]) / 200
+    assert eers[0] == 25.0
+    assert eers[1:] == pytest.approx(100 * counts @ errors / counts.sum(1))
     seeds = [1, 2, 3]
     same = ablation.paired_change("same", "base", "merged", seeds)
     assert same == {
