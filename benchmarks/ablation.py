@@ -366,7 +366,7 @@ def weighted_eer(scores, labels, weights=None):
     Example
     -------
     >>> weighted_eer([0.1, 0.4, 0.35, 0.8], [0, 0, 1, 1])
-    25.0
+    50.0
     >>> weighted_eer([0.1, 0.4, 0.35, 0.8], [0, 0, 1, 1], [1, 0, 1, 1])
     0.0
     """

@@ -11,6 +11,7 @@ writes README's summary and docs/results.md, compared with
 (regenerate them with ``EMOINV_UPDATE_EXPECTED=1`` and read the diff).
 """
 
+import doctest
 import json
 import os
 import shutil
@@ -284,6 +285,11 @@ def test_weighted_eer_is_speechbrains_eer_and_counts_copies():
                 np.repeat(scores, weights), np.repeat(labels, weights)
             )
         )
+
+
+def test_benchmark_doctests():
+    # pytest collects doctests under speechbrain_emoinv/ only.
+    assert doctest.testmod(ablation).failed == 0
 
 
 def write_runs(results, row, trials_by_seed):
