@@ -1,31 +1,49 @@
 #!/usr/bin/env python3
-"""Ablation benchmark: the paper's rows x seeds on the default corpus.
+"""Ablation benchmark on the two-stage protocol: five rows x five seeds.
 
-Trains and evaluates, with the real recipe in a subprocess, the rows
+Protocol. Stage 1 (``hparams/pretrain.yaml``: AAM-softmax on real
+recorded voices plus the simulated training voices) is trained ONCE: every
+row's config inherits ``pretrain_config`` from ``hparams/emoinv.yaml``, and
+the recipe caches stage 1 under a hash of its resolved config
+(``results/pretrain/<key>/``), so the first run of a pass trains it when
+the cache is missing (its time then counts in that run) and every other
+run reuses it. Stage 2 fine-tunes from that one checkpoint on the
+simulated emotional training speakers, once per row and seed, with the
+recipe in a subprocess:
 
     baseline, baseline_equal_budget, ablation_copypaste,
     ablation_copypaste_erl, emoinv (the full method)
 
-for each seed, in SEED-MAJOR order (every row for the first seed, then
-every row for the next, ...), so that a partial benchmark covers every
-row. Each run writes to ``results/ablation/<row>/<seed>`` (git-ignored);
-a killed run resumes from its checkpoints when rerun with the same
-folder. After each finished run its small outputs (evaluation
-``results.json`` / ``results.md``, ``train_log.txt``, command, wall time,
-hardware) are copied to ``benchmarks/results/ablation/<row>/seed<S>/``,
-the summary is re-aggregated and both are committed at once. A run whose
-``run.json`` is there is skipped on rerun, so the same command resumes
-the benchmark across sessions.
+Paired by seed: run ``S`` of every row is ``--seed=S``, which seeds data
+order, crops and augmentation alike (rows that draw extra random numbers
+for partners or masks, or take batches of 32, diverge from there), starts
+from the same stage-1 weights and is scored on the same trials; a row is
+compared with a baseline only on the seeds both have finished.
 
-The summary (``benchmarks/results/ablation/summary.{md,json}``) gives,
-per row, EER and minDCF@0.01 on every evaluation list (cosine and the
-best score normalisation) as mean +- std over the finished seeds, the
-relative merged-list EER change against both baselines (paired by seed),
-the emotion gap (cross - neutral EER) and the emotion-probe accuracy.
+Runs go in SEED-MAJOR order (every row for seed 1, then seed 2, ...), so a
+partial benchmark covers every row. Each run writes to
+``results/ablation/<row>/<seed>`` (git-ignored; a killed run resumes from
+its checkpoints). A finished run's small outputs (``results.json``,
+``real_results.json``, ``scores.npz`` and ``real_scores.npz`` with the
+trials the bootstrap needs, ``train_log.txt``, ``run.json`` with the
+command, wall and CPU time, the stage-1 model used) go to
+``benchmarks/results/ablation/<row>/seed<S>/``; the summary is
+re-aggregated and both are committed at once. A run whose ``run.json`` is
+there is skipped, so the same command resumes the benchmark.
+
+The summary (``benchmarks/results/ablation/summary.{md,json}``) gives per
+row, as mean +- std over seeds: EER on the simulated evaluation lists
+(neutral, cross, emo_emo, merged) and on the real recorded voices
+(real_read, real_acted), cosine and the best normalisation; the emotion
+gap (cross - neutral); the within-speaker same- vs cross-emotion cosine;
+the emotion-probe accuracy; wall and CPU minutes per run. Then the paired
+relative EER change against both baselines on merged, real_acted and
+real_read (cosine) with a 95 % bootstrap interval over evaluation speakers
+AND seeds (``paired_change``), and the verdict on the claim (``verdict``).
 
 Usage::
 
-    nohup .venv/bin/python benchmarks/ablation.py > results/ablation.log 2>&1 &
+    nohup .venv/bin/python benchmarks/ablation.py >> results/ablation.log 2>&1 &
     python benchmarks/ablation.py --seeds 1 --rows baseline,emoinv
     python benchmarks/ablation.py --dry-run
     python benchmarks/ablation.py --aggregate-only
@@ -35,6 +53,7 @@ Authors
 """
 
 import argparse
+import functools
 import json
 import os
 import platform
@@ -57,28 +76,27 @@ ROWS = [
     "ablation_copypaste",
     "ablation_copypaste_erl",
     "emoinv",
-    "ablation_no_augment",
-    "baseline_no_augment",
 ]
 # Rows every other row is compared with (paired by seed): column names.
-BASELINES = {
-    "baseline": "baseline",
-    "baseline_equal_budget": "equal budget",
-    "baseline_no_augment": "baseline w/o aug.",
-}
+BASELINES = {"baseline": "baseline", "baseline_equal_budget": "equal budget"}
 LABELS = {
     "baseline": "Baseline (AAM only)",
     "baseline_equal_budget": "Baseline, equal budget (2x batch)",
     "ablation_copypaste": "+CopyPaste",
     "ablation_copypaste_erl": "+CopyPaste+ERL",
     "emoinv": "+CopyPaste+ERL+EM (full)",
-    "ablation_no_augment": "full, without generic augmentation",
-    "baseline_no_augment": "Baseline, without generic augmentation",
 }
-LISTS = ["neutral", "cross", "emo_emo", "merged"]
+SIM_LISTS = ["neutral", "cross", "emo_emo", "merged"]
+REAL_LISTS = ["real_read", "real_acted"]
+LISTS = SIM_LISTS + REAL_LISTS
+# Lists of the paired bootstrap; their trials are all the scores we keep.
+BOOT_LISTS = ["merged", "real_acted", "real_read"]
 NORMS = ["cosine", "snorm", "asnorm"]
-SEEDS = [1, 2, 3]
-# Figures of the full method's first seed, shown in the README.
+SEEDS = [1, 2, 3, 4, 5]
+N_BOOT, BOOT_SEED = 2000, 0
+# The paper's merged-EER change of the full method (arXiv 2505.18498).
+PAPER_CHANGE = -19.29
+# Figures of the full method's first seed, shown in docs/results.md.
 FIGURES = {("emoinv", 1): ["det.png", "eer_matrix.png"]}
 
 
@@ -152,6 +170,19 @@ def valid_eers(train_log):
     return [float(m) for m in re.findall(r"valid EER: ([0-9.]+)", text)]
 
 
+def stage1_model(run_log):
+    """The stage-1 folder a run fine-tuned from, and whether it trained it
+    (from the recipe's ``Stage 1: reusing|training`` log line)."""
+    found = re.findall(
+        r"Stage 1: (?:reusing (\S+)/pretrained|training \S+ in (\S+))",
+        Path(run_log).read_text(errors="replace"),
+    )
+    if not found:
+        return None, None
+    reused, trained = found[-1]
+    return reused or trained, bool(trained)
+
+
 def train_one(row, seed, index, total, start, log=print):
     """Runs (or resumes) one ablation run and collects its outputs.
 
@@ -173,6 +204,21 @@ def train_one(row, seed, index, total, start, log=print):
     )
 
 
+def copy_scores(src, dest):
+    """Copies from a ``scores.npz`` the trials of the bootstrap's lists
+    that ``dest`` holds (``scores_file``); the rest is never read."""
+    with np.load(src) as scores:
+        np.savez_compressed(
+            dest,
+            **{
+                key: scores[key]
+                for key in scores.files
+                if key.split("/")[0] in BOOT_LISTS
+                and scores_name(key.split("/")[0]) == dest.name
+            },
+        )
+
+
 def run_and_collect(
     name, seed, cmd, out, dest, tag, start, figures=(), log=print
 ):
@@ -189,7 +235,7 @@ def run_and_collect(
     out : Path
         The recipe's output folder (git-ignored; resumed when rerun).
     dest : Path
-        Where ``results.{json,md}``, ``train_log.txt`` and ``run.json`` go.
+        Where the results, scores, ``train_log.txt`` and ``run.json`` go.
     tag : str
         Progress prefix of the log lines.
     start : float
@@ -235,18 +281,34 @@ def run_and_collect(
         }
     )
     attempts_file.write_text(json.dumps(attempts, indent=2) + "\n")
-    evaluation = out / "eval" / "results.json"
-    if proc.returncode != 0 or not evaluation.is_file():
-        log(f"{tag}: FAILED (rc {proc.returncode}); see {out / 'run.log'}")
+    evaluation = out / "eval"
+    outputs = {
+        "results.json": evaluation / "results.json",
+        "real_results.json": evaluation / "real" / "results.json",
+        "scores.npz": evaluation / "scores.npz",
+        "real_scores.npz": evaluation / "real" / "scores.npz",
+    }
+    missing = [str(p) for p in outputs.values() if not p.is_file()]
+    if proc.returncode != 0 or missing:
+        log(
+            f"{tag}: FAILED (rc {proc.returncode}"
+            + (f", missing {', '.join(missing)}" if missing else "")
+            + f"); see {out / 'run.log'}"
+        )
         return False
 
     dest.mkdir(parents=True, exist_ok=True)
-    shutil.copy(evaluation, dest / "results.json")
-    shutil.copy(out / "eval" / "results.md", dest / "results.md")
+    for target, src in outputs.items():
+        if target.endswith(".npz"):
+            copy_scores(src, dest / target)
+        else:
+            shutil.copy(src, dest / target)
+    shutil.copy(evaluation / "results.md", dest / "results.md")
     shutil.copy(out / "train_log.txt", dest / "train_log.txt")
     for figure in figures:
-        if (out / "eval" / figure).is_file():
-            shutil.copy(out / "eval" / figure, dest / figure)
+        if (evaluation / figure).is_file():
+            shutil.copy(evaluation / figure, dest / figure)
+    stage1, trained_stage1 = stage1_model(out / "run.log")
     # Attempts cut off with nothing written (killed before the first
     # checkpoint) still count in the wall time: the sum covers them all.
     info = {
@@ -254,8 +316,10 @@ def run_and_collect(
         "seed": seed,
         "command": " ".join(cmd),
         "hparams": cmd[2],
+        "stage1": stage1,
+        "trained_stage1": trained_stage1,
         "wall_s": round(sum(a["wall_s"] for a in attempts), 1),
-        "cpu_s": round(sum(a.get("cpu_s", 0.0) for a in attempts), 1),
+        "cpu_s": round(sum(a["cpu_s"] for a in attempts), 1),
         "attempts": attempts,
         "valid_eer_per_epoch": valid_eers(out / "train_log.txt"),
         "hardware": hardware(),
@@ -291,6 +355,134 @@ def _torch_threads():
         return None
 
 
+# ------------------------------------------------------------ bootstrap --
+def weighted_eer(scores, labels, weights=None):
+    """EER (%) of trials with weights, from scikit-learn's ROC curve.
+
+    SpeechBrain's convention: the operating point minimising
+    ``|P_fa - P_miss|`` (the lowest threshold on a tie), reported as
+    ``(P_fa + P_miss) / 2``. A trial of weight ``w`` counts as ``w`` copies.
+
+    Example
+    -------
+    >>> weighted_eer([0.1, 0.4, 0.35, 0.8], [0, 0, 1, 1])
+    50.0
+    >>> weighted_eer([0.1, 0.4, 0.35, 0.8], [0, 0, 1, 1], [1, 0, 1, 1])
+    0.0
+    """
+    # Imported here: the run loop (and the tests' stand-in recipe, which
+    # imports ROWS) does without scikit-learn's import time.
+    from sklearn.metrics import roc_curve
+
+    fpr, tpr, _ = roc_curve(
+        labels, scores, sample_weight=weights, drop_intermediate=False
+    )
+    gap = np.abs(fpr - (1 - tpr))[::-1]  # ascending thresholds
+    i = len(gap) - 1 - int(np.argmin(gap))
+    return float(100 * (fpr[i] + 1 - tpr[i]) / 2)
+
+
+def scores_name(lst):
+    """Name of the committed ``.npz`` holding a run's trials of ``lst``."""
+    return "real_scores.npz" if lst in REAL_LISTS else "scores.npz"
+
+
+def scores_file(row, seed, lst):
+    """The committed ``.npz`` holding one run's trials of ``lst``."""
+    return summary_dir(row, seed) / scores_name(lst)
+
+
+def run_eers(path, lst):
+    """EER (%) of one run's list on all data, then under each speaker draw.
+
+    Draw ``b`` picks the list's evaluation speakers with replacement (the
+    same draws for every run: one RNG seed, the same speakers); a trial's
+    weight is the number of times its ENROLMENT speaker was drawn.
+
+    Returns
+    -------
+    eers : numpy.ndarray
+        ``1 + N_BOOT`` values: all data first.
+    trials : tuple of numpy.ndarray
+        Labels and enrolment speakers (to check that runs are paired).
+    """
+    return _run_eers(path, path.stat().st_mtime_ns, lst, N_BOOT)
+
+
+@functools.cache
+def _run_eers(path, mtime_ns, lst, n_boot):
+    # Cached on the file's path and time: a pass re-aggregates after every
+    # run, and the committed runs never change.
+    with np.load(path) as run:
+        scores, labels, enrol = (
+            run[f"{lst}/{key}"] for key in ("score", "label", "enrol_spk")
+        )
+    speakers, spk_index = np.unique(enrol, return_inverse=True)
+    draws = np.random.default_rng(BOOT_SEED).integers(
+        len(speakers), size=(n_boot, len(speakers))
+    )
+    eers = [weighted_eer(scores, labels)]
+    for draw in draws:
+        counts = np.bincount(draw, minlength=len(speakers))
+        eers.append(weighted_eer(scores, labels, counts[spk_index]))
+    return np.array(eers), (labels, enrol)
+
+
+def paired_change(row, base, lst, seeds):
+    """Relative EER change (%) of ``row`` vs ``base`` on ``lst``, paired by
+    seed, with a 95 % percentile bootstrap interval.
+
+    The statistic is the mean over seeds of
+    ``100 (EER_row - EER_base) / EER_base``; the point estimate uses all
+    data. Each of the ``N_BOOT`` resamples draws the seeds with replacement
+    and the evaluation speakers with replacement (``run_eers``: both runs of
+    a seed under the same speaker weights). Resamples where a base EER is
+    0 are undefined: left out of the interval and counted.
+
+    Arguments
+    ---------
+    row, base : str
+        Rows.
+    lst : str
+        One of ``BOOT_LISTS``.
+    seeds : list of int
+        Seeds both rows have finished.
+
+    Returns
+    -------
+    dict
+        ``seeds``, ``n``, ``point``; with 2 or more seeds also ``lo``,
+        ``hi`` and ``n_undefined``.
+    """
+    changes = []
+    for seed in seeds:
+        (eer, trials), (eer_base, trials_base) = (
+            run_eers(scores_file(r, seed, lst), lst) for r in (row, base)
+        )
+        if not all(map(np.array_equal, trials, trials_base)):
+            raise ValueError(
+                f"{scores_file(row, seed, lst)} and "
+                f"{scores_file(base, seed, lst)}: {lst} has other trials"
+            )
+        with np.errstate(divide="ignore", invalid="ignore"):
+            changes.append(100 * (eer - eer_base) / eer_base)
+    changes = np.array(changes)  # seeds x (1 + N_BOOT)
+    out = {
+        "seeds": seeds,
+        "n": len(seeds),
+        "point": float(changes[:, 0].mean()),
+    }
+    if len(seeds) >= 2:
+        picks = np.random.default_rng(BOOT_SEED + 1).integers(
+            len(seeds), size=(N_BOOT, len(seeds))
+        )
+        stats = np.take_along_axis(changes[:, 1:].T, picks, axis=1).mean(1)
+        defined = np.isfinite(stats)
+        lo, hi = np.percentile(stats[defined], [2.5, 97.5])
+        out.update(lo=float(lo), hi=float(hi), n_undefined=int(sum(~defined)))
+    return out
+
+
 # ------------------------------------------------------------ aggregate --
 def _stats(values):
     values = [v for v in values if v is not None]
@@ -305,17 +497,22 @@ def _stats(values):
     }
 
 
-def load_finished(rows=ROWS):
-    """{row: {seed: (results, run_info)}} of every committed run."""
+def load_finished(rows, results=None):
+    """{row: {seed: (results, run_info)}} of every committed run.
+
+    The real voices' lists (``real_results.json``, when there) join the
+    simulated ones in ``results["lists"]``.
+    """
     done = {}
     for row in rows:
-        for path in sorted((RESULTS / row).glob("seed*/run.json")):
+        for path in sorted((results or RESULTS).glob(f"{row}/seed*/run.json")):
+            res = json.loads((path.parent / "results.json").read_text())
+            real = path.parent / "real_results.json"
+            if real.is_file():
+                lists = json.loads(real.read_text())["lists"]
+                res["lists"].update((k, lists[k]) for k in REAL_LISTS)
             seed = int(path.parent.name[4:])
-            results = json.loads((path.parent / "results.json").read_text())
-            done.setdefault(row, {})[seed] = (
-                results,
-                json.loads(path.read_text()),
-            )
+            done.setdefault(row, {})[seed] = (res, json.loads(path.read_text()))
     return done
 
 
@@ -330,15 +527,14 @@ def best_norm(done):
     for every row), not a tuned one.
     """
     means = {}
-    for norm in NORMS:
+    for norm in NORMS[1:]:
         per_row = [
             np.mean([_eer(r, "merged", norm) for r, _ in seeds.values()])
             for seeds in done.values()
         ]
         if per_row:
             means[norm] = float(np.mean(per_row))
-    others = {n: m for n, m in means.items() if n != "cosine"}
-    return min(others, key=others.get) if others else "snorm"
+    return min(means, key=means.get) if means else "snorm"
 
 
 def by_test_emotion(results):
@@ -356,106 +552,152 @@ def by_test_emotion(results):
     return {emotion: _stats(v) for emotion, v in cells.items()}
 
 
-def aggregate(rows=ROWS):
+def row_entry(row, seeds, done):
+    """Summary of one row over its finished seeds."""
+    entry = {
+        "label": LABELS[row],
+        "hparams": f"hparams/{row}.yaml",
+        "seeds": sorted(seeds),
+        "n_seeds": len(seeds),
+    }
+    if not seeds:
+        return entry
+    runs = [r for r, _ in seeds.values()]
+    infos = [i for _, i in seeds.values()]
+    entry["lists"] = {
+        lst: {
+            norm: {
+                key: _stats([r["lists"][lst][norm][key] for r in runs])
+                for key in ("eer", "min_dcf@0.01")
+            }
+            for norm in NORMS
+        }
+        for lst in LISTS
+    }
+    entry["emotion_gap"] = {
+        norm: _stats([r["emotion_gap"][norm] for r in runs]) for norm in NORMS
+    }
+    probes = [r.get("leakage_probe") or {} for r in runs]
+    entry["probe_accuracy"] = _stats([p.get("accuracy") for p in probes])
+    entry["probe_chance"] = next(
+        (p["chance_accuracy"] for p in probes if p), None
+    )
+    entry["within_speaker_cosine"] = {
+        key: _stats(
+            [(p.get("within_speaker_cosine") or {}).get(key) for p in probes]
+        )
+        for key in ("same_emotion", "cross_emotion", "gap")
+    }
+    entry["neutral_enrol_eer_by_emotion"] = by_test_emotion(runs)
+    entry["best_valid_eer"] = _stats(
+        [min(i["valid_eer_per_epoch"], default=None) for i in infos]
+    )
+    entry["wall_min"] = _stats([i["wall_s"] / 60 for i in infos])
+    entry["cpu_min"] = _stats([i["cpu_s"] / 60 for i in infos])
+    entry["commands"] = [seeds[s][1]["command"] for s in sorted(seeds)]
+    entry["paired_change"] = {
+        base: {
+            lst: paired_change(
+                row, base, lst, sorted(set(seeds) & set(done.get(base, {})))
+            )
+            for lst in BOOT_LISTS
+        }
+        for base in BASELINES
+        if base != row and set(seeds) & set(done.get(base, {}))
+    }
+    return entry
+
+
+def verdict(rows, row="emoinv", base="baseline_equal_budget"):
+    """The claim, settled from the summary rows (cosine).
+
+    Goal met when, against the equal-budget baseline, the merged change is
+    <= -30 % with the interval's upper end < 0, the mean emotion gap is at
+    most half the baseline's, and real_acted is not shown worse (its
+    interval's lower end <= 0). Otherwise: a null that excludes the
+    paper's -19.29 % when the merged interval's lower end is above it, else
+    inconclusive. Pending while fewer than 2 seeds are paired.
+
+    Returns
+    -------
+    dict
+        ``status`` (met, null, inconclusive, pending) and ``text``.
+    """
+    change = rows[row].get("paired_change", {}).get(base, {})
+    merged, acted = change.get("merged"), change.get("real_acted")
+    if merged is None or "lo" not in merged:
+        n = merged["n"] if merged else 0
+        return {
+            "status": "pending",
+            "text": f"Not settled yet: {n} seed(s) of {LABELS[row]} and "
+            f"{LABELS[base]} paired; an interval needs 2.",
+        }
+    gap = rows[row]["emotion_gap"]["cosine"]["mean"]
+    gap_base = rows[base]["emotion_gap"]["cosine"]["mean"]
+    checks = {
+        "merged EER ≤ −30 % with the interval below 0": merged["point"] <= -30
+        and merged["hi"] < 0,
+        "emotion gap halved": gap <= 0.5 * gap_base,
+        "real_acted not shown worse": acted is not None
+        and "lo" in acted
+        and acted["lo"] <= 0,
+    }
+    found = (
+        f"{LABELS[row]} vs {LABELS[base]} ({merged['n']} paired seeds, "
+        f"cosine): merged EER (simulated data) {interval_text(merged)}; emotion gap "
+        f"{gap:+.2f} vs {gap_base:+.2f} points; real_acted (real voices) "
+        f"{interval_text(acted) if acted else '–'}."
+    )
+    if all(checks.values()):
+        return {"status": "met", "text": f"**Goal met.** {found}"}
+    failed = "; ".join(name for name, ok in checks.items() if not ok)
+    if merged["lo"] > PAPER_CHANGE:
+        return {
+            "status": "null",
+            "text": f"**Goal not met** ({failed}): a **null result** that "
+            f"excludes the paper's {PAPER_CHANGE:.2f} % (the interval's "
+            f"lower end {merged['lo']:+.1f} % is above it). {found}",
+        }
+    return {
+        "status": "inconclusive",
+        "text": f"**Goal not met** ({failed}) and **inconclusive**: the "
+        f"interval reaches the paper's {PAPER_CHANGE:.2f} %, so it excludes "
+        f"neither the paper's effect nor no effect. {found}",
+    }
+
+
+def interval_text(change):
+    """``-12.3 % [-20.1, -3.2]`` (the interval only with 2+ seeds)."""
+    text = f"{change['point']:+.1f} %"
+    if "lo" in change:
+        text += f" [{change['lo']:+.1f}, {change['hi']:+.1f}]"
+    return text
+
+
+def aggregate():
     """Summary over finished runs (also written to summary.{json,md})."""
-    done = load_finished(rows)
-    norm_best = best_norm(done)
+    done = load_finished(ROWS)
+    infos = [i for seeds in done.values() for _, i in seeds.values()]
     summary = {
         "description": (
-            "Ablation on the simulated default MBROLA corpus "
-            "(data/mbrola_default): mean +- sample std over finished seeds"
+            "Two-stage ablation: stage 1 on real recorded voices trained "
+            "once and shared, stage 2 fine-tuned per row and seed on the "
+            "simulated emotional corpus; mean ± sample std over seeds"
         ),
-        "data": "simulated (espeak-ng + MBROLA voices), evaluation speakers",
-        "norms": ["cosine", norm_best],
+        "norms": ["cosine", best_norm(done)],
         "best_norm_rule": (
             "non-cosine normalisation with the lowest merged EER averaged "
             "over rows (one choice for all rows, made on the evaluation "
             "lists: descriptive only)"
         ),
-        "rows": {},
+        "bootstrap": {"resamples": N_BOOT, "rng_seed": BOOT_SEED},
+        "rows": {row: row_entry(row, done.get(row, {}), done) for row in ROWS},
+        "stage1_models": sorted({i["stage1"] or "not logged" for i in infos}),
+        "hardware": sorted({i["hardware"] for i in infos}),
+        "total_wall_s": float(sum(i["wall_s"] for i in infos)),
+        "total_cpu_s": float(sum(i["cpu_s"] for i in infos)),
     }
-    for row in rows:
-        seeds = done.get(row, {})
-        entry = {
-            "label": LABELS[row],
-            "hparams": f"hparams/{row}.yaml",
-            "seeds": sorted(seeds),
-            "n_seeds": len(seeds),
-        }
-        if seeds:
-            entry["lists"] = {
-                lst: {
-                    norm: {
-                        "eer": _stats(
-                            [_eer(r, lst, norm) for r, _ in seeds.values()]
-                        ),
-                        "min_dcf@0.01": _stats(
-                            [
-                                r["lists"][lst][norm]["min_dcf@0.01"]
-                                for r, _ in seeds.values()
-                            ]
-                        ),
-                    }
-                    for norm in NORMS
-                }
-                for lst in LISTS
-            }
-            entry["emotion_gap"] = {
-                norm: _stats(
-                    [r["emotion_gap"][norm] for r, _ in seeds.values()]
-                )
-                for norm in NORMS
-            }
-            probes = [r.get("leakage_probe") or {} for r, _ in seeds.values()]
-            entry["probe_accuracy"] = _stats(
-                [p.get("accuracy") for p in probes]
-            )
-            entry["probe_chance"] = next(
-                (p["chance_accuracy"] for p in probes if p), None
-            )
-            entry["within_speaker_cosine_gap"] = _stats(
-                [
-                    p["within_speaker_cosine"]["gap"]
-                    for p in probes
-                    if p.get("within_speaker_cosine")
-                ]
-            )
-            entry["neutral_enrol_eer_by_emotion"] = by_test_emotion(
-                [r for r, _ in seeds.values()]
-            )
-            entry["best_valid_eer"] = _stats(
-                [
-                    min(i["valid_eer_per_epoch"])
-                    for _, i in seeds.values()
-                    if i["valid_eer_per_epoch"]
-                ]
-            )
-            entry["wall_s"] = _stats([i["wall_s"] for _, i in seeds.values()])
-            # Recorded from the second benchmark pass on (None before).
-            entry["cpu_s"] = _stats([i.get("cpu_s") for _, i in seeds.values()])
-            entry["commands"] = [seeds[s][1]["command"] for s in sorted(seeds)]
-            entry["relative_merged_eer_change"] = {}
-            for base in BASELINES:
-                paired = {}
-                for norm in NORMS:
-                    rel = [
-                        100
-                        * (
-                            _eer(seeds[s][0], "merged", norm)
-                            - _eer(done[base][s][0], "merged", norm)
-                        )
-                        / _eer(done[base][s][0], "merged", norm)
-                        for s in sorted(seeds)
-                        if s in done.get(base, {})
-                    ]
-                    paired[norm] = _stats(rel)
-                entry["relative_merged_eer_change"][base] = paired
-        summary["rows"][row] = entry
-    hw = [i["hardware"] for s in done.values() for _, i in s.values()]
-    summary["hardware"] = sorted(set(hw))
-    summary["total_wall_s"] = float(
-        sum(i["wall_s"] for s in done.values() for _, i in s.values())
-    )
+    summary["verdict"] = verdict(summary["rows"])
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     markdown = render(summary)
@@ -463,6 +705,7 @@ def aggregate(rows=ROWS):
     return summary, markdown
 
 
+# --------------------------------------------------------------- tables --
 def fmt(stat, digits=2, sign=False):
     """``mean ± std`` (or the single value) of a _stats dict."""
     if not stat or stat["n"] == 0:
@@ -474,134 +717,198 @@ def fmt(stat, digits=2, sign=False):
     return text
 
 
-def emotion_table(entries):
-    """Markdown table: EER by test emotion under neutral enrolment."""
-    emotions = next(
-        (
-            list(e["neutral_enrol_eer_by_emotion"])
-            for e in entries
-            if e["n_seeds"]
-        ),
-        [],
+def seed_status(summary):
+    """Which seeds each row has finished (planned: ``SEEDS``)."""
+    rows = summary["rows"].values()
+    if all(e["seeds"] == SEEDS for e in rows):
+        return f"every row has its {len(SEEDS)} seeds ({_seeds(SEEDS)})"
+    return (
+        f"**partial benchmark** (planned: seeds {_seeds(SEEDS)} per row, "
+        "seed-major); finished: "
+        + "; ".join(f"{e['label']}: {_seeds(e['seeds'])}" for e in rows)
     )
-    lines = [
-        "| Row | "
-        + " | ".join(emotions)
-        + " | same − cross-emotion cosine, same speaker |",
-        "|---|" + "---|" * (len(emotions) + 1),
-    ]
-    for entry in entries:
-        if entry["n_seeds"]:
-            cells = [
-                fmt(entry["neutral_enrol_eer_by_emotion"][e]) for e in emotions
-            ]
-            cells.append(fmt(entry["within_speaker_cosine_gap"], 3))
-            lines.append(f"| {entry['label']} | " + " | ".join(cells) + " |")
-    return lines
 
 
-def render(summary):
-    """Markdown tables of a summary."""
-    rows = [r for r in summary["rows"].values()]
+def _seeds(seeds):
+    return ", ".join(map(str, seeds)) or "none"
+
+
+def _table(head, cells, rows):
+    """Markdown table of ``(row, entry)`` pairs: ``cells(row, entry)`` gives
+    a row's cells after its name and seeds (dashes without seeds)."""
     lines = [
-        "# Ablation (simulated data)",
-        "",
-        summary["description"] + ".",
-        f"Hardware: {'; '.join(summary['hardware']) or 'n/a'}. "
-        f"Total training + evaluation wall time so far: "
-        f"{summary['total_wall_s'] / 60:.0f} min.",
-        "",
+        "| Row | seeds | " + " | ".join(head) + " |",
+        "|---|---|" + "---|" * len(head),
     ]
+    for row, e in rows:
+        body = cells(row, e) if e["n_seeds"] else ["–"] * len(head)
+        name = f"| {e['label']} | {_seeds(e['seeds'])} | "
+        lines.append(name + " | ".join(body) + " |")
+    return lines + [""]
+
+
+EER_HEAD = [f"sim. {lst}" for lst in SIM_LISTS] + [
+    "real read",
+    "real acted",
+    "sim. merged minDCF@0.01",
+    "sim. gap cross − neutral",
+]
+CHANGE_HEAD = [
+    f"vs {name}: {'sim. ' if lst in SIM_LISTS else ''}{lst}"
+    for name in BASELINES.values()
+    for lst in BOOT_LISTS
+]
+EMOTION_HEAD = [
+    "same-emotion cosine",
+    "cross-emotion cosine",
+    "difference",
+    "emotion-probe acc.",
+    "best valid EER",
+    "wall min",
+    "CPU min",
+]
+
+
+def _eer_cells(norm):
+    def cells(_, e):
+        merged = e["lists"]["merged"][norm]
+        return [fmt(e["lists"][lst][norm]["eer"]) for lst in LISTS] + [
+            fmt(merged["min_dcf@0.01"], 3),
+            fmt(e["emotion_gap"][norm], sign=True),
+        ]
+
+    return cells
+
+
+def _change_cells(row, e):
+    return [
+        "(reference)" if base == row else _change_cell(e, base, lst)
+        for base in BASELINES
+        for lst in BOOT_LISTS
+    ]
+
+
+def _emotion_cells(_, e):
+    chance = e["probe_chance"]
+    return [
+        fmt(e["within_speaker_cosine"][k], 3)
+        for k in ("same_emotion", "cross_emotion", "gap")
+    ] + [
+        fmt(e["probe_accuracy"], 3)
+        + (f" (chance {chance:.3f})" if chance else ""),
+        fmt(e["best_valid_eer"]),
+        fmt(e["wall_min"], 1),
+        fmt(e["cpu_min"], 1),
+    ]
+
+
+def tables(summary):
+    """The ablation's tables (Markdown lines), labelled simulated / real."""
+    rows = list(summary["rows"].items())
+    lines = []
     for norm in summary["norms"]:
         lines += [
-            f"## EER % / minDCF@0.01 ({norm}), mean ± std over seeds",
+            f"EER % ({norm}), mean ± std over seeds; *sim.* = simulated "
+            "data (evaluation speakers), *real* = real recorded voices:",
             "",
-            "| Row | seeds | "
-            + " | ".join(f"{lst} EER" for lst in LISTS)
-            + " | merged minDCF | gap (cross − neutral) |",
-            "|---|---|" + "---|" * (len(LISTS) + 2),
+            *_table(EER_HEAD, _eer_cells(norm), rows),
         ]
-        for entry in rows:
-            if not entry["n_seeds"]:
-                lines.append(
-                    f"| {entry['label']} | 0 |" + " – |" * (len(LISTS) + 2)
-                )
-                continue
-            cells = [fmt(entry["lists"][lst][norm]["eer"]) for lst in LISTS]
-            cells.append(fmt(entry["lists"]["merged"][norm]["min_dcf@0.01"], 3))
-            cells.append(fmt(entry["emotion_gap"][norm], sign=True))
-            lines.append(
-                f"| {entry['label']} | {entry['n_seeds']} | "
-                + " | ".join(cells)
-                + " |"
-            )
-        lines.append("")
     lines += [
-        "## EER % by test emotion, neutral enrolment (cosine), and the "
-        "within-speaker cosine gap",
+        "Relative EER change % against each baseline (cosine), paired by "
+        "seed: point estimate on all data [95 % bootstrap interval over "
+        "evaluation speakers and seeds], negative = better; an interval "
+        "needs 2 paired seeds:",
         "",
-        *emotion_table(rows),
+        *_table(CHANGE_HEAD, _change_cells, rows),
+        "Emotion (simulated data, cosine): mean cosine of same-speaker "
+        "pairs of the same emotion and of different emotions, their "
+        "difference (0 = emotion-invariant), the speaker-disjoint linear "
+        "probe's emotion accuracy (lower = less leakage); cost per run "
+        "(stage 2, plus stage 1 in the run that trained it):",
+        "",
+        *_table(EMOTION_HEAD, _emotion_cells, rows),
     ]
-    lines += [
-        "",
-        "## Merged-list EER: relative change vs the baselines (paired by "
-        "seed, %), leakage probe",
-        "",
-        "| Row | "
-        + " | ".join(
-            f"vs {name} ({norm})"
-            for norm in summary["norms"]
-            for name in BASELINES.values()
-        )
-        + " | emotion-probe acc. | best valid EER | wall min | CPU min |",
-        "|---|" + "---|" * (2 * len(BASELINES) + 4),
+    emotions = [
+        list(e["neutral_enrol_eer_by_emotion"]) for _, e in rows if e["n_seeds"]
     ]
-    for entry in rows:
-        if not entry["n_seeds"]:
-            lines.append(
-                f"| {entry['label']} |" + " – |" * (2 * len(BASELINES) + 4)
-            )
-            continue
-        rel = entry["relative_merged_eer_change"]
-        cells = []
-        for norm in summary["norms"]:
-            for base in BASELINES:
-                stat = rel[base][norm]
-                if entry["hparams"] == f"hparams/{base}.yaml":
-                    cells.append("(reference)")
-                elif stat["n"]:
-                    cells.append(f"{fmt(stat, 1, sign=True)} (n={stat['n']})")
-                else:
-                    cells.append("–")
-        chance = entry["probe_chance"]
-        cells.append(
-            fmt(entry["probe_accuracy"], 3)
-            + (f" (chance {chance:.3f})" if chance else "")
-        )
-        cells.append(fmt(entry["best_valid_eer"]))
-        wall = entry["wall_s"]
-        cells.append(f"{wall['mean'] / 60:.1f}")
-        cpu = entry["cpu_s"]
-        cells.append(
-            f"{cpu['mean'] / 60:.1f} (n={cpu['n']})" if cpu["n"] else "–"
-        )
-        lines.append(f"| {entry['label']} | " + " | ".join(cells) + " |")
-    lines += [
+    if not emotions:
+        return lines
+    return lines + [
+        "EER % by test emotion with neutral enrolment (simulated data, "
+        "cosine; cells of the merged list's enrolment × test emotion "
+        "matrix):",
         "",
-        "Relative change = 100 (EER_row − EER_base) / EER_base per seed, "
-        "then mean ± std; negative is better. Best valid EER is the "
-        "lowest per-epoch validation-speaker EER (cosine, the "
-        "checkpoint-selection criterion). The normalisation column is "
-        f"{summary['norms'][1]}: {summary['best_norm_rule']}.",
+        *_table(
+            emotions[0],
+            lambda _, e: [
+                fmt(e["neutral_enrol_eer_by_emotion"][m]) for m in emotions[0]
+            ],
+            rows,
+        ),
+    ]
+
+
+def _change_cell(entry, base, lst):
+    change = entry["paired_change"].get(base, {}).get(lst)
+    if not change:
+        return "–"
+    undefined = change.get("n_undefined")
+    return (
+        f"{interval_text(change)} (n={change['n']}"
+        + (f", {undefined} undefined" if undefined else "")
+        + ")"
+    )
+
+
+def notes(summary):
+    """How to read the tables: normalisation, bootstrap, verdict rule, and
+    the commands of the finished runs (Markdown lines)."""
+    boot = summary["bootstrap"]
+    return [
+        f"The {summary['norms'][1]} tables: {summary['best_norm_rule']}. "
+        f"Bootstrap: {boot['resamples']} resamples, RNG seed "
+        f"{boot['rng_seed']}; each draws the paired seeds and the list's "
+        "evaluation speakers with replacement, a trial weighted by the "
+        "draws of its enrolment speaker, EER by scikit-learn's weighted ROC; "
+        "the statistic is the mean over drawn seeds of 100 (EER_row − "
+        "EER_base) / EER_base, the interval its 2.5 and 97.5 percentiles.",
+        "",
+        "Verdict rule (full method vs equal-budget baseline, cosine): goal "
+        "met when the merged change is ≤ −30 % with the interval's upper "
+        "end below 0, the mean emotion gap at most half the baseline's, and "
+        "real_acted not shown worse (its interval's lower end ≤ 0); "
+        "otherwise a null result when the merged interval's lower end is "
+        f"above the paper's {PAPER_CHANGE:.2f} % (an effect that large is "
+        "excluded), else inconclusive.",
         "",
         "Commands (one per finished run):",
         "",
         "```",
+        *[c for e in summary["rows"].values() for c in e.get("commands", [])],
+        "```",
+        "",
     ]
-    for entry in rows:
-        lines += entry.get("commands", [])
-    lines += ["```", ""]
-    return "\n".join(lines)
+
+
+def render(summary):
+    """``summary.md``: protocol, seeds, verdict, tables, notes."""
+    return "\n".join(
+        [
+            "# Ablation, two-stage protocol",
+            "",
+            f"{summary['description']}. Seeds: {seed_status(summary)}. "
+            "Stage-1 model(s): "
+            f"{', '.join(summary['stage1_models']) or 'none yet'}. "
+            f"Hardware: {'; '.join(summary['hardware']) or 'n/a'}; total "
+            f"{summary['total_wall_s'] / 60:.0f} wall min, "
+            f"{summary['total_cpu_s'] / 60:.0f} CPU min so far.",
+            "",
+            f"Verdict: {summary['verdict']['text']}",
+            "",
+            *tables(summary),
+            *notes(summary),
+        ]
+    )
 
 
 # ---------------------------------------------------------------- main --
@@ -610,13 +917,27 @@ def log_line(msg):
     print(f"{time.strftime('%H:%M:%S')} {msg}", flush=True)
 
 
-def parse_names(parser, text, allowed, what):
-    """Comma-separated names from the command line, each one of ``allowed``."""
-    names = [n for n in text.split(",") if n]
-    for name in names:
-        if name not in allowed:
-            parser.error(f"unknown {what} {name}; choose from {list(allowed)}")
-    return names
+def parse_args(argv, doc, what, names, seeds, *flags):
+    """``--<what>s A,B --seeds 1,2 --aggregate-only`` (+ ``flags``).
+
+    Returns
+    -------
+    args, chosen names (each one of ``names``), seeds
+    """
+    parser = argparse.ArgumentParser(description=doc.split("\n")[0])
+    parser.add_argument(f"--{what}s", default=",".join(names))
+    parser.add_argument("--seeds", default=",".join(map(str, seeds)))
+    parser.add_argument("--aggregate-only", action="store_true")
+    for flag in flags:
+        parser.add_argument(flag, action="store_true")
+    args = parser.parse_args(argv)
+    chosen = [n for n in getattr(args, f"{what}s").split(",") if n]
+    for name in chosen:
+        if name not in names:
+            parser.error(f"unknown {what} {name}; choose from {list(names)}")
+    if not re.fullmatch(r"\d+(,\d+)*", args.seeds):
+        parser.error(f"--seeds {args.seeds}: comma-separated integers")
+    return args, chosen, [int(s) for s in args.seeds.split(",")]
 
 
 def _alive(pid, script):
@@ -650,14 +971,9 @@ def acquire_lock(lock, log=print):
 
 def main(argv=None):
     """Runs the missing runs in seed-major order, then aggregates."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--rows", default=",".join(ROWS))
-    parser.add_argument("--seeds", default=",".join(map(str, SEEDS)))
-    parser.add_argument("--dry-run", action="store_true")
-    parser.add_argument("--aggregate-only", action="store_true")
-    args = parser.parse_args(argv)
-    rows = parse_names(parser, args.rows, ROWS, "row")
-    seeds = [int(s) for s in args.seeds.split(",") if s]
+    args, rows, seeds = parse_args(
+        argv, __doc__, "row", ROWS, SEEDS, "--dry-run"
+    )
     log = log_line
     if args.aggregate_only:
         print(aggregate()[1])
@@ -697,7 +1013,7 @@ def main(argv=None):
                 RESULTS / "summary.json",
                 RESULTS / "summary.md",
             ],
-            f"benchmarks: ablation {row} seed {seed} (simulated data)",
+            f"benchmarks: ablation {row} seed {seed} (two-stage protocol)",
             log,
         )
     log(

@@ -7,8 +7,8 @@ disjoint) and never on the evaluation speakers:
 
 1. **The ablation's own models**, re-scored on the validation lists. The
    ablation rows differ by one switch each, so they give the points
-   lambda in {0, 1}, EM on/off and generic augmentation on/off, with as many
-   seeds as the ablation has finished.
+   lambda in {0, 1} and EM on/off, with as many seeds as the ablation has
+   finished.
 2. **Variants** (``benchmarks/tuning/<variant>.yaml``, each ``base:`` the
    full method with its final scoring moved to the validation lists):
    lambda = 0.5, EM on every parallel sample, CopyPaste ``replace``, EM on
@@ -30,7 +30,6 @@ Authors
  * speechbrain-emoinv contributors 2026
 """
 
-import argparse
 import json
 import sys
 import time
@@ -43,7 +42,7 @@ from ablation import (
     git_commit_paths,
     load_finished,
     log_line,
-    parse_names,
+    parse_args,
     run_and_collect,
     run_dir,
 )
@@ -60,8 +59,6 @@ ABLATION_POINTS = {
     "ablation_copypaste": "lambda = 0, no EM",
     "ablation_copypaste_erl": "lambda = 1, no EM",
     "emoinv": "lambda = 1, EM top-k p = 0.5 (defaults)",
-    "ablation_no_augment": "defaults without generic augmentation",
-    "baseline_no_augment": "AAM only, without generic augmentation",
 }
 VARIANTS = {
     "pair_weight_0.5": "lambda = 0.5",
@@ -137,22 +134,11 @@ def train_variant(variant, seed, tag, start, log=print):
     )
 
 
-def _load(name):
-    done = {}
-    for path in sorted((RESULTS / name).glob("seed*/run.json")):
-        seed = int(path.parent.name[4:])
-        done[seed] = (
-            json.loads((path.parent / "results.json").read_text()),
-            json.loads(path.read_text()),
-        )
-    return done
-
-
 def aggregate():
     """Summary of every scored model (also written to summary.{json,md})."""
     names = {**ABLATION_POINTS, **VARIANTS}
-    loaded = {name: _load(name) for name in names}
-    ref = loaded[REFERENCE]
+    loaded = load_finished(names, RESULTS)
+    ref = loaded.get(REFERENCE, {})
     summary = {
         "description": (
             "Tuning on the validation speakers only (simulated default "
@@ -163,7 +149,7 @@ def aggregate():
         "rows": {},
     }
     for name, what in names.items():
-        seeds = loaded[name]
+        seeds = loaded.get(name, {})
         entry = {"what": what, "seeds": sorted(seeds), "n_seeds": len(seeds)}
         if seeds:
             entry["eer"] = {
@@ -256,13 +242,9 @@ def table(summary):
 
 def main(argv=None):
     """Re-scores the ablation's models, trains the variants, aggregates."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--variants", default=",".join(VARIANTS))
-    parser.add_argument("--seeds", default="1")
-    parser.add_argument("--aggregate-only", action="store_true")
-    args = parser.parse_args(argv)
-    variants = parse_names(parser, args.variants, VARIANTS, "variant")
-    seeds = [int(s) for s in args.seeds.split(",") if s]
+    args, variants, seeds = parse_args(
+        argv, __doc__, "variant", list(VARIANTS), [1]
+    )
     log = log_line
     if args.aggregate_only:
         print(aggregate()[1])

@@ -1,15 +1,17 @@
-"""Smoke tests of the benchmark scripts on a fixture results folder.
+"""Smoke and known-answer tests of the benchmark scripts.
 
 ``benchmarks/ablation.py`` and ``benchmarks/tuning.py`` run their real main
 loops in a temporary root whose ``.venv/bin/python`` is a stand-in recipe
-(``bench_fixture.py``: made-up numbers keyed by run and seed), so the
-commands, the copying of outputs, resuming, retrying, aggregation and
-tables are exercised without training; git commits are recorded instead of
-made. ``make_results_section.py`` then writes README's Results section,
-compared with ``tests/data/results_section.md`` (regenerate it with
-``EMOINV_UPDATE_EXPECTED=1`` and read the diff).
+(``bench_fixture.py``: made-up numbers and trials keyed by run and seed), so
+the commands, the copying of outputs, resuming, retrying, aggregation, the
+paired bootstrap and the tables are exercised without training; git
+commits are recorded instead of made. ``make_results_section.py`` then
+writes README's summary and docs/results.md, compared with
+``tests/data/results_section.md`` and ``tests/data/results_page.md``
+(regenerate them with ``EMOINV_UPDATE_EXPECTED=1`` and read the diff).
 """
 
+import doctest
 import json
 import os
 import shutil
@@ -19,16 +21,19 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
-from bench_fixture import LISTS, NORMS, fake_eer, fake_results
+import torch
+from bench_fixture import fake_eer, fake_trials
 from recipe_utils import ROOT
+from speechbrain.utils.metric_stats import EER
 
 sys.path.insert(0, str(ROOT / "benchmarks"))
 import ablation  # noqa: E402
 import make_results_section as section  # noqa: E402
 import tuning  # noqa: E402
 
-EXPECTED = ROOT / "tests" / "data" / "results_section.md"
+EXPECTED = ROOT / "tests" / "data"
 
 
 @pytest.fixture
@@ -41,16 +46,20 @@ def bench(tmp_path, monkeypatch):
     python.chmod(python.stat().st_mode | stat.S_IEXEC)
     results = tmp_path / "benchmarks" / "results"
     results.mkdir(parents=True)
+    (tmp_path / "docs").mkdir()
     for name in ("cost.json", "reference_resemblyzer.json"):
         shutil.copy(ROOT / "tests" / "data" / "bench" / name, results / name)
     monkeypatch.setattr(ablation, "ROOT", tmp_path)
     monkeypatch.setattr(ablation, "RESULTS", results / "ablation")
     monkeypatch.setattr(ablation, "RUNS", tmp_path / "results" / "ablation")
+    monkeypatch.setattr(ablation, "N_BOOT", 200)  # 2000 in the benchmark
     monkeypatch.setattr(tuning, "ROOT", tmp_path)
     monkeypatch.setattr(tuning, "RESULTS", results / "tuning")
     monkeypatch.setattr(tuning, "RUNS", tmp_path / "results" / "tuning")
+    monkeypatch.setattr(section, "ROOT", tmp_path)
     monkeypatch.setattr(section, "RESULTS", results)
     monkeypatch.setattr(section, "README", tmp_path / "README.md")
+    monkeypatch.setattr(section, "PAGE", tmp_path / "docs" / "results.md")
     commits = []
 
     def record(paths, message, log=print):
@@ -65,62 +74,125 @@ def bench(tmp_path, monkeypatch):
 
 def fake_evaluation(model_dir, data_dir, out_dir, split, **kwargs):
     """run_evaluation stand-in for tuning's re-scoring (valid split)."""
+    from bench_fixture import fake_results
+
     assert split == "valid"
     run = model_dir.parent
     return fake_results(run.parent.name, int(run.name))
 
 
+def relative(row, base, lst, seeds):
+    """Mean over seeds of the fixture's relative EER change (%)."""
+    return np.mean(
+        [
+            100
+            * (fake_eer(row, s, lst) - fake_eer(base, s, lst))
+            / fake_eer(base, s, lst)
+            for s in seeds
+        ]
+    )
+
+
+def compare(text, name):
+    """``text`` equals the expected file (rewritten on request)."""
+    if os.environ.get("EMOINV_UPDATE_EXPECTED"):
+        (EXPECTED / name).write_text(text)
+    assert text == (EXPECTED / name).read_text()
+
+
 def test_ablation_tuning_and_results_section(bench, monkeypatch, capsys):
     root, commits = bench
-    # Every row with seeds 1 and 2, but one row failing for seed 2: the
-    # pass retries it once, reports it and returns 1.
-    monkeypatch.setenv("FAKE_RECIPE_FAIL", "ablation_no_augment")
+    results = root / "benchmarks" / "results" / "ablation"
+    # Before any run: every row empty, nothing settled.
+    summary, markdown = ablation.aggregate()
+    assert summary["verdict"]["status"] == "pending"
+    assert "+CopyPaste: none" in markdown
+    assert "0 seed(s)" in section.section(summary)
+    # Seed 1: one row fails; the pass retries it once, reports it, returns 1.
+    monkeypatch.setenv("FAKE_RECIPE_FAIL", "ablation_copypaste")
     assert ablation.main(["--seeds", "1"]) == 1
+    out = capsys.readouterr().out
+    assert "ablation_copypaste seed 1: retrying once" in out
+    assert "1 failed [('ablation_copypaste', 1)]" in out
     monkeypatch.delenv("FAKE_RECIPE_FAIL")
     assert ablation.main(["--seeds", "1"]) == 0
-    monkeypatch.setenv("FAKE_RECIPE_FAIL", "ablation_no_augment")
+    assert "1 to run" in capsys.readouterr().out
+    # Seed 2: a run without the real voices' evaluation is not finished.
+    monkeypatch.setenv("FAKE_RECIPE_NO_REAL", "emoinv")
     assert ablation.main(["--seeds", "2"]) == 1
-    out = capsys.readouterr().out
-    assert "ablation_no_augment seed 2: retrying once" in out
-    assert "1 failed [('ablation_no_augment', 2)]" in out
-    assert len(commits) == 7 + 6
+    assert "emoinv seed 2: FAILED (rc 0, missing " in capsys.readouterr().out
+    assert len(commits) == 5 + 4
     run = json.loads(
-        (root / "benchmarks/results/ablation/emoinv/seed2/run.json").read_text()
+        (results / "baseline_equal_budget/seed2/run.json").read_text()
     )
     assert run["command"] == (
-        ".venv/bin/python train_speaker_embeddings.py hparams/emoinv.yaml "
-        "--seed=2 --output_folder=results/ablation/emoinv/2"
+        ".venv/bin/python train_speaker_embeddings.py "
+        "hparams/baseline_equal_budget.yaml --seed=2 "
+        "--output_folder=results/ablation/baseline_equal_budget/2"
     )
     assert run["valid_eer_per_epoch"] == [27.0, 22.0]
-    assert run["attempts"][0]["rc"] == 0
+    assert run["attempts"][0]["rc"] == 0 and run["cpu_s"] >= 0
+    # Stage 1 is trained by the first run and reused by every other one.
+    assert run["stage1"] == "results/pretrain/fakekey"
+    first = json.loads((results / "baseline/seed1/run.json").read_text())
+    assert first["trained_stage1"] and not run["trained_stage1"]
+    # Only the bootstrap's lists are kept, each in its own file.
+    with np.load(results / "emoinv/seed1/scores.npz") as kept:
+        assert sorted(kept.files) == [
+            f"merged/{k}" for k in ("enrol_spk", "label", "score", "test_spk")
+        ]
+    with np.load(results / "emoinv/seed1/real_scores.npz") as kept:
+        assert {k.split("/")[0] for k in kept.files} == {
+            "real_read",
+            "real_acted",
+        }
     # Finished runs are skipped on rerun.
-    monkeypatch.delenv("FAKE_RECIPE_FAIL")
     assert ablation.main(["--seeds", "1,2", "--dry-run"]) == 0
     out = capsys.readouterr().out
-    assert "14 runs planned, 13 already finished, 1 to run" in out
-    assert "hparams/ablation_no_augment.yaml --seed=2" in out
+    assert "10 runs planned, 9 already finished, 1 to run" in out
+    assert "hparams/emoinv.yaml --seed=2" in out
 
-    summary, _ = ablation.aggregate()
-    emoinv = summary["rows"]["emoinv"]
-    assert emoinv["seeds"] == [1, 2]
-    assert summary["rows"]["ablation_no_augment"]["seeds"] == [1]
-    want = [
-        100
-        * (fake_eer("emoinv", s, "merged", "cosine")
-           - fake_eer("baseline", s, "merged", "cosine"))
-        / fake_eer("baseline", s, "merged", "cosine")
-        for s in (1, 2)
-    ]  # fmt: skip
-    got = emoinv["relative_merged_eer_change"]["baseline"]["cosine"]
-    assert got["values"] == pytest.approx(want)
-    for lst in LISTS:
-        for norm in NORMS:
-            stat_ = emoinv["lists"][lst][norm]["eer"]
-            assert stat_["mean"] == pytest.approx(
-                sum(fake_eer("emoinv", s, lst, norm) for s in (1, 2)) / 2
-            )
-    # The lowest mean merged EER among s-norm and AS-norm is s-norm.
-    assert summary["norms"] == ["cosine", "snorm"]
+    # Partial benchmark: emoinv has seed 1 only.
+    summary, markdown = ablation.aggregate()
+    rows = summary["rows"]
+    assert rows["emoinv"]["seeds"] == [1]
+    assert rows["baseline"]["seeds"] == [1, 2]
+    assert summary["stage1_models"] == ["results/pretrain/fakekey"]
+    for lst in ablation.LISTS:
+        for norm in ablation.NORMS:
+            got = rows["baseline"]["lists"][lst][norm]["eer"]["mean"]
+            want = np.mean([fake_eer("baseline", s, lst, norm) for s in (1, 2)])
+            assert got == pytest.approx(want)
+    # The trials' EER (bootstrap) agrees with results.json (tables).
+    for lst in ablation.BOOT_LISTS:
+        change = rows["ablation_copypaste"]["paired_change"]["baseline"][lst]
+        assert change["seeds"] == [1, 2]
+        assert change["point"] == pytest.approx(
+            relative("ablation_copypaste", "baseline", lst, (1, 2))
+        )
+        assert change["lo"] <= change["point"] <= change["hi"]
+        assert change["lo"] < change["hi"]
+    alone = rows["emoinv"]["paired_change"]["baseline_equal_budget"]["merged"]
+    assert alone["n"] == 1 and "lo" not in alone  # no interval from 1 seed
+    assert "baseline" not in rows["baseline"]["paired_change"]
+    assert summary["verdict"]["status"] == "pending"
+    assert "**partial benchmark**" in markdown
+    assert "+CopyPaste+ERL+EM (full): 1. " in markdown
+    # Deterministic: the same inputs give the same summary.
+    assert ablation.aggregate()[0] == summary
+    compare(section.section(summary), "results_section.md")
+    compare(section.page(summary), "results_page.md")
+
+    # The last run; now every comparison has 2 seeds.
+    monkeypatch.delenv("FAKE_RECIPE_NO_REAL")
+    assert ablation.main(["--seeds", "2"]) == 0
+    summary, markdown = ablation.aggregate()
+    change = summary["rows"]["emoinv"]["paired_change"]["baseline_equal_budget"]
+    assert change["merged"]["point"] == pytest.approx(
+        relative("emoinv", "baseline_equal_budget", "merged", (1, 2))
+    )
+    assert summary["verdict"]["status"] == "null"
+    assert summary["verdict"]["text"] in markdown
 
     # Tuning: re-scores the ablation's models, trains the variants.
     import speechbrain_emoinv.evaluation as evaluation
@@ -132,27 +204,31 @@ def test_ablation_tuning_and_results_section(bench, monkeypatch, capsys):
     assert tuned["rows"]["em_spans"]["seeds"] == [1]
     assert tuned["rows"]["em_always"]["n_seeds"] == 0
     change = tuned["rows"]["em_spans"]["merged_change_vs_reference"]
-    ref = fake_eer("emoinv", 1, "merged", "cosine")
     assert change["values"] == pytest.approx(
-        [100 * (fake_eer("em_spans", 1, "merged", "cosine") - ref) / ref]
+        [relative("em_spans", "emoinv", "merged", [1])]
     )
 
-    body = section.section()
-    if os.environ.get("EMOINV_UPDATE_EXPECTED"):
-        EXPECTED.write_text(body)
-    assert body == EXPECTED.read_text()
-
     # README: the section goes before the licence notes, and a rerun
-    # replaces it without touching anything else.
+    # replaces it without touching anything else; docs/results.md is
+    # written by the same run.
     readme = root / "README.md"
     readme.write_text("# Title\n\nIntro.\n\n## Licence notes\n\nMIT.\n")
     section.main([])
     first = readme.read_text()
     assert first.startswith("# Title\n\nIntro.\n\n## Results\n\n")
     assert first.endswith("<!-- results:end -->\n\n## Licence notes\n\nMIT.\n")
-    assert body in first
+    body = first.split("<!-- results:start -->\n")[1].split("<!--")[0]
+    assert len(body.strip().splitlines()) == 5
+    assert summary["verdict"]["text"] in body
+    page = (root / "docs" / "results.md").read_text()
+    assert "## Tuning on the validation speakers" in page
+    assert "![DET](../benchmarks/results/ablation/emoinv/seed1/det.png)" in page
     section.main([])
     assert readme.read_text() == first
+    # --print writes nothing.
+    readme.write_text("# Title\n")
+    section.main(["--print"])
+    assert readme.read_text() == "# Title\n"
 
 
 def test_bad_names_and_lock(bench, capsys):
@@ -160,6 +236,9 @@ def test_bad_names_and_lock(bench, capsys):
     with pytest.raises(SystemExit, match="^2$"):
         ablation.main(["--rows", "baseline,nosuchrow"])
     assert "unknown row nosuchrow" in capsys.readouterr().err
+    with pytest.raises(SystemExit, match="^2$"):
+        ablation.main(["--seeds", "1,x"])
+    assert "--seeds 1,x: comma-separated integers" in capsys.readouterr().err
     with pytest.raises(SystemExit, match="^2$"):
         tuning.main(["--variants", "nosuch"])
     assert "unknown variant nosuch" in capsys.readouterr().err
@@ -184,3 +263,125 @@ def test_bad_names_and_lock(bench, capsys):
     assert ablation.acquire_lock(lock, log=print)
     assert lock.read_text() == str(os.getpid())
     assert ablation.main(["--seeds", "1", "--rows", "baseline"]) == 0
+
+
+def test_weighted_eer_is_speechbrains_eer_and_counts_copies():
+    rng = np.random.default_rng(3)
+    for n in (7, 40, 301):
+        # Rounded scores: ties between and within the classes.
+        scores = np.round(rng.normal(size=n), 1)
+        labels = rng.random(n) < 0.4
+        labels[:2] = True, False
+        sb_eer, _ = EER(
+            torch.tensor(scores[labels]), torch.tensor(scores[~labels])
+        )
+        assert ablation.weighted_eer(scores, labels) == pytest.approx(
+            100 * sb_eer, abs=1e-4
+        )
+        weights = rng.integers(0, 4, size=n)
+        weights[:2] = 1
+        assert ablation.weighted_eer(scores, labels, weights) == pytest.approx(
+            ablation.weighted_eer(
+                np.repeat(scores, weights), np.repeat(labels, weights)
+            )
+        )
+
+
+def test_benchmark_doctests():
+    # pytest collects doctests under speechbrain_emoinv/ only.
+    assert doctest.testmod(ablation).failed == 0
+
+
+def write_runs(results, row, trials_by_seed):
+    for seed, (eer, spread) in trials_by_seed.items():
+        folder = results / row / f"seed{seed}"
+        folder.mkdir(parents=True)
+        trials = fake_trials(eer, spread)
+        np.savez_compressed(
+            folder / "scores.npz",
+            **{f"merged/{k}": v for k, v in trials.items()},
+        )
+
+
+def test_paired_bootstrap_known_answers(tmp_path, monkeypatch):
+    monkeypatch.setattr(ablation, "RESULTS", tmp_path)
+    monkeypatch.setattr(ablation, "N_BOOT", 200)
+    # Errors per speaker of the base (eer, spread) -> 0.8 x as many in the
+    # row, seed by seed (25, 5): 35 45 55 65 -> (20, 4): 28 36 44 52.
+    write_runs(tmp_path, "base", {1: (25, 5), 2: (12.5, 5), 3: (30, 5)})
+    write_runs(tmp_path, "better", {1: (20, 4), 2: (10, 4), 3: (24, 4)})
+    write_runs(tmp_path, "same", {1: (25, 5), 2: (12.5, 5), 3: (30, 5)})
+    # A draw weights each trial by its ENROLMENT speaker's count, so the
+    # EER is the count-weighted mean of the speakers' error fractions.
+    eers, _ = ablation.run_eers(tmp_path / "base/seed1/scores.npz", "merged")
+    draws = np.random.default_rng(ablation.BOOT_SEED).integers(4, size=(200, 4))
+    counts = np.array([np.bincount(d, minlength=4) for d in draws])
+    errors = np.array([35, 45, 55, 65]) / 200
+    assert eers[0] == 25.0
+    assert eers[1:] == pytest.approx(100 * counts @ errors / counts.sum(1))
+    seeds = [1, 2, 3]
+    same = ablation.paired_change("same", "base", "merged", seeds)
+    assert same == {
+        "seeds": seeds,
+        "n": 3,
+        "point": 0.0,
+        "lo": 0.0,
+        "hi": 0.0,
+        "n_undefined": 0,
+    }
+    better = ablation.paired_change("better", "base", "merged", seeds)
+    for key in ("point", "lo", "hi"):
+        assert better[key] == pytest.approx(-20.0)
+    # Speakers matter: a row better on one speaker only has an interval.
+    write_runs(tmp_path, "mixed", {1: (25, 6), 2: (12.5, 6), 3: (30, 6)})
+    mixed = ablation.paired_change("mixed", "base", "merged", seeds)
+    assert mixed["point"] == pytest.approx(0.0)
+    assert mixed["lo"] < -1 and mixed["hi"] > 1
+    assert ablation.paired_change("mixed", "base", "merged", seeds) == mixed
+    with pytest.raises(ValueError, match="merged has other trials"):
+        write_runs(tmp_path, "other", {1: (25, 5)})
+        np.savez_compressed(
+            tmp_path / "other" / "seed1" / "scores.npz",
+            **{f"merged/{k}": v[::-1] for k, v in fake_trials(25, 5).items()},
+        )
+        ablation.paired_change("other", "base", "merged", [1])
+
+
+def rows_for_verdict(point, lo, hi, gap, acted_lo):
+    change = {"point": point, "lo": lo, "hi": hi, "n": 5}
+    acted = {"point": acted_lo + 5, "lo": acted_lo, "hi": acted_lo + 10, "n": 5}
+    return {
+        "emoinv": {
+            "paired_change": {
+                "baseline_equal_budget": {"merged": change, "real_acted": acted}
+            },
+            "emotion_gap": {"cosine": {"mean": gap}},
+        },
+        "baseline_equal_budget": {"emotion_gap": {"cosine": {"mean": 4.0}}},
+    }
+
+
+@pytest.mark.parametrize(
+    "point, lo, hi, gap, acted_lo, status",
+    [
+        (-35.0, -45.0, -25.0, 2.0, -3.0, "met"),
+        (-35.0, -45.0, -25.0, 2.0, 0.5, "inconclusive"),  # acted worse
+        (-35.0, -45.0, -25.0, 2.1, -3.0, "inconclusive"),  # gap not halved
+        (-30.0, -60.0, 0.5, 1.0, -3.0, "inconclusive"),  # interval crosses 0
+        (-2.0, -12.0, 8.0, 3.9, -3.0, "null"),
+        (-2.0, -19.29, 8.0, 3.9, -3.0, "inconclusive"),
+    ],
+)
+def test_verdict_branches(point, lo, hi, gap, acted_lo, status):
+    found = ablation.verdict(rows_for_verdict(point, lo, hi, gap, acted_lo))
+    assert found["status"] == status
+    assert f"{point:+.1f} % [{lo:+.1f}, {hi:+.1f}]" in found["text"]
+
+
+def test_verdict_pending_with_one_seed():
+    rows = rows_for_verdict(-40.0, -50.0, -30.0, 1.0, -3.0)
+    merged = rows["emoinv"]["paired_change"]["baseline_equal_budget"]
+    merged["merged"] = {"point": -40.0, "n": 1}
+    found = ablation.verdict(rows)
+    assert found["status"] == "pending"
+    assert "1 seed(s)" in found["text"]
