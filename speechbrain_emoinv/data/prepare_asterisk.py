@@ -103,7 +103,11 @@ def collect_asterisk(data_folder, work_folder, report, num_workers=2):
     # more than the decoding. A failing batch is retried file by file.
     batches = [jobs[i : i + 100] for i in range(0, len(jobs), 100)]
     with ThreadPoolExecutor(num_workers) as pool:
-        failed = [b for b, ok in zip(batches, pool.map(_try, batches)) if not ok]
+        failed = [
+            b
+            for b, ok in zip(batches, pool.map(_try, batches), strict=True)
+            if not ok
+        ]
     for job in (j for b in failed for j in b):
         if not _try([job]):  # the audio check then counts it as missing
             report.add("decode_failed", job[0], "ffmpeg could not decode it")

@@ -170,7 +170,9 @@ def prepare_real(
     write_prepared_folder(
         cands,
         save_folder,
-        split_speakers([c["spk_id"] for c in cands], valid_speakers, eval_speakers),
+        split_speakers(
+            [c["spk_id"] for c in cands], valid_speakers, eval_speakers
+        ),
         options,
         report=report,
         n_trials=n_trials,
