@@ -64,6 +64,7 @@ from speechbrain_emoinv.scoring import cosine_scores
 from speechbrain_emoinv.stable_random import stable_uniform
 
 logger = logging.getLogger(__name__)
+VALID_SECONDS = 10  # longest validation clip scored per epoch
 
 
 class EmoInvBrain(sb.core.Brain):
@@ -271,8 +272,8 @@ def load_segment(wav, offset, n_samples):
 
 
 def dataio_prep(hparams):
-    """Datasets: anchor crops with their partners (train) and whole
-    validation-speaker utterances (valid)."""
+    """Datasets: anchor crops with their partners (train) and
+    validation-speaker utterances (valid, at most ``VALID_SECONDS``)."""
     sr = hparams["sample_rate"]
     crop = int(hparams["sentence_len"] * sr)
     train = sb.dataio.dataset.DynamicItemDataset.from_csv(
@@ -339,7 +340,11 @@ def dataio_prep(hparams):
     @sb.utils.data_pipeline.takes("wav", "start", "stop")
     @sb.utils.data_pipeline.provides("sig")
     def valid_pipeline(wav, start, stop):
-        return load_segment(wav, int(start), int(stop) - int(start))
+        # At most the first VALID_SECONDS: one long clip would pad its
+        # whole batch (SpeechBrain's VoxCeleb recipe validates on 3-s
+        # segments); the final evaluation scores whole clips.
+        n = min(int(stop) - int(start), VALID_SECONDS * sr)
+        return load_segment(wav, int(start), n)
 
     label_encoder = sb.dataio.encoder.CategoricalEncoder()
 

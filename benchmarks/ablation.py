@@ -928,8 +928,11 @@ def parse_args(argv, doc, what, names, seeds, *flags):
     parser.add_argument(f"--{what}s", default=",".join(names))
     parser.add_argument("--seeds", default=",".join(map(str, seeds)))
     parser.add_argument("--aggregate-only", action="store_true")
-    for flag in flags:
-        parser.add_argument(flag, action="store_true")
+    for flag in flags:  # "--name" (a switch) or ("--name", kwargs)
+        name, kwargs = (
+            (flag, {"action": "store_true"}) if isinstance(flag, str) else flag
+        )
+        parser.add_argument(name, **kwargs)
     args = parser.parse_args(argv)
     chosen = [n for n in getattr(args, f"{what}s").split(",") if n]
     for name in chosen:

@@ -11,9 +11,13 @@ disjoint) and never on the evaluation speakers:
    finished.
 2. **Variants** (``benchmarks/tuning/<variant>.yaml``, each ``base:`` the
    full method with its final scoring moved to the validation lists):
-   lambda = 0.5, EM on every parallel sample, CopyPaste ``replace``, EM on
-   spans. Each is trained with the same seeds as the ablation so that the
-   comparison with the full method is paired by seed.
+   the defaults themselves (``valid_eval``, the reference), lambda = 0.5,
+   EM on every parallel sample, CopyPaste ``replace``, EM on spans,
+   partners of any emotion, the parallel sample cut from the anchor's
+   crop. Each is trained with the same seeds as the reference, so the
+   comparison is paired by seed, and fine-tunes the same stage-1 model
+   (the cached one, or ``--pretrained_path``). Both the simulated and the
+   real validation lists are scored.
 
 Everything is resumable: a variant run whose ``run.json`` is committed is
 skipped, a killed one resumes from its checkpoints, a re-scored model is
@@ -24,6 +28,7 @@ Usage::
 
     nohup .venv/bin/python benchmarks/tuning.py > results/tuning.log 2>&1 &
     python benchmarks/tuning.py --variants pair_weight_0.5 --seeds 1,2
+    python benchmarks/tuning.py --pretrained_path results/pretrain/KEY/pretrained
     python benchmarks/tuning.py --aggregate-only
 
 Authors
@@ -52,7 +57,7 @@ CONFIGS = ROOT / "benchmarks" / "tuning"
 RESULTS = ROOT / "benchmarks" / "results" / "tuning"
 RUNS = ROOT / "results" / "tuning"
 DATA = ROOT / "data" / "mbrola_default" / "prepared"
-REFERENCE = "emoinv"
+REFERENCE = "valid_eval"
 # Ablation rows re-scored on the validation lists: (row, what it tells).
 ABLATION_POINTS = {
     "baseline": "no pairs (AAM only)",
@@ -61,6 +66,7 @@ ABLATION_POINTS = {
     "emoinv": "lambda = 1, EM top-k p = 0.5 (defaults)",
 }
 VARIANTS = {
+    "valid_eval": "the defaults (hparams/emoinv.yaml)",
     "pair_weight_0.5": "lambda = 0.5",
     "em_always": "EM on every parallel sample, 20-40 %",
     "copypaste_replace": "CopyPaste replace instead of concat",
@@ -68,7 +74,7 @@ VARIANTS = {
     "partner_other": "partners of any other emotion, not neutral <-> emotional",
     "shared_crop": "parallel sample cut from the anchor's own crop",
 }
-LISTS = ["neutral", "cross", "emo_emo", "merged"]
+LISTS = ["neutral", "cross", "emo_emo", "merged", "real_read", "real_acted"]
 
 
 def rescore(row, seed, log=print):
@@ -112,7 +118,7 @@ def rescore(row, seed, log=print):
     return True
 
 
-def train_variant(variant, seed, tag, start, log=print):
+def train_variant(variant, seed, tag, start, pretrained=None, log=print):
     """Trains (or resumes) one variant; scored on the validation lists."""
     out = RUNS / variant / str(seed)
     cmd = [
@@ -122,6 +128,8 @@ def train_variant(variant, seed, tag, start, log=print):
         f"--seed={seed}",
         f"--output_folder={out.relative_to(ROOT)}",
     ]
+    if pretrained:
+        cmd.append(f"--pretrained_path={pretrained}")
     return run_and_collect(
         variant,
         seed,
@@ -152,11 +160,13 @@ def aggregate():
         seeds = loaded.get(name, {})
         entry = {"what": what, "seeds": sorted(seeds), "n_seeds": len(seeds)}
         if seeds:
+            # Re-scored ablation models have no real validation lists.
             entry["eer"] = {
                 lst: _stats(
                     [
                         r["lists"][lst]["cosine"]["eer"]
                         for r, _ in seeds.values()
+                        if lst in r["lists"]
                     ]
                 )
                 for lst in LISTS
@@ -243,7 +253,12 @@ def table(summary):
 def main(argv=None):
     """Re-scores the ablation's models, trains the variants, aggregates."""
     args, variants, seeds = parse_args(
-        argv, __doc__, "variant", list(VARIANTS), [1]
+        argv,
+        __doc__,
+        "variant",
+        list(VARIANTS),
+        [1],
+        ("--pretrained_path", {"help": "stage-1 export to fine-tune"}),
     )
     log = log_line
     if args.aggregate_only:
@@ -273,7 +288,9 @@ def main(argv=None):
     start, failed = time.time(), []
     for i, (variant, seed) in enumerate(todo, 1):
         tag = f"[{i}/{len(todo)}] {variant} seed {seed}"
-        if not train_variant(variant, seed, tag, start, log):
+        if not train_variant(
+            variant, seed, tag, start, args.pretrained_path, log
+        ):
             failed.append((variant, seed))
             continue
         aggregate()

@@ -198,15 +198,22 @@ def test_ablation_tuning_and_results_section(bench, monkeypatch, capsys):
     import speechbrain_emoinv.evaluation as evaluation
 
     monkeypatch.setattr(evaluation, "run_evaluation", fake_evaluation)
-    assert tuning.main(["--variants", "pair_weight_0.5,em_spans"]) == 0
+    variants = "valid_eval,pair_weight_0.5,em_spans"
+    stage1 = "--pretrained_path=results/pretrain/KEY/pretrained"
+    assert tuning.main(["--variants", variants, stage1]) == 0
     tuned, _ = tuning.aggregate()
     assert tuned["rows"]["emoinv"]["seeds"] == [1, 2]
     assert tuned["rows"]["em_spans"]["seeds"] == [1]
     assert tuned["rows"]["em_always"]["n_seeds"] == 0
     change = tuned["rows"]["em_spans"]["merged_change_vs_reference"]
     assert change["values"] == pytest.approx(
-        [relative("em_spans", "emoinv", "merged", [1])]
+        [relative("em_spans", "valid_eval", "merged", [1])]
     )
+    # Variants fine-tune the given stage 1; real validation lists shown.
+    run = results.parent / "tuning" / "em_spans" / "seed1" / "run.json"
+    assert json.loads(run.read_text())["command"].endswith(stage1)
+    assert tuned["rows"]["em_spans"]["eer"]["real_acted"]["n"] == 1
+    assert tuned["rows"]["emoinv"]["eer"]["real_acted"]["n"] == 0
 
     # README: the section goes before the licence notes, and a rerun
     # replaces it without touching anything else; docs/results.md is

@@ -98,3 +98,18 @@ def test_lr_cycle_spans_the_run(datasets):
     # 4 rows, batch 3: 2 steps per epoch, 5 epochs, half of 10 steps up
     _, hparams, _ = datasets
     assert hparams["lr_annealing"].step_size == 5
+
+
+def test_validation_clips_are_cut_at_valid_seconds(datasets):
+    _, hparams, _ = datasets
+    recipe = _recipe()
+    recipe.VALID_SECONDS = 4  # a3 (5 s) is cut, the 3-s clips are whole
+    _, valid = recipe.dataio_prep(hparams)
+    got = {valid[i]["id"]: valid[i]["sig"] for i in range(len(valid))}
+    assert {k: len(v) for k, v in got.items()} == {
+        "a1": 3 * SR,
+        "a2": 3 * SR,
+        "a3": 4 * SR,
+        "a4": 3 * SR,
+    }
+    assert _decode(got["a3"]) == (2, set(range(4 * SR)))  # its first 4 s
