@@ -150,8 +150,9 @@ def aggregate():
     summary = {
         "description": (
             "Tuning on the validation speakers only (simulated default "
-            "MBROLA corpus, trials/valid/*.txt, cosine scoring of the "
-            "checkpoint with the best validation EER)"
+            "MBROLA corpus, trials/valid/*.txt, simulated data; real_read "
+            "and real_acted: the real validation voices; cosine scoring "
+            "of the checkpoint with the best validation EER)"
         ),
         "reference": REFERENCE,
         "rows": {},
@@ -215,9 +216,10 @@ def render(summary):
             "",
             *table(summary),
             "",
-            "Commands: `python benchmarks/tuning.py` (re-scores the "
-            "ablation's models, then trains "
-            "`benchmarks/tuning/<variant>.yaml --seed=S`).",
+            "Commands: `python benchmarks/tuning.py [--pretrained_path "
+            "DIR]` (re-scores the ablation's models, then trains "
+            "`benchmarks/tuning/<variant>.yaml --seed=S`; the stage-1 "
+            "model of each run is in its `run.json`).",
             "",
         ]
     )
