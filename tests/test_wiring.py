@@ -77,13 +77,13 @@ def test_full_method_switches():
             {
                 "use_pairs": False,
                 "batch_size": 32,
-                "number_of_epochs": 8,
+                "number_of_epochs": 6,
                 "dataloader_options": {
                     "batch_size": 32,
                     "shuffle": True,
                     "num_workers": 1,
                 },
-                "epoch_counter": ("EpochCounter", {"current": 0, "limit": 8}),
+                "epoch_counter": ("EpochCounter", {"current": 0, "limit": 6}),
             },
         ),
         (
