@@ -171,16 +171,15 @@ def valid_eers(train_log):
 
 
 def stage1_model(run_log):
-    """The stage-1 folder a run fine-tuned from, and whether it trained it
-    (from the recipe's ``Stage 1: reusing|training`` log line)."""
-    found = re.findall(
-        r"Stage 1: (?:reusing (\S+)/pretrained|training \S+ in (\S+))",
-        Path(run_log).read_text(errors="replace"),
-    )
-    if not found:
+    """The stage-1 export a run fine-tuned from (the recipe's ``Fine-tuning
+    from`` line: the cached stage 1 or ``--pretrained_path``), and whether
+    the run trained it (its last ``Stage 1:`` line says ``training``)."""
+    text = Path(run_log).read_text(errors="replace")
+    model = re.findall(r"Fine-tuning from (\S+)", text)
+    if not model:
         return None, None
-    reused, trained = found[-1]
-    return reused or trained, bool(trained)
+    stage = re.findall(r"Stage 1: (reusing|training) ", text)
+    return model[-1], stage[-1:] == ["training"]
 
 
 def train_one(row, seed, index, total, start, log=print):

@@ -32,6 +32,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from ablation import stage1_model
+
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "benchmarks" / "results" / "two_stage.json"
 LISTS = ("neutral", "cross", "emo_emo", "merged", "real_read", "real_acted")
@@ -72,9 +74,8 @@ def minutes(folder):
 
 def stage1_folder(two_stage):
     """The cached stage-1 run the fine-tuned model started from."""
-    saved = (two_stage / "log.txt").read_text()
-    found = re.findall(r"Fine-tuning from (\S+)/pretrained", saved)
-    return Path(found[-1]) if found else None
+    export, _ = stage1_model(two_stage / "log.txt")
+    return Path(export).parent if export else None
 
 
 def main():

@@ -140,12 +140,17 @@ def fake_recipe(argv):
     if os.environ.get("FAKE_RECIPE_FAIL") == name:
         print(f"fake recipe: {name} fails", file=sys.stderr)
         return 1
+    # As the recipe logs: stage 1 only without --pretrained_path.
+    given = [a[18:] for a in argv if a.startswith("--pretrained_path=")]
     stage1 = Path(STAGE1) / "pretrained"
-    if stage1.is_dir():
+    if given:
+        stage1 = given[-1]
+    elif stage1.is_dir():
         print(f"__main__ - Stage 1: reusing {stage1} (hparams/pretrain.yaml)")
     else:
         print(f"__main__ - Stage 1: training hparams/pretrain.yaml in {STAGE1}")
         stage1.mkdir(parents=True)
+    print(f"__main__ - Fine-tuning from {stage1}")
     evaluation = out / "eval"
     evaluation.mkdir(parents=True, exist_ok=True)
     (evaluation / "results.json").write_text(

@@ -133,7 +133,7 @@ def test_ablation_tuning_and_results_section(bench, monkeypatch, capsys):
     assert run["valid_eer_per_epoch"] == [27.0, 22.0]
     assert run["attempts"][0]["rc"] == 0 and run["cpu_s"] >= 0
     # Stage 1 is trained by the first run and reused by every other one.
-    assert run["stage1"] == "results/pretrain/fakekey"
+    assert run["stage1"] == "results/pretrain/fakekey/pretrained"
     first = json.loads((results / "baseline/seed1/run.json").read_text())
     assert first["trained_stage1"] and not run["trained_stage1"]
     # Only the bootstrap's lists are kept, each in its own file.
@@ -157,7 +157,7 @@ def test_ablation_tuning_and_results_section(bench, monkeypatch, capsys):
     rows = summary["rows"]
     assert rows["emoinv"]["seeds"] == [1]
     assert rows["baseline"]["seeds"] == [1, 2]
-    assert summary["stage1_models"] == ["results/pretrain/fakekey"]
+    assert summary["stage1_models"] == ["results/pretrain/fakekey/pretrained"]
     for lst in ablation.LISTS:
         for norm in ablation.NORMS:
             got = rows["baseline"]["lists"][lst][norm]["eer"]["mean"]
@@ -211,7 +211,10 @@ def test_ablation_tuning_and_results_section(bench, monkeypatch, capsys):
     )
     # Variants fine-tune the given stage 1; real validation lists shown.
     run = results.parent / "tuning" / "em_spans" / "seed1" / "run.json"
-    assert json.loads(run.read_text())["command"].endswith(stage1)
+    info = json.loads(run.read_text())
+    assert info["command"].endswith(stage1)
+    assert info["stage1"] == "results/pretrain/KEY/pretrained"
+    assert info["trained_stage1"] is False
     assert tuned["rows"]["em_spans"]["eer"]["real_acted"]["n"] == 1
     assert tuned["rows"]["emoinv"]["eer"]["real_acted"]["n"] == 0
 

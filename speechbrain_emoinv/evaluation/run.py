@@ -4,8 +4,8 @@ Embeds the split's manifest (and a capped training cohort) through the
 exported folder, scores every list in ``trials/<split>/`` with cosine,
 s-norm and AS-norm, and writes ``results.json``, ``results.md``, the four
 figures and ``scores.npz`` (per list: cosine scores, labels and the two
-speakers of each trial, for bootstraps over speakers). Embeddings are cached per model and manifest, so a second
-run only re-scores.
+speakers of each trial, for bootstraps over speakers). Embeddings are
+cached per model and manifest, so a second run only re-scores.
 
 Authors
  * speechbrain-emoinv contributors 2025
