@@ -67,6 +67,8 @@ from pathlib import Path
 
 import numpy as np
 
+from speechbrain_emoinv.export import model_fingerprint
+
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "ablation"
 RUNS = ROOT / "results" / "ablation"
@@ -316,6 +318,9 @@ def run_and_collect(
         "command": " ".join(cmd),
         "hparams": cmd[2],
         "stage1": stage1,
+        # Stage 1 is retrained on a fresh machine: the fingerprint tells
+        # whether runs of different sessions fine-tuned the same weights.
+        "stage1_fingerprint": stage1 and model_fingerprint(ROOT / stage1),
         "trained_stage1": trained_stage1,
         "wall_s": round(sum(a["wall_s"] for a in attempts), 1),
         "cpu_s": round(sum(a["cpu_s"] for a in attempts), 1),
@@ -691,7 +696,13 @@ def aggregate():
         ),
         "bootstrap": {"resamples": N_BOOT, "rng_seed": BOOT_SEED},
         "rows": {row: row_entry(row, done.get(row, {}), done) for row in ROWS},
-        "stage1_models": sorted({i["stage1"] or "not logged" for i in infos}),
+        "stage1_models": sorted(
+            {
+                f"{i['stage1'] or 'not logged'} "
+                f"(weights {i.get('stage1_fingerprint') or 'not logged'})"
+                for i in infos
+            }
+        ),
         "hardware": sorted({i["hardware"] for i in infos}),
         "total_wall_s": float(sum(i["wall_s"] for i in infos)),
         "total_cpu_s": float(sum(i["cpu_s"] for i in infos)),

@@ -130,7 +130,7 @@ def prepared(tmp_path_factory):
         sources[name] = tmp / name
         sources[name].mkdir(exist_ok=True)
         make(sources[name])
-    return prepare_real(tmp / "prepared", sources, **SPLIT), sources
+    return prepare_real(tmp / "prepared", sources=sources, **SPLIT), sources
 
 
 def test_speakers_are_voices_and_splits_disjoint(prepared):
@@ -213,13 +213,15 @@ def test_trial_lists_are_speaker_disjoint_and_by_source(prepared):
 
 def test_second_call_is_skipped(prepared, capsys):
     out, sources = prepared
-    prepare_real(out, sources, **SPLIT)
+    prepare_real(out, sources=sources, **SPLIT)
     assert "already prepared" in capsys.readouterr().out
 
 
 def test_missing_package_names_the_apt_package(tmp_path):
     with pytest.raises(FileNotFoundError, match="apt-get install"):
-        prepare_real(tmp_path / "p", {"fotaq": tmp_path / "none"})
+        prepare_real(
+            tmp_path / "p", sources={"fotaq": tmp_path / "none"}, **SPLIT
+        )
 
 
 def test_stage1_cached_reused_and_invalidated(tmp_path):

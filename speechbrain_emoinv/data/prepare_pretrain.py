@@ -15,7 +15,15 @@ from speechbrain_emoinv.data.prepare_mbrola import prepare_mbrola
 from speechbrain_emoinv.data.prepare_real import prepare_real
 
 
-def prepare_pretrain(train_csv, real_folder, sim_folder, sim_data, sim_styles):
+def prepare_pretrain(
+    train_csv,
+    real_folder,
+    real_valid_speakers,
+    real_eval_speakers,
+    sim_folder,
+    sim_data,
+    sim_styles,
+):
     """Writes ``train_csv``: real training voices + simulated ones.
 
     Arguments
@@ -24,6 +32,8 @@ def prepare_pretrain(train_csv, real_folder, sim_folder, sim_data, sim_styles):
         Output manifest.
     real_folder : str or Path
         Prepared folder of :func:`prepare_real`.
+    real_valid_speakers, real_eval_speakers : sequence of str
+        The real voices' fixed split (every other voice trains).
     sim_folder, sim_data : str or Path
         Prepared and corpus folders of the simulated corpus.
     sim_styles : str
@@ -36,7 +46,7 @@ def prepare_pretrain(train_csv, real_folder, sim_folder, sim_data, sim_styles):
     """
     if sim_styles not in ("all", "neutral"):
         raise ValueError(f"sim_styles must be all or neutral: {sim_styles!r}")
-    prepare_real(real_folder)
+    prepare_real(real_folder, real_valid_speakers, real_eval_speakers)
     prepare_mbrola(sim_data, sim_folder)
     rows = read_manifest(Path(real_folder) / "train.csv")
     sim = read_manifest(Path(sim_folder) / "train.csv")

@@ -17,8 +17,9 @@ fotaq         acted game dialogue (English)      characters merged into
 Speaker ids are voices: read voices that two packages share are merged by
 the committed table ``real_voice_aliases.json`` (``tools/
 real_voice_aliases.py``), game characters by ``fotaq_voices.json``.
-The split is speaker-disjoint and fixed (:data:`EVAL_SPEAKERS`,
-:data:`VALID_SPEAKERS`): acted voices and a few read voices evaluate,
+The split is speaker-disjoint and fixed by the caller (``real_valid_speakers``
+and ``real_eval_speakers`` in ``hparams/pretrain.yaml``, so the stage-1
+cache key covers it): acted voices and a few read voices evaluate,
 including Allison (her English and Spanish prompts give cross-language
 target trials) and other English and Spanish voices (same-language
 impostors). Trial lists (text-independent) per split: ``real_read``,
@@ -56,29 +57,6 @@ LISTS = {
     "real_read": ("tuxpaint", "asterisk", "ktuberling"),
     "real_acted": ("fotaq",),
 }
-EVAL_SPEAKERS = (
-    "asterisk-allison",
-    "asterisk-es-co",
-    "tuxpaint-es",
-    "tuxpaint-en",
-    "ktuberling-en",
-    "ktuberling-es",
-    "fotaq-bob",
-    "fotaq-jim",
-    "fotaq-tam",
-    "fotaq-witch",
-    "fotaq-death",
-    "fotaq-sec",
-    "fotaq-henry",
-)
-VALID_SPEAKERS = (
-    "asterisk-june",
-    "tuxpaint-ca",
-    "ktuberling-de",
-    "fotaq-ape",
-    "fotaq-zombie",
-    "fotaq-oracle",
-)
 
 
 def collect_real(sources, work_folder, report, num_workers=2):
@@ -116,9 +94,9 @@ def collect_real(sources, work_folder, report, num_workers=2):
 
 def prepare_real(
     save_folder,
+    valid_speakers,
+    eval_speakers,
     sources=None,
-    valid_speakers=VALID_SPEAKERS,
-    eval_speakers=EVAL_SPEAKERS,
     n_trials=3000,
     seed=1234,
     num_workers=None,
@@ -130,10 +108,10 @@ def prepare_real(
     save_folder : str or Path
         Prepared folder (``docs/interfaces.md``); decoded and converted
         clips go under it too.
-    sources : dict or None
-        Source -> folder (default: :data:`SOURCES`, the Debian paths).
     valid_speakers, eval_speakers : sequence of str
         Fixed speaker split; every other voice trains.
+    sources : dict or None
+        Source -> folder (default: :data:`SOURCES`, the Debian paths).
     n_trials : int
         Trials per list and split.
     seed : int
