@@ -41,10 +41,9 @@ DATA = {
 
 def score(name, model):
     """Validation EERs (%) of one exported model, plus its run's epochs."""
-    entry = {
-        "model": str(model.relative_to(ROOT)),
-        "valid_eer_per_epoch": valid_eers(model.parent / "train_log.txt"),
-    }
+    entry = {"model": str(model)}
+    model = ROOT / model  # as given: relative to the repository, or not
+    entry["valid_eer_per_epoch"] = valid_eers(model.parent / "train_log.txt")
     for corpus, data in DATA.items():
         res = run_evaluation(
             model,
@@ -73,7 +72,7 @@ def main():
         if not (model / "embedding_model.ckpt").is_file():
             raise SystemExit(f"{folder}: no embedding_model.ckpt")
         if name not in done:
-            done[name] = score(name, model)
+            done[name] = score(name, Path(folder))
             OUT.write_text(json.dumps(done, indent=2) + "\n")
     cols = [
         "real_read",
