@@ -73,6 +73,7 @@ VARIANTS = {
     "em_spans": "EM on 10-frame spans around energy peaks",
     "partner_other": "partners of any other emotion, not neutral <-> emotional",
     "shared_crop": "parallel sample cut from the anchor's own crop",
+    "real_voices": "stage 2 also trains on the real training voices",
 }
 LISTS = ["neutral", "cross", "emo_emo", "merged", "real_read", "real_acted"]
 

@@ -249,3 +249,36 @@ def test_stage1_cached_reused_and_invalidated(tmp_path):
     log = run_recipe(TINY, *common, f"--output_folder={tmp_path / 'c'}")
     assert "Stage 1: training" in log
     assert len(list(cache.iterdir())) == 2
+
+
+def test_real_per_voice_spreads_over_each_voice(tmp_path, monkeypatch):
+    """Stage 2's mix keeps at most N rows per real voice, spread over its
+    rows (first and last included), short voices whole, and every
+    simulated row."""
+    from speechbrain_emoinv.data import prepare_pretrain as pp
+    from speechbrain_emoinv.data.manifest import write_manifest
+
+    monkeypatch.setattr(pp, "prepare_real", lambda *a: None)
+    monkeypatch.setattr(pp, "prepare_mbrola", lambda *a: None)
+
+    def rows(spk, n, corpus, emotion):
+        return [
+            dict(ID=f"{spk}-{i:02d}", duration=1.0, wav="x.wav", start=0,
+                 stop=SR, spk_id=spk, emotion=emotion, text_id="t",
+                 gender="", lang="en", corpus=corpus, simulated=0)
+            for i in range(n)
+        ]  # fmt: skip
+
+    for name, content in (
+        ("real", rows("a", 10, "tuxpaint", "neutral") + rows("b", 2, "x", "neutral")),
+        ("sim", rows("s", 3, "mbrola", "angry")),
+    ):  # fmt: skip
+        (tmp_path / name).mkdir()
+        write_manifest(content, tmp_path / name / "train.csv")
+    out = tmp_path / "train.csv"
+    pp.prepare_pretrain(
+        out, tmp_path / "real", [], [], tmp_path / "sim", None, "all",
+        real_per_voice=4,
+    )  # fmt: skip
+    ids = [r["ID"] for r in read_manifest(out)]
+    assert ids == "a-00 a-03 a-06 a-09 b-00 b-01 s-00 s-01 s-02".split()

@@ -357,6 +357,7 @@ def test_ablation_configs_change_only_their_switches(name):
         ("em_spans", {"emotion_masking"}),
         ("partner_other", {"pair_sampler"}),
         ("shared_crop", {"independent_crop"}),
+        ("real_voices", {"train_annotation"}),
     ],
 )
 def test_tuning_configs_never_score_evaluation_speakers(name, changed):
@@ -375,6 +376,7 @@ def test_tuning_configs_never_score_evaluation_speakers(name, changed):
         "pair_sampler": row["pair_sampler"].keywords
         != full["pair_sampler"].keywords,
         "independent_crop": row["independent_crop"] != full["independent_crop"],
+        "train_annotation": row["train_annotation"] != full["train_annotation"],
     }
     assert {k for k, v in differs.items() if v} == changed
     for key in ("ecapa_channels", "lr", "batch_size", "number_of_epochs"):

@@ -10,6 +10,8 @@ Authors: speechbrain-emoinv contributors
 from collections import Counter
 from pathlib import Path
 
+import numpy as np
+
 from speechbrain_emoinv.data.manifest import read_manifest, write_manifest
 from speechbrain_emoinv.data.prepare_mbrola import prepare_mbrola
 from speechbrain_emoinv.data.prepare_real import prepare_real
@@ -23,6 +25,7 @@ def prepare_pretrain(
     sim_folder,
     sim_data,
     sim_styles,
+    real_per_voice=None,
 ):
     """Writes ``train_csv``: real training voices + simulated ones.
 
@@ -38,6 +41,10 @@ def prepare_pretrain(
         Prepared and corpus folders of the simulated corpus.
     sim_styles : str
         ``all`` or ``neutral`` (simulated rows kept).
+    real_per_voice : int or None
+        At most this many rows per real voice, spread evenly over its rows
+        in ID order (None: all). Stage 2 mixes a few real voices' rows into
+        the emotional corpus without letting them outnumber it.
 
     Returns
     -------
@@ -49,6 +56,19 @@ def prepare_pretrain(
     prepare_real(real_folder, real_valid_speakers, real_eval_speakers)
     prepare_mbrola(sim_data, sim_folder)
     rows = read_manifest(Path(real_folder) / "train.csv")
+    if real_per_voice:
+        by_voice = {}
+        for r in sorted(rows, key=lambda r: r["ID"]):
+            by_voice.setdefault(r["spk_id"], []).append(r)
+        rows = []
+        for voice in by_voice.values():
+            # Steps of >= 1 row: distinct rows, first and last included.
+            pick = np.linspace(0, len(voice) - 1, real_per_voice).round()
+            rows += (
+                voice
+                if len(voice) <= real_per_voice
+                else [voice[int(i)] for i in pick]
+            )
     sim = read_manifest(Path(sim_folder) / "train.csv")
     rows += [r for r in sim if sim_styles == "all" or r["emotion"] == "neutral"]
     Path(train_csv).parent.mkdir(parents=True, exist_ok=True)
