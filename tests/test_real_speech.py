@@ -1,33 +1,39 @@
 """Real-voice preparers on faked Debian layouts, and the two-stage recipe.
 
 The fakes mirror the installed packages' layouts (Tux Paint stamps,
-Asterisk voice folders with raw G.722 / GSM, KTuberling language folders,
-the Flight of the Amazon Queen resource file) with a tone per speaker, plus
-the bad and left-out cases each preparer must count.
+Asterisk voice folders with raw G.722 / GSM, KTuberling and KLettres
+language folders, the Flight of the Amazon Queen resource file) with a tone
+per speaker, plus the bad and left-out cases each preparer must count.
 """
 
 import io
 import shutil
 import struct
 import subprocess
+from collections import Counter
+from pathlib import Path
 
 import numpy as np
 import pytest
 import soundfile as sf
 from recipe_utils import TINY, run_recipe
 
+from speechbrain_emoinv.data import prepare_pretrain as pretrain
+from speechbrain_emoinv.data.audio_checks import PrepareReport
 from speechbrain_emoinv.data.manifest import read_manifest
 from speechbrain_emoinv.data.prepare_fotaq import write_table
-from speechbrain_emoinv.data.prepare_real import prepare_real
+from speechbrain_emoinv.data.prepare_klettres import collect_klettres
+from speechbrain_emoinv.data.prepare_real import SOURCES, prepare_real
 from speechbrain_emoinv.data.trials import read_trials
 
 SR = 16000
 SPLIT = dict(
-    valid_speakers=["tuxpaint-ca", "ktuberling-de"],
+    valid_speakers=["tuxpaint-ca", "ktuberling-de", "klettres-da"],
     eval_speakers=[
         "asterisk-allison",
         "tuxpaint-es",
         "ktuberling-en",
+        "klettres-de_letters",
         "fotaq-bob",
         "fotaq-lou_sparky",
     ],
@@ -96,6 +102,27 @@ def fake_ktuberling(root):
     shutil.copytree(root / "sr", root / "sr@latin")  # identical copies
 
 
+def fake_klettres(root):
+    voices = {  # folder/sub -> (f0, clips)
+        "en_GB/alpha": (360, 4),
+        "de/alpha": (380, 4),  # a woman: klettres-de_letters
+        "de/syllab": (400, 4),  # a man: klettres-de
+        "da/syllab": (420, 5),
+        "he/syllab": (440, 4),
+    }
+    for sub, (f0, n) in voices.items():
+        (root / sub).mkdir(parents=True)
+        for i in range(n):
+            sf.write(root / sub / f"ad-{i}.ogg", tone(f0, seed=i), SR)
+    sf.write(root / "de/alpha/sz.ogg", tone(400, seed=9), SR)  # the man
+    sf.write(root / "da/syllab/ad-23.ogg", tone(460), SR)  # other recording
+    # he/syllab/ad-11: ad-0's samples, other bytes (Ogg serial number)
+    sf.write(root / "he/syllab/ad-11.ogg", tone(440, seed=0), SR)
+    sf.write(root / "en_GB/alpha/q.ogg", np.zeros(SR, "f4"), SR)  # silent
+    (root / "id").mkdir()  # a language without audio
+    (root / "id" / "sounds.xml").write_text("<klettres/>")
+
+
 def mp3(x):
     buf = io.BytesIO()
     sf.write(buf, x, 11025, format="MP3")
@@ -126,6 +153,7 @@ def prepared(tmp_path_factory):
         ("asterisk", fake_asterisk),
         ("ktuberling", fake_ktuberling),
         ("fotaq", fake_fotaq),
+        ("klettres", fake_klettres),
     ):
         sources[name] = tmp / name
         sources[name].mkdir(exist_ok=True)
@@ -144,6 +172,7 @@ def test_speakers_are_voices_and_splits_disjoint(prepared):
     assert not spk["valid"] & spk["eval"]
     # Allison's two languages are one speaker; the characters LOU and
     # SPARKY are one voice (fotaq_voices.json); sr@latin copies add none.
+    assert spk["valid"] == set(SPLIT["valid_speakers"])
     assert spk["eval"] == set(SPLIT["eval_speakers"])
     assert spk["train"] == {
         "tuxpaint-en",
@@ -151,6 +180,9 @@ def test_speakers_are_voices_and_splits_disjoint(prepared):
         "asterisk-menardi",
         "ktuberling-sr",
         "fotaq-joe",
+        "klettres-en_gb",
+        "klettres-de",
+        "klettres-he",
     }
     allison = [
         r for r in read_manifest(out / "eval.csv") if "allison" in r["spk_id"]
@@ -177,10 +209,10 @@ def test_left_out_clips_are_counted(prepared):
 
     counts = json.loads((out / "prepare_report.json").read_text())["counts"]
     assert counts["symbols_stamp"] == 1
-    assert counts["ambiguous_speaker"] == 22  # the French folder
-    assert counts["silent"] == 1
+    assert counts["ambiguous_speaker"] == 22 + 1  # fr; KLettres da ad-23
+    assert counts["silent"] == 1 + 1  # Tux Paint, KLettres
     assert counts["too_short"] == 1
-    assert counts["duplicate_clip"] == 6  # sr@latin
+    assert counts["duplicate_clip"] == 6 + 1  # sr@latin; KLettres he
     assert counts["unlabelled"] == 1  # the cut-scene clip
     assert counts["unknown_format"] == 1  # readme.txt
 
@@ -191,24 +223,66 @@ def test_trial_lists_are_speaker_disjoint_and_by_source(prepared):
     lists = {p.stem for p in (out / "trials" / "eval").glob("*.txt")}
     assert lists == {"real_read", "real_acted", "merged"}
     for name, corpora in (
-        ("real_read", {"tuxpaint", "asterisk", "ktuberling"}),
+        ("real_read", {"tuxpaint", "asterisk", "ktuberling", "klettres"}),
         ("real_acted", {"fotaq"}),
     ):
         trials = read_trials(out / "trials" / "eval" / f"{name}.txt")
         assert len(trials) > 0
-        labels = set()
+        labels, seen = set(), set()
         for label, enrol, test, *_ in trials:
             e, t = rows[enrol], rows[test]  # both evaluation utterances
-            assert {e["corpus"], t["corpus"]} <= corpora
+            seen |= {e["corpus"], t["corpus"]}
             assert int(label) == (e["spk_id"] == t["spk_id"])
             assert e["text_id"] != t["text_id"]  # text-independent
             labels.add(int(label))
         assert labels == {0, 1}
+        assert seen == corpora  # every source of the list, no other
     train = {r["spk_id"] for r in read_manifest(out / "train.csv")}
     valid_rows = {r["ID"]: r for r in read_manifest(out / "valid.csv")}
     for _, enrol, test, *_ in read_trials(out / "trials/valid/merged.txt"):
         assert valid_rows[enrol]["spk_id"] not in train
         assert valid_rows[test]["spk_id"] not in train
+
+
+def test_klettres_voices_and_skips(tmp_path):
+    fake_klettres(tmp_path)
+    rep = PrepareReport("klettres")
+    spk = {
+        Path(c["wav"]).relative_to(tmp_path).as_posix(): c["spk_id"]
+        for c in collect_klettres(tmp_path, rep)
+    }
+    assert spk["de/alpha/sz.ogg"] == spk["de/syllab/ad-0.ogg"] == "klettres-de"
+    assert spk["de/alpha/ad-0.ogg"] == "klettres-de_letters"
+    assert Counter(spk.values()) == {
+        "klettres-en_gb": 5,  # the silent clip is counted later
+        "klettres-de_letters": 4,
+        "klettres-de": 5,
+        "klettres-da": 5,
+        "klettres-he": 4,
+    }
+    skipped = {k: [i["file"] for i in v] for k, v in rep.items.items()}
+    assert skipped == {
+        "ambiguous_speaker": [str(tmp_path / "da/syllab/ad-23.ogg")],
+        "duplicate_clip": [str(tmp_path / "he/syllab/ad-11.ogg")],
+    }
+
+
+def test_pretrain_real_sources_are_checked_and_passed_on(tmp_path, monkeypatch):
+    called = []
+
+    def fake_prepare_real(*args, sources):
+        called.append(sources)
+        raise InterruptedError  # stop before the simulated corpus
+
+    monkeypatch.setattr(pretrain, "prepare_real", fake_prepare_real)
+    folders = [tmp_path / "train.csv", tmp_path / "real", [], []]
+    sim = [tmp_path / "sim", tmp_path / "sim_data", "all"]
+    with pytest.raises(ValueError, match="'klettre'"):
+        pretrain.prepare_pretrain(*folders, ["tuxpaint", "klettre"], *sim)
+    assert not called
+    with pytest.raises(InterruptedError):
+        pretrain.prepare_pretrain(*folders, ["klettres"], *sim)
+    assert called == [{"klettres": SOURCES["klettres"]}]
 
 
 def test_second_call_is_skipped(prepared, capsys):
@@ -255,11 +329,10 @@ def test_real_per_voice_spreads_over_each_voice(tmp_path, monkeypatch):
     """Stage 2's mix keeps at most N rows per real voice, spread over its
     rows (first and last included), short voices whole, and every
     simulated row."""
-    from speechbrain_emoinv.data import prepare_pretrain as pp
     from speechbrain_emoinv.data.manifest import write_manifest
 
-    monkeypatch.setattr(pp, "prepare_real", lambda *a: None)
-    monkeypatch.setattr(pp, "prepare_mbrola", lambda *a: None)
+    monkeypatch.setattr(pretrain, "prepare_real", lambda *a, **k: None)
+    monkeypatch.setattr(pretrain, "prepare_mbrola", lambda *a, **k: None)
 
     def rows(spk, n, corpus, emotion):
         return [
@@ -276,9 +349,9 @@ def test_real_per_voice_spreads_over_each_voice(tmp_path, monkeypatch):
         (tmp_path / name).mkdir()
         write_manifest(content, tmp_path / name / "train.csv")
     out = tmp_path / "train.csv"
-    pp.prepare_pretrain(
-        out, tmp_path / "real", [], [], tmp_path / "sim", None, "all",
-        real_per_voice=4,
+    pretrain.prepare_pretrain(
+        out, tmp_path / "real", [], [], ["tuxpaint"], tmp_path / "sim", None,
+        "all", real_per_voice=4,
     )  # fmt: skip
     ids = [r["ID"] for r in read_manifest(out)]
     assert ids == "a-00 a-03 a-06 a-09 b-00 b-01 s-00 s-01 s-02".split()

@@ -21,7 +21,7 @@ else
     mapfile -t voices < <(grep -v '^\s*#' "$here/mbrola_voices.txt" | awk 'NF')
 fi
 pkgs=(espeak-ng sox mbrola ffmpeg tuxpaint-stamps-default ktuberling-data
-    flight-of-the-amazon-queen asterisk-prompt-es-co
+    klettres-data flight-of-the-amazon-queen asterisk-prompt-es-co
     asterisk-prompt-fr-armelle asterisk-prompt-it-menardi-wav)
 for lang in en es fr it ru; do pkgs+=("asterisk-core-sounds-$lang-g722"); done
 for v in "${voices[@]}"; do pkgs+=("mbrola-$v"); done

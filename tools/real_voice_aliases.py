@@ -1,23 +1,27 @@
 #!/usr/bin/env python3
 """Finds read voices that two Debian packages share (one person, two ids).
 
-A volunteer may record for two packages (e.g. Tux Paint and KTuberling in
-one language): two speaker ids, one voice, which would put one person on
-both sides of a split and make impostor trials of one voice. Like
-``tools/fotaq_voices.py`` (whose calibration this reuses), the decision is
-made once and committed to ``speechbrain_emoinv/data/real_voice_aliases.json``
-(read by ``prepare_real``):
+A volunteer may record for two packages (e.g. Tux Paint, KTuberling and
+KLettres in one language): two speaker ids, one voice, which would put one
+person on both sides of a split and make impostor trials of one voice.
+Like ``tools/fotaq_voices.py`` (whose calibration this reuses), the
+decision is made once and committed to
+``speechbrain_emoinv/data/real_voice_aliases.json`` (read by
+``prepare_real``):
 
 1. up to ``--clips`` utterances per read voice of the prepared real corpus
    (every split) are embedded by Resemblyzer's GE2E encoder;
 2. the threshold is the ``--quantile`` of the voices' split-half
    (odd / even clips) centroid cosines;
 3. two voices of different sources whose centroids are at least that
-   similar become one speaker (the later id is an alias of the first).
+   similar become one speaker, the closest pair first: the voice of the
+   source listed later in ``prepare_real.SOURCES`` becomes an alias of the
+   other (adding a source renames no voice of the earlier ones).
 
-Run after a first ``prepare_real`` (needs ``.venv-resemblyzer``)::
+Run after a ``prepare_real`` of every source (``sources=None``, also those
+stage 1 leaves out; needs ``.venv-resemblyzer``)::
 
-    .venv-resemblyzer/bin/python tools/real_voice_aliases.py
+    .venv-resemblyzer/bin/python tools/real_voice_aliases.py --data DIR
 
 Authors: speechbrain-emoinv contributors
 """
@@ -31,7 +35,47 @@ import soundfile as sf
 import voice_calibration as vc  # also puts the repository on sys.path
 
 from speechbrain_emoinv.data.manifest import read_manifest
-from speechbrain_emoinv.data.prepare_real import ALIASES_FILE
+from speechbrain_emoinv.data.prepare_real import ALIASES_FILE, SOURCES
+
+
+def merge_voices(pairs, threshold, sources=tuple(SOURCES)):
+    """Alias table of the voice pairs at least ``threshold`` similar.
+
+    Arguments
+    ---------
+    pairs : list of (float, str, str)
+        Cosine and the two voice ids (``<source>-...``), closest first.
+    threshold : float
+        Merge threshold.
+    sources : sequence of str
+        Source order: a voice of a later source becomes the alias.
+
+    Returns
+    -------
+    dict
+        Voice id -> the id it is merged into.
+
+    Example
+    -------
+    >>> pairs = [
+    ...     (0.97, "klettres-de", "ktuberling-de"),
+    ...     (0.96, "klettres-de", "tuxpaint-en"),
+    ...     (0.95, "ktuberling-de", "tuxpaint-de"),
+    ...     (0.90, "klettres-en", "tuxpaint-en"),
+    ... ]
+    >>> merge_voices(pairs, 0.95)
+    {'klettres-de': 'tuxpaint-de', 'ktuberling-de': 'tuxpaint-de'}
+    """
+    rank = {source: i for i, source in enumerate(sources)}
+    alias = {}
+    for cos, *pair in pairs:
+        if cos >= threshold:
+            a, b = sorted(pair, key=lambda v: rank[v.split("-")[0]])
+            alias.setdefault(b, alias.get(a, a))
+    for b in alias:  # an alias of a voice that became an alias itself
+        while alias[b] in alias:
+            alias[b] = alias[alias[b]]
+    return alias
 
 
 def main():
@@ -66,16 +110,14 @@ def main():
         for b in voices[i + 1 :]
         if a.split("-")[0] != b.split("-")[0]
     )[::-1]
-    alias = {}
-    for cos, a, b in pairs:
-        if cos >= threshold:
-            alias[b] = alias.get(a, a)
+    alias = merge_voices(pairs, threshold)
     out = dict(
         procedure=(
             "tools/real_voice_aliases.py: Resemblyzer GE2E centroids of up to "
             f"{args.clips} clips per read voice; threshold = the "
             f"{args.quantile} quantile of split-half centroid cosines; voices "
-            "of different sources at least that similar are one speaker"
+            "of different sources at least that similar are one speaker "
+            "(the id of the source later in prepare_real.SOURCES is the alias)"
         ),
         threshold_cosine=round(threshold, 4),
         closest_cross_source_pairs=[

@@ -14,7 +14,7 @@ import numpy as np
 
 from speechbrain_emoinv.data.manifest import read_manifest, write_manifest
 from speechbrain_emoinv.data.prepare_mbrola import prepare_mbrola
-from speechbrain_emoinv.data.prepare_real import prepare_real
+from speechbrain_emoinv.data.prepare_real import SOURCES, prepare_real
 
 
 def prepare_pretrain(
@@ -22,6 +22,7 @@ def prepare_pretrain(
     real_folder,
     real_valid_speakers,
     real_eval_speakers,
+    real_sources,
     sim_folder,
     sim_data,
     sim_styles,
@@ -37,6 +38,8 @@ def prepare_pretrain(
         Prepared folder of :func:`prepare_real`.
     real_valid_speakers, real_eval_speakers : sequence of str
         The real voices' fixed split (every other voice trains).
+    real_sources : sequence of str
+        Real-speech sources used (keys of ``prepare_real.SOURCES``).
     sim_folder, sim_data : str or Path
         Prepared and corpus folders of the simulated corpus.
     sim_styles : str
@@ -53,7 +56,17 @@ def prepare_pretrain(
     """
     if sim_styles not in ("all", "neutral"):
         raise ValueError(f"sim_styles must be all or neutral: {sim_styles!r}")
-    prepare_real(real_folder, real_valid_speakers, real_eval_speakers)
+    unknown = sorted(set(real_sources) - set(SOURCES))
+    if unknown:
+        raise ValueError(
+            f"unknown real_sources {unknown}: choose from {list(SOURCES)}"
+        )
+    prepare_real(
+        real_folder,
+        real_valid_speakers,
+        real_eval_speakers,
+        sources={name: SOURCES[name] for name in real_sources},
+    )
     prepare_mbrola(sim_data, sim_folder)
     rows = read_manifest(Path(real_folder) / "train.csv")
     if real_per_voice:

@@ -1,8 +1,9 @@
 """Real recorded voices from Debian packages: the stage-1 corpus.
 
 No speech corpus can be downloaded here, but Debian *main* ships real
-recordings inside other packages (``tools/install_real_speech.sh`` installs
-them). Four sources, one collector each:
+recordings inside other packages (``tools/install_system_deps.sh``
+installs them). Five sources, one collector each (stage 1 picks some:
+``real_sources`` in ``hparams/pretrain.yaml``):
 
 ============  =================================  ========================
 source        what                               voices
@@ -12,6 +13,8 @@ asterisk      read IVR prompts (8 packages)      8 (Allison: en and es)
 ktuberling    read single words                  one per language folder
 fotaq         acted game dialogue (English)      characters merged into
                                                  voices
+klettres      read letters and syllables         one per language folder
+                                                 (``de``: two)
 ============  =================================  ========================
 
 Speaker ids are voices: read voices that two packages share are merged by
@@ -42,19 +45,24 @@ from speechbrain_emoinv.data.manifest import (
 )
 from speechbrain_emoinv.data.prepare_asterisk import collect_asterisk
 from speechbrain_emoinv.data.prepare_fotaq import collect_fotaq
+from speechbrain_emoinv.data.prepare_klettres import collect_klettres
 from speechbrain_emoinv.data.prepare_ktuberling import collect_ktuberling
 from speechbrain_emoinv.data.prepare_tuxpaint import collect_tuxpaint
 
 # Read voices two packages share (tools/real_voice_aliases.py): id -> id.
 ALIASES_FILE = Path(__file__).with_name("real_voice_aliases.json")
+# Every source's installed folder; a new source goes last (a voice of a
+# later source is an alias of an earlier one, so adding a source renames
+# no voice of the others).
 SOURCES = {
     "tuxpaint": "/usr/share/tuxpaint/stamps",
     "asterisk": "/usr/share/asterisk/sounds",
     "ktuberling": "/usr/share/ktuberling/sounds",
     "fotaq": "/usr/share/scummvm/flight-of-the-amazon-queen",
+    "klettres": "/usr/share/klettres",
 }
 LISTS = {
-    "real_read": ("tuxpaint", "asterisk", "ktuberling"),
+    "real_read": ("tuxpaint", "asterisk", "ktuberling", "klettres"),
     "real_acted": ("fotaq",),
 }
 
@@ -87,6 +95,8 @@ def collect_real(sources, work_folder, report, num_workers=2):
             cands += collect_ktuberling(folder, report)
         elif name == "fotaq":
             cands += collect_fotaq(folder, work_folder, report)
+        elif name == "klettres":
+            cands += collect_klettres(folder, report)
         else:
             raise ValueError(f"unknown real-speech source {name!r}")
     return cands
@@ -111,7 +121,7 @@ def prepare_real(
     valid_speakers, eval_speakers : sequence of str
         Fixed speaker split; every other voice trains.
     sources : dict or None
-        Source -> folder (default: :data:`SOURCES`, the Debian paths).
+        Source -> folder (default: every source of :data:`SOURCES`).
     n_trials : int
         Trials per list and split.
     seed : int
