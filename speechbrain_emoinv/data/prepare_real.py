@@ -3,7 +3,7 @@
 No speech corpus can be downloaded here, but Debian *main* ships real
 recordings inside other packages (``tools/install_system_deps.sh``
 installs them). Five sources, one collector each (stage 1 picks some:
-``real_sources`` in ``hparams/pretrain.yaml``):
+``real_sources`` in ``hparams/emoinv.yaml``):
 
 ============  =================================  ========================
 source        what                               voices
@@ -21,7 +21,7 @@ Speaker ids are voices: read voices that two packages share are merged by
 the committed table ``real_voice_aliases.json`` (``tools/
 real_voice_aliases.py``), game characters by ``fotaq_voices.json``.
 The split is speaker-disjoint and fixed by the caller (``real_valid_speakers``
-and ``real_eval_speakers`` in ``hparams/pretrain.yaml``, so the stage-1
+and ``real_eval_speakers`` in ``hparams/emoinv.yaml``, so the stage-1
 cache key covers it): acted voices and a few read voices evaluate,
 including Allison (her English and Spanish prompts give cross-language
 target trials) and other English and Spanish voices (same-language
