@@ -184,6 +184,13 @@ def stage1_model(run_log):
     return model[-1], stage[-1:] == ["training"]
 
 
+def fingerprint(export):
+    """``model_fingerprint`` of a stage-1 export, None when it is gone."""
+    if export and (ROOT / export / "embedding_model.ckpt").is_file():
+        return model_fingerprint(ROOT / export)
+    return None
+
+
 def train_one(row, seed, index, total, start, log=print):
     """Runs (or resumes) one ablation run and collects its outputs.
 
@@ -320,7 +327,7 @@ def run_and_collect(
         "stage1": stage1,
         # Stage 1 is retrained on a fresh machine: the fingerprint tells
         # whether runs of different sessions fine-tuned the same weights.
-        "stage1_fingerprint": stage1 and model_fingerprint(ROOT / stage1),
+        "stage1_fingerprint": fingerprint(stage1),
         "trained_stage1": trained_stage1,
         "wall_s": round(sum(a["wall_s"] for a in attempts), 1),
         "cpu_s": round(sum(a["cpu_s"] for a in attempts), 1),

@@ -150,6 +150,8 @@ def fake_recipe(argv):
     else:
         print(f"__main__ - Stage 1: training hparams/pretrain.yaml in {STAGE1}")
         stage1.mkdir(parents=True)
+        for file in ("embedding_model.ckpt", "hyperparams.yaml"):
+            (stage1 / file).write_text("fake stage 1\n")
     print(f"__main__ - Fine-tuning from {stage1}")
     evaluation = out / "eval"
     evaluation.mkdir(parents=True, exist_ok=True)
