@@ -1,10 +1,11 @@
 #!/usr/bin/env python3
 """Stage-1 choices, judged on the validation voices only.
 
-Scores exported stage-1 models (``--model NAME=DIR``, each a folder the
-recipe exported) on the **validation** lists of both corpora, cosine EER %:
-the real voices' ``real_read``, ``real_acted`` and ``merged``
-(``data/real/prepared``), and the simulated emotional corpus's
+Scores exported models (``--model NAME=DIR``, each a folder the recipe
+exported: stage-1 variants, and stage-2 models in section 3 of
+``benchmarks/tuning.md``) on the **validation** lists of both corpora,
+cosine EER %: the real voices' ``real_read``, ``real_acted`` and
+``merged`` (``data/real/prepared``), and the simulated emotional corpus's
 ``neutral``, ``cross``, ``emo_emo`` and ``merged`` (simulated data,
 ``data/mbrola_default/prepared``). Also prints each run's per-epoch
 validation EER from its ``train_log.txt`` (the recipe exports the best
@@ -39,11 +40,14 @@ DATA = {
 }
 
 
-def score(name, model):
-    """Validation EERs (%) of one exported model, plus its run's epochs."""
-    entry = {"model": str(model)}
-    model = ROOT / model  # as given: relative to the repository, or not
-    entry["valid_eer_per_epoch"] = valid_eers(model.parent / "train_log.txt")
+def score(name, folder):
+    """Validation EERs (%) of one exported model (``folder`` relative to
+    the repository, or absolute), plus its run's epochs."""
+    model = ROOT / folder
+    entry = {
+        "model": folder,
+        "valid_eer_per_epoch": valid_eers(model.parent / "train_log.txt"),
+    }
     for corpus, data in DATA.items():
         res = run_evaluation(
             model,
@@ -68,11 +72,10 @@ def main():
     done = json.loads(OUT.read_text()) if OUT.is_file() else {}
     for item in args.model:
         name, _, folder = item.partition("=")
-        model = ROOT / folder
-        if not (model / "embedding_model.ckpt").is_file():
+        if not (ROOT / folder / "embedding_model.ckpt").is_file():
             raise SystemExit(f"{folder}: no embedding_model.ckpt")
         if name not in done:
-            done[name] = score(name, Path(folder))
+            done[name] = score(name, folder)
             OUT.write_text(json.dumps(done, indent=2) + "\n")
     cols = [
         "real_read",

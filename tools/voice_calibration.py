@@ -18,6 +18,8 @@ ROOT = Path(__file__).resolve().parents[1]
 # The scripts run from a checkout, not an installed package.
 sys.path.insert(0, str(ROOT))
 
+from speechbrain_emoinv.data.manifest import spread  # noqa: E402, F401
+
 
 def calibration_parser(description, data, clips):
     """Parser with ``--data``, ``--clips`` and ``--quantile``.
@@ -45,18 +47,6 @@ def calibration_parser(description, data, clips):
     ap.add_argument("--clips", type=int, default=clips)
     ap.add_argument("--quantile", type=float, default=0.05)
     return ap
-
-
-def spread(items, n):
-    """Up to ``n`` of ``items``, evenly spaced (first and last kept).
-
-    Example
-    -------
-    >>> spread(list("abcdefg"), 3), spread(list("ab"), 3)
-    (['a', 'd', 'g'], ['a', 'b'])
-    """
-    pick = np.linspace(0, len(items) - 1, min(n, len(items)))
-    return [items[i] for i in sorted(set(pick.round().astype(int)))]
 
 
 def unit(v):

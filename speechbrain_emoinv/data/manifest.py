@@ -348,6 +348,18 @@ def split_speakers(
     return split
 
 
+def spread(items, n):
+    """Up to ``n`` of ``items``, evenly spaced (first and last kept).
+
+    Example
+    -------
+    >>> spread(list("abcdefg"), 3), spread(list("ab"), 3)
+    (['a', 'd', 'g'], ['a', 'b'])
+    """
+    pick = np.linspace(0, len(items) - 1, min(n, len(items)))
+    return [items[i] for i in sorted(set(pick.round().astype(int)))]
+
+
 def write_manifest(rows, path):
     """Writes a manifest CSV (header :data:`FIELDS`) atomically.
 

@@ -10,9 +10,11 @@ Authors: speechbrain-emoinv contributors
 from collections import Counter
 from pathlib import Path
 
-import numpy as np
-
-from speechbrain_emoinv.data.manifest import read_manifest, write_manifest
+from speechbrain_emoinv.data.manifest import (
+    read_manifest,
+    spread,
+    write_manifest,
+)
 from speechbrain_emoinv.data.prepare_mbrola import prepare_mbrola
 from speechbrain_emoinv.data.prepare_real import SOURCES, prepare_real
 
@@ -73,15 +75,7 @@ def prepare_pretrain(
         by_voice = {}
         for r in sorted(rows, key=lambda r: r["ID"]):
             by_voice.setdefault(r["spk_id"], []).append(r)
-        rows = []
-        for voice in by_voice.values():
-            # Steps of >= 1 row: distinct rows, first and last included.
-            pick = np.linspace(0, len(voice) - 1, real_per_voice).round()
-            rows += (
-                voice
-                if len(voice) <= real_per_voice
-                else [voice[int(i)] for i in pick]
-            )
+        rows = [r for v in by_voice.values() for r in spread(v, real_per_voice)]
     sim = read_manifest(Path(sim_folder) / "train.csv")
     rows += [r for r in sim if sim_styles == "all" or r["emotion"] == "neutral"]
     Path(train_csv).parent.mkdir(parents=True, exist_ok=True)
