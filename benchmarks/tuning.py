@@ -74,6 +74,7 @@ VARIANTS = {
     "partner_other": "partners of any other emotion, not neutral <-> emotional",
     "shared_crop": "parallel sample cut from the anchor's own crop",
     "real_voices": "stage 2 also trains on the real training voices",
+    "real_voices_2ep": "real_voices in 2 epochs (0.93x the default's steps)",
 }
 LISTS = ["neutral", "cross", "emo_emo", "merged", "real_read", "real_acted"]
 
