@@ -57,6 +57,7 @@ CONFIGS = ROOT / "benchmarks" / "tuning"
 RESULTS = ROOT / "benchmarks" / "results" / "tuning"
 RUNS = ROOT / "results" / "tuning"
 DATA = ROOT / "data" / "mbrola_default" / "prepared"
+REAL = ROOT / "data" / "real" / "prepared"
 REFERENCE = "valid_eval"
 # Ablation rows re-scored on the validation lists: (row, what it tells).
 ABLATION_POINTS = {
@@ -80,28 +81,35 @@ LISTS = ["neutral", "cross", "emo_emo", "merged", "real_read", "real_acted"]
 
 
 def rescore(row, seed, log=print):
-    """Scores one finished ablation model on the validation lists."""
+    """Scores one finished ablation model on the validation lists of both
+    corpora (those not scored yet)."""
     from speechbrain_emoinv.evaluation import run_evaluation
 
     dest = RESULTS / row / f"seed{seed}"
     model = run_dir(row, seed) / "pretrained"
-    if (dest / "results.json").is_file():
+    todo = {
+        name: data
+        for name, data in (("results", DATA), ("real_results", REAL))
+        if not (dest / f"{name}.json").is_file()
+    }
+    if not todo:
         return True
     if not (model / "embedding_model.ckpt").is_file():
         log(f"{row} seed {seed}: no exported model at {model}; not scored")
         return False
     t0 = time.time()
-    results = run_evaluation(
-        model_dir=model,
-        data_dir=DATA,
-        out_dir=RUNS / "rescore" / row / str(seed),
-        split="valid",
-        cohort=None,
-        plots=False,
-        log=lambda *a: None,
-    )
     dest.mkdir(parents=True, exist_ok=True)
-    (dest / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    for name, data in todo.items():
+        results = run_evaluation(
+            model_dir=model,
+            data_dir=data,
+            out_dir=RUNS / "rescore" / row / str(seed) / name,
+            split="valid",
+            cohort=None,
+            plots=False,
+            log=lambda *a: None,
+        )
+        (dest / f"{name}.json").write_text(json.dumps(results, indent=2) + "\n")
     info = load_finished([row])[row][seed][1]
     (dest / "run.json").write_text(
         json.dumps(
