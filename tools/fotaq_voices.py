@@ -39,6 +39,7 @@ import voice_calibration as vc  # also puts the repository on sys.path
 from scipy.signal import resample_poly
 
 from speechbrain_emoinv.data import prepare_fotaq
+from speechbrain_emoinv.data.manifest import spread
 
 
 def main():
@@ -69,7 +70,7 @@ def main():
     emb = {}
     for who, names in sorted(clips.items()):
         vecs = []
-        for name in vc.spread(names, args.clips):
+        for name in spread(names, args.clips):
             x, sr = sf.read(io.BytesIO(read(name)), dtype="float32")
             g = gcd(sr, 16000)
             x = resample_poly(x, 16000 // g, sr // g)

@@ -34,7 +34,7 @@ import numpy as np
 import soundfile as sf
 import voice_calibration as vc  # also puts the repository on sys.path
 
-from speechbrain_emoinv.data.manifest import read_manifest
+from speechbrain_emoinv.data.manifest import read_manifest, spread
 from speechbrain_emoinv.data.prepare_real import ALIASES_FILE, SOURCES
 
 
@@ -96,7 +96,7 @@ def main():
     for voice, wavs in sorted(by_voice.items()):
         vecs = [
             encoder.embed_utterance(preprocess_wav(sf.read(wav)[0], 16000))
-            for wav in vc.spread(wavs, args.clips)
+            for wav in spread(wavs, args.clips)
         ]
         emb[voice] = np.stack([v for v in vecs if np.isfinite(v).all()])
         print(f"{voice}: {len(wavs)} clips, {len(emb[voice])} embedded")

@@ -18,8 +18,6 @@ ROOT = Path(__file__).resolve().parents[1]
 # The scripts run from a checkout, not an installed package.
 sys.path.insert(0, str(ROOT))
 
-from speechbrain_emoinv.data.manifest import spread  # noqa: E402, F401
-
 
 def calibration_parser(description, data, clips):
     """Parser with ``--data``, ``--clips`` and ``--quantile``.
