@@ -36,6 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from ablation import (  # noqa: E402
     LABELS,
+    REAL_LISTS,
     SIM_LISTS,
     interval_text,
     notes,
@@ -97,28 +98,36 @@ def readme_lines(summary):
 
 
 def reference_lines(ref, norm):
-    """The Resemblyzer rows (simulated lists only)."""
+    """The Resemblyzer rows: simulated lists, and real ones when scored."""
     if ref is None:
         return []
+    real = [lst for lst in REAL_LISTS if lst in ref.get("real_lists", {})]
+    lists = [(lst, ref["lists"][lst], f"sim. {lst}") for lst in SIM_LISTS]
+    lists += [(lst, ref["real_lists"][lst], lst) for lst in real]
     lines = [
-        "### Reference: Resemblyzer GE2E (simulated data)",
+        "### Reference: Resemblyzer GE2E (external model)",
         "",
         "An external model, not trained here: "
         + ref["system"]
-        + f"; scored by `{ref['command']}` with the same simulated lists, "
-        "cohort and metrics (EER %):",
+        + f"; scored by `{ref['command']}` with the same lists, "
+        "cohorts and metrics (EER %; sim. = simulated data):",
         "",
-        "| Scoring | " + " | ".join(f"sim. {lst}" for lst in SIM_LISTS) + " | "
+        "| Scoring | " + " | ".join(head for *_, head in lists) + " | "
         "sim. merged minDCF@0.01 | sim. gap cross − neutral |",
-        "|---|" + "---|" * (len(SIM_LISTS) + 2),
+        "|---|" + "---|" * (len(lists) + 2),
     ]
     for scoring in ("cosine", norm):
-        cells = [
-            f"{ref['lists'][lst][scoring]['eer']:.2f}" for lst in SIM_LISTS
-        ]
+        cells = [f"{res[scoring]['eer']:.2f}" for _, res, _ in lists]
         cells.append(f"{ref['lists']['merged'][scoring]['min_dcf@0.01']:.3f}")
         cells.append(f"{ref['emotion_gap'][scoring]:+.2f}")
         lines.append(f"| {scoring} | " + " | ".join(cells) + " |")
+    if real:
+        lines += [
+            "",
+            "The merge of game characters into voices behind `real_acted` "
+            "was decided with this encoder (`tools/fotaq_voices.py`), so "
+            "its `real_acted` figure is not independent of the list.",
+        ]
     probe = ref.get("leakage_probe") or {}
     if probe.get("accuracy") is not None:
         lines += ["", f"Emotion-probe accuracy: {probe['accuracy']:.3f}."]

@@ -3,12 +3,14 @@
 
 Resemblyzer's pretrained GE2E speaker encoder (its weights ship inside
 its wheel; it was trained on LibriSpeech / VoxCeleb, never on our data)
-embeds the evaluation speakers of the default simulated corpus and a
-training-speaker cohort; the scores are then computed exactly as the
-recipe's evaluation does (``speechbrain_emoinv.scoring.score_all``:
-cosine, s-norm, AS-norm; ``evaluation.report.score_list``: EER and
-minDCF) on the same lists ``trials/eval/*.txt``, plus the same
-emotion-leakage probe.
+embeds the evaluation speakers of the default simulated corpus and of
+the real recorded voices (``data/real``), each with a training-speaker
+cohort; the scores are then computed exactly as the recipe's evaluation
+does (``speechbrain_emoinv.scoring.score_all``: cosine, s-norm, AS-norm;
+``evaluation.report.score_list``: EER and minDCF) on the same lists
+``trials/eval/*.txt`` (simulated ``neutral`` ... ``merged``; real
+``real_read``, ``real_acted``), plus the same emotion-leakage probe on the
+simulated speakers.
 
 Two stages, two virtual environments:
 
@@ -34,7 +36,8 @@ Usage::
     .venv/bin/python benchmarks/reference_resemblyzer.py
 
 Output: ``benchmarks/results/reference_resemblyzer.json`` (and ``.md``);
-embeddings are kept in ``results/reference_resemblyzer/`` (git-ignored).
+embeddings are kept in ``results/reference_resemblyzer/{sim,real}/``
+(git-ignored).
 
 Authors
  * speechbrain-emoinv contributors 2026
@@ -53,6 +56,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "data" / "mbrola_default" / "prepared"
+REAL_DATA = ROOT / "data" / "real" / "prepared"
 WORK = ROOT / "results" / "reference_resemblyzer"
 OUT = ROOT / "benchmarks" / "results" / "reference_resemblyzer.json"
 VENV_PY = ROOT / ".venv-resemblyzer" / "bin" / "python"
@@ -118,34 +122,49 @@ def embed_manifests(manifests, out_dir, threads=1):
     return timing
 
 
-def _load(stem, rows):
-    data = np.load(WORK / f"{stem}.npz")
+def _load(work, stem, rows):
+    data = np.load(work / f"{stem}.npz")
     if list(data["ids"]) != [r["ID"] for r in rows]:
-        raise RuntimeError(f"{stem}.npz: ids do not match the manifest")
+        raise RuntimeError(f"{work / stem}.npz: ids do not match the manifest")
     import torch
 
     return torch.from_numpy(data["emb"])
 
 
-def score(log=print):
-    """Stage 2 (main venv): the recipe's scoring and metrics."""
+def score_corpus(data, work, log=print):
+    """Embeds (in the Resemblyzer venv, once) and scores one corpus.
+
+    Arguments
+    ---------
+    data : Path
+        A prepared folder: ``eval.csv``, ``train.csv`` (the cohort) and
+        ``trials/eval/*.txt``.
+    work : Path
+        Where the embeddings are kept.
+    log : callable
+        Progress messages.
+
+    Returns
+    -------
+    tuple
+        (results per list, evaluation embeddings, evaluation rows, timing).
+    """
     from speechbrain_emoinv.data.manifest import read_manifest
     from speechbrain_emoinv.evaluation.lists import (
         check_two_classes,
         read_trial_list,
     )
-    from speechbrain_emoinv.evaluation.probe import emotion_leakage
-    from speechbrain_emoinv.evaluation.report import metrics_table, score_list
+    from speechbrain_emoinv.evaluation.report import score_list
     from speechbrain_emoinv.evaluation.run import sample_cohort
     from speechbrain_emoinv.scoring import score_all
 
-    WORK.mkdir(parents=True, exist_ok=True)
-    rows = read_manifest(DATA / "eval.csv", strict=False)
+    work.mkdir(parents=True, exist_ok=True)
+    rows = read_manifest(data / "eval.csv", strict=False)
     cohort_rows = sample_cohort(
-        read_manifest(DATA / "train.csv", strict=False), COHORT_SIZE, 0
+        read_manifest(data / "train.csv", strict=False), COHORT_SIZE, 0
     )
-    cohort_csv = WORK / "cohort.csv"
-    with open(DATA / "train.csv", newline="", encoding="utf-8") as fin:
+    cohort_csv = work / "cohort.csv"
+    with open(data / "train.csv", newline="", encoding="utf-8") as fin:
         raw = {r["ID"]: r for r in csv.DictReader(fin)}
     with open(cohort_csv, "w", newline="", encoding="utf-8") as fout:
         first = raw[cohort_rows[0]["ID"]]
@@ -153,27 +172,39 @@ def score(log=print):
         writer.writeheader()
         writer.writerows(raw[r["ID"]] for r in cohort_rows)
 
-    if not (WORK / "eval.npz").is_file() or not (WORK / "cohort.npz").is_file():
+    if not (work / "eval.npz").is_file() or not (work / "cohort.npz").is_file():
         if not VENV_PY.is_file():
             sys.exit(f"{VENV_PY} missing: see this script's docstring")
-        cmd = [str(VENV_PY), __file__, "--embed"]
+        cmd = [str(VENV_PY), __file__, "--out", str(work), "--embed"]
         log("embedding with Resemblyzer: " + " ".join(cmd))
         subprocess.run(
-            cmd + [str(DATA / "eval.csv"), str(cohort_csv)],
+            cmd + [str(data / "eval.csv"), str(cohort_csv)],
             check=True,
             cwd=ROOT,
         )
-    timing = json.loads((WORK / "timing.json").read_text())
-    emb = _load("eval", rows)
-    cohort_emb = _load("cohort", cohort_rows)
+    timing = json.loads((work / "timing.json").read_text())
+    emb = _load(work, "eval", rows)
+    cohort_emb = _load(work, "cohort", cohort_rows)
     index = {r["ID"]: i for i, r in enumerate(rows)}
     ids = [r["ID"] for r in rows]
     lists_results = {}
-    for path in sorted((DATA / "trials" / "eval").glob("*.txt")):
+    for path in sorted((data / "trials" / "eval").glob("*.txt")):
         trials = read_trial_list(path, index, rows)
         check_two_classes(trials, str(path))
         scores = score_all(emb, trials.enrol, trials.test, cohort_emb, 300, ids)
         lists_results[trials.name] = score_list(trials, scores)
+    return lists_results, emb, rows, timing
+
+
+def score(log=print):
+    """Stage 2 (main venv): the recipe's scoring and metrics."""
+    from speechbrain_emoinv.evaluation.probe import emotion_leakage
+    from speechbrain_emoinv.evaluation.report import metrics_table
+
+    lists_results, emb, rows, timing = score_corpus(DATA, WORK / "sim", log)
+    real_results, _, _, real_timing = score_corpus(
+        REAL_DATA, WORK / "real", log
+    )
     norms = list(lists_results["merged"].keys() - {"n_trials", "n_excluded"})
     gap = {
         n: lists_results["cross"][n]["eer"] - lists_results["neutral"][n]["eer"]
@@ -183,30 +214,44 @@ def score(log=print):
         emb, [r["spk_id"] for r in rows], [r["emotion"] for r in rows], seed=0
     )
     table = metrics_table(lists_results)
+    real_table = metrics_table(real_results)
     result = {
         "system": "Resemblyzer 0.1.4 VoiceEncoder (GE2E, 3-layer LSTM, "
         "256-d), pretrained weights shipped in its wheel; not trained "
         "on this corpus",
-        "data": "simulated default MBROLA corpus (data/mbrola_default), "
-        "evaluation speakers, trials/eval/*.txt",
+        "data": "simulated default MBROLA corpus (data/mbrola_default) and "
+        "real recorded voices (data/real), evaluation speakers, "
+        "trials/eval/*.txt; cohort: up to 2000 training utterances each",
         "command": ".venv/bin/python benchmarks/reference_resemblyzer.py",
-        "cohort": {"split": "train", "n_utterances": len(cohort_rows)},
         "lists": lists_results,
+        "real_lists": real_results,
         "emotion_gap": gap,
         "leakage_probe": leak,
         "table": table,
-        "embedding_timing": timing,
+        "real_table": real_table,
+        "embedding_timing": {"simulated": timing, "real": real_timing},
         "hardware": f"{os.cpu_count()} CPU cores, no GPU",
     }
     OUT.parent.mkdir(parents=True, exist_ok=True)
     OUT.write_text(json.dumps(result, indent=2) + "\n")
     md = [
-        "# Reference: Resemblyzer (GE2E), simulated evaluation lists",
+        "# Reference: Resemblyzer (GE2E), evaluation lists",
         "",
         result["system"] + ".",
         "",
+        "Simulated evaluation speakers (simulated data):",
+        "",
         "```",
         table,
+        "```",
+        "",
+        "Real recorded voices (`real_read`, `real_acted`). Caveat: the "
+        "merge of game characters into voices "
+        "(`speechbrain_emoinv/data/fotaq_voices.json`) was decided with "
+        "this encoder.",
+        "",
+        "```",
+        real_table,
         "```",
         "",
         "Emotion gap (EER cross − neutral, points): "
@@ -226,10 +271,11 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--embed", nargs="+", metavar="CSV")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--out", type=Path, default=WORK)
     args = parser.parse_args(argv)
     if args.embed:
-        WORK.mkdir(parents=True, exist_ok=True)
-        embed_manifests(args.embed, WORK, args.threads)
+        args.out.mkdir(parents=True, exist_ok=True)
+        embed_manifests(args.embed, args.out, args.threads)
     else:
         score()
 
