@@ -10,7 +10,10 @@ checkpoints when interrupted):
 * ``synthetic_only``: the same command with stage 1 off, i.e. the
   single-stage model trained on simulated voices only, as it was trained
   before the two-stage flow (``--pretrain_config=null --lr=0.002
-  --number_of_epochs=4``: 5e-4 for 3 epochs are fine-tuning values).
+  --number_of_epochs=4``: 5e-4 for 3 epochs are fine-tuning values);
+* ``untrained``: the floor, an ECAPA-TDNN of the same architecture with
+  its random initial weights (``torch.manual_seed(seed)``), exported and
+  scored like the others.
 
 Then prints EER (%) of the exported models on every evaluation list —
 simulated emotional lists (``neutral cross emo_emo merged``, simulated
@@ -32,10 +35,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import torch
 from ablation import stage1_model
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "benchmarks" / "results" / "two_stage.json"
+SIM_DATA = ROOT / "data" / "mbrola_default" / "prepared"
+REAL_DATA = ROOT / "data" / "real" / "prepared"
 LISTS = ("neutral", "cross", "emo_emo", "merged", "real_read", "real_acted")
 
 
@@ -72,6 +78,29 @@ def minutes(folder):
     return float(found[-1]) if found else None
 
 
+def untrained(folder, like, seed):
+    """Exports a randomly initialised copy of the model in ``like`` and
+    scores it on both corpora's evaluation lists, unless already done."""
+    from hyperpyyaml import load_hyperpyyaml
+
+    from speechbrain_emoinv.evaluation.run import run_evaluation
+
+    if (folder / "eval" / "real" / "results.json").is_file():
+        return
+    text = (like / "hyperparams.yaml").read_text()
+    torch.manual_seed(seed)
+    model = load_hyperpyyaml(text)["embedding_model"]
+    (folder / "pretrained").mkdir(parents=True, exist_ok=True)
+    torch.save(
+        model.state_dict(), folder / "pretrained" / "embedding_model.ckpt"
+    )
+    (folder / "pretrained" / "hyperparams.yaml").write_text(text)
+    for data, sub in ((SIM_DATA, "eval"), (REAL_DATA, "eval/real")):
+        run_evaluation(
+            folder / "pretrained", data, folder / sub, plots=False, probe=False
+        )
+
+
 def stage1_folder(two_stage):
     """The cached stage-1 run the fine-tuned model started from."""
     export, _ = stage1_model(two_stage / "log.txt")
@@ -95,10 +124,13 @@ def main():
     )
     stage1 = stage1_folder(two)
     stage1 = stage1 if stage1.is_absolute() else ROOT / stage1
+    floor = ROOT / "results" / "untrained" / str(args.seed)
+    untrained(floor, two / "pretrained", args.seed)
     rows = {
         "two_stage": eers(two),
         "synthetic_only": eers(syn),
         "stage1_only": eers(stage1, real_only=True),
+        "untrained": eers(floor),
     }
     times = {
         "stage1_min": minutes(stage1),
