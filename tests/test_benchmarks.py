@@ -409,3 +409,36 @@ def test_verdict_pending_with_one_seed():
     found = ablation.verdict(rows)
     assert found["status"] == "pending"
     assert "1 seed(s)" in found["text"]
+
+
+def test_two_stage_untrained_floor(tmp_path, monkeypatch):
+    """The floor row: same architecture, fresh random weights (not the
+    trained ones), seeded, scored on both corpora, computed once."""
+    import two_stage
+
+    from speechbrain_emoinv.evaluation.toy import make_toy_data, make_toy_model
+    from speechbrain_emoinv.export import CKPT_FILE as CKPT
+
+    torch.set_num_threads(1)
+    data = make_toy_data(tmp_path / "data", n_train=3, n_eval=4)
+    trained = make_toy_model(tmp_path / "trained", threshold=0.5)
+    monkeypatch.setattr(two_stage, "SIM_DATA", data)
+    monkeypatch.setattr(two_stage, "REAL_DATA", data)
+    floors = []
+    for name, seed in (("a", 7), ("b", 7), ("c", 8)):
+        two_stage.untrained(tmp_path / name, trained, seed)
+        floors.append(torch.load(tmp_path / name / "pretrained" / CKPT))
+        assert two_stage.eers(tmp_path / name).keys() >= {"merged"}
+    ref = torch.load(trained / CKPT)
+    assert floors[0].keys() == ref.keys()
+    # Random, not a copy: every weight matrix is drawn anew (norm-layer
+    # buffers and zero biases start equal in any initialisation).
+    drawn = [k for k, v in ref.items() if v.dim() >= 2]
+    assert all(not torch.equal(floors[0][k], ref[k]) for k in drawn)
+    assert all(torch.equal(floors[0][k], floors[1][k]) for k in ref)
+    assert all(not torch.equal(floors[0][k], floors[2][k]) for k in drawn)
+    # Done once: a second call keeps the folder as it is.
+    stamp = (tmp_path / "a" / "eval" / "real" / "results.json").stat()
+    two_stage.untrained(tmp_path / "a", trained, 9)
+    after = (tmp_path / "a" / "eval" / "real" / "results.json").stat()
+    assert stamp.st_mtime_ns == after.st_mtime_ns
