@@ -907,6 +907,12 @@ def notes(summary):
     ]
 
 
+def cpu_text(summary):
+    """Total CPU time, also as hours of the 2-core budget (the issue's)."""
+    cpu_min = summary["total_cpu_s"] / 60
+    return f"{cpu_min:.0f} CPU min ({cpu_min / 120:.1f} h of 2 full cores)"
+
+
 def render(summary):
     """``summary.md``: protocol, seeds, verdict, tables, notes."""
     return "\n".join(
@@ -918,7 +924,7 @@ def render(summary):
             f"{', '.join(summary['stage1_models']) or 'none yet'}. "
             f"Hardware: {'; '.join(summary['hardware']) or 'n/a'}; total "
             f"{summary['total_wall_s'] / 60:.0f} wall min, "
-            f"{summary['total_cpu_s'] / 60:.0f} CPU min so far.",
+            f"{cpu_text(summary)}.",
             "",
             f"Verdict: {summary['verdict']['text']}",
             "",

@@ -38,6 +38,7 @@ from ablation import (  # noqa: E402
     LABELS,
     REAL_LISTS,
     SIM_LISTS,
+    cpu_text,
     interval_text,
     notes,
     seed_status,
@@ -235,9 +236,9 @@ def page(summary):
         f"{', '.join(summary['stage1_models']) or 'none yet'}.",
         f"- Hardware: {'; '.join(summary['hardware']) or 'n/a'}; other jobs "
         "may share the machine, so wall times are upper bounds and CPU "
-        f"minutes the steadier figure. Total so far: "
-        f"{summary['total_wall_s'] / 60:.0f} wall min, "
-        f"{summary['total_cpu_s'] / 60:.0f} CPU min.",
+        "minutes the steadier figure (killed attempts are not counted). "
+        f"Total: {summary['total_wall_s'] / 60:.0f} wall min, "
+        f"{cpu_text(summary)}.",
         f"- Seeds: {seed_status(summary)}. A rerun of the command resumes "
         "where it stopped (finished runs are skipped, a cut-off run "
         "restarts from its last checkpoint); this page is regenerated from "
