@@ -78,6 +78,8 @@ VARIANTS = {
     "real_voices_2ep": "real_voices in 2 epochs (0.93x the default's steps)",
 }
 LISTS = ["neutral", "cross", "emo_emo", "merged", "real_read", "real_acted"]
+# Lists whose change against the reference is paired by seed.
+CHANGE_LISTS = ["merged", "real_read", "real_acted"]
 
 
 def rescore(row, seed, log=print):
@@ -194,18 +196,23 @@ def aggregate():
             entry["best_valid_eer"] = _stats(
                 [min(i["valid_eer_per_epoch"]) for _, i in seeds.values()]
             )
-            entry["merged_change_vs_reference"] = _stats(
-                [
-                    100
-                    * (
-                        r["lists"]["merged"]["cosine"]["eer"]
-                        - ref[s][0]["lists"]["merged"]["cosine"]["eer"]
-                    )
-                    / ref[s][0]["lists"]["merged"]["cosine"]["eer"]
-                    for s, (r, _) in sorted(seeds.items())
-                    if s in ref
-                ]
-            )
+            entry["change_vs_reference"] = {
+                lst: _stats(
+                    [
+                        100
+                        * (
+                            r["lists"][lst]["cosine"]["eer"]
+                            - ref[s][0]["lists"][lst]["cosine"]["eer"]
+                        )
+                        / ref[s][0]["lists"][lst]["cosine"]["eer"]
+                        for s, (r, _) in sorted(seeds.items())
+                        if s in ref
+                        and lst in r["lists"]
+                        and lst in ref[s][0]["lists"]
+                    ]
+                )
+                for lst in CHANGE_LISTS
+            }
         summary["rows"][name] = entry
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
@@ -240,23 +247,26 @@ def table(summary):
     lines = [
         "| Row / variant | setting | seeds | "
         + " | ".join(f"{lst} EER" for lst in LISTS)
-        + " | gap (cross − neutral) | merged vs defaults (%) | "
-        "emotion-probe acc. |",
-        "|---|---|---|" + "---|" * (len(LISTS) + 3),
+        + " | gap (cross − neutral) | "
+        + " | ".join(f"{lst} vs defaults (%)" for lst in CHANGE_LISTS)
+        + " | emotion-probe acc. |",
+        "|---|---|---|" + "---|" * (len(LISTS) + len(CHANGE_LISTS) + 2),
     ]
     for name, entry in summary["rows"].items():
         head = f"| `{name}` | {entry['what']} | {entry['n_seeds']} |"
         if not entry["n_seeds"]:
-            lines.append(head + " – |" * (len(LISTS) + 3))
+            lines.append(head + " – |" * (len(LISTS) + len(CHANGE_LISTS) + 2))
             continue
         cells = [fmt(entry["eer"][lst]) for lst in LISTS]
         cells.append(fmt(entry["gap"], sign=True))
-        change = entry["merged_change_vs_reference"]
-        cells.append(
-            "(reference)"
-            if name == summary["reference"]
-            else f"{fmt(change, 1, sign=True)} (n={change['n']})"
-        )
+        for lst in CHANGE_LISTS:
+            change = entry["change_vs_reference"][lst]
+            if name == summary["reference"]:
+                cells.append("(reference)")
+            elif change["n"]:
+                cells.append(f"{fmt(change, 1, sign=True)} (n={change['n']})")
+            else:
+                cells.append("–")
         cells.append(fmt(entry["probe_accuracy"], 3))
         lines.append(head + " " + " | ".join(cells) + " |")
     return lines
