@@ -244,18 +244,19 @@ def render(summary):
 
 def table(summary):
     """Markdown table lines of a tuning summary."""
+    n_cells = len(LISTS) + 1 + len(CHANGE_LISTS) + 1  # EERs, gap, Δs, probe
     lines = [
         "| Row / variant | setting | seeds | "
         + " | ".join(f"{lst} EER" for lst in LISTS)
         + " | gap (cross − neutral) | "
         + " | ".join(f"{lst} vs defaults (%)" for lst in CHANGE_LISTS)
         + " | emotion-probe acc. |",
-        "|---|---|---|" + "---|" * (len(LISTS) + len(CHANGE_LISTS) + 2),
+        "|---|---|---|" + "---|" * n_cells,
     ]
     for name, entry in summary["rows"].items():
         head = f"| `{name}` | {entry['what']} | {entry['n_seeds']} |"
         if not entry["n_seeds"]:
-            lines.append(head + " – |" * (len(LISTS) + len(CHANGE_LISTS) + 2))
+            lines.append(head + " – |" * n_cells)
             continue
         cells = [fmt(entry["eer"][lst]) for lst in LISTS]
         cells.append(fmt(entry["gap"], sign=True))
