@@ -54,6 +54,28 @@ def test_run_prints_table_and_exports(full_run):
     assert second["train loss"] < 0.9 * step_1, (step_1, lines)
 
 
+def test_rehearsal_trains_on_both_corpora(full_run, tmp_path):
+    """Stage 2 with rehearsal: every step also trains the classifier on
+    rows of a second manifest (here the tiny corpus's evaluation voices
+    stand in for stage 1's real voices); both corpora's speakers get a
+    class, and the run trains and exports as usual."""
+    prepared = TINY_DATA / "prepared"
+    real = (prepared / "eval_speakers.txt").read_text().split()
+    train = (prepared / "train_speakers.txt").read_text().split()
+    out = tmp_path / "run"
+    run_recipe(
+        TINY,
+        f"--output_folder={out}",
+        f"--rehearsal_annotation={prepared / 'eval.csv'}",
+        f"--out_n_neurons={len(train) + len(real)}",
+        "--number_of_epochs=1",
+    )
+    encoder = (out / "save" / "label_encoder.txt").read_text()
+    for spk in train + real:
+        assert f"'{spk}' =>" in encoder, spk
+    assert (out / "pretrained" / "embedding_model.ckpt").is_file()
+
+
 def _log_stats(line):
     """``{"train loss": 8.5, ...}`` of one train_log.txt line."""
     stats = {}
