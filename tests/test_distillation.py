@@ -58,8 +58,8 @@ def test_teacher_embeddings_cached_and_keyed_by_the_audio(
     for vec in first.values():
         assert vec.shape == (256,) and np.linalg.norm(vec) == pytest.approx(1)
     # as Resemblyzer embeds one utterance
-    from resemblyzer import VoiceEncoder, preprocess_wav
     import soundfile as sf
+    from resemblyzer import VoiceEncoder, preprocess_wav
 
     wav, sr = sf.read(rows[1]["wav"], dtype="float32")
     ref = VoiceEncoder(device="cpu", verbose=False).embed_utterance(
