@@ -74,8 +74,9 @@ VARIANTS = {
     "em_spans": "EM on 10-frame spans around energy peaks",
     "partner_other": "partners of any other emotion, not neutral <-> emotional",
     "shared_crop": "parallel sample cut from the anchor's own crop",
-    "real_voices": "stage 2 also trains on the real training voices",
-    "real_voices_2ep": "real_voices in 2 epochs (0.93x the default's steps)",
+    "no_rehearsal": "no remedy: stage 2 on the emotional corpus alone",
+    "l2sp": "L2-SP toward the stage-1 weights instead of rehearsal",
+    "rehearsal_pairs": "rehearsed real rows paired too (pair loss, EM)",
 }
 LISTS = ["neutral", "cross", "emo_emo", "merged", "real_read", "real_acted"]
 # Lists whose change against the reference is paired by seed.

@@ -379,7 +379,9 @@ def test_ablation_configs_change_only_their_switches(name):
         ("em_spans", {"emotion_masking"}),
         ("partner_other", {"pair_sampler"}),
         ("shared_crop", {"independent_crop"}),
-        ("real_voices", {"train_annotation"}),
+        ("no_rehearsal", {"rehearsal_annotation"}),
+        ("l2sp", {"rehearsal_annotation", "l2sp"}),
+        ("rehearsal_pairs", {"rehearsal_pairs"}),
     ],
 )
 def test_tuning_configs_never_score_evaluation_speakers(name, changed):
@@ -399,6 +401,10 @@ def test_tuning_configs_never_score_evaluation_speakers(name, changed):
         != full["pair_sampler"].keywords,
         "independent_crop": row["independent_crop"] != full["independent_crop"],
         "train_annotation": row["train_annotation"] != full["train_annotation"],
+        "rehearsal_annotation": row["rehearsal_annotation"]
+        != full["rehearsal_annotation"],
+        "l2sp": row["l2sp"].alpha != full["l2sp"].alpha,
+        "rehearsal_pairs": row["rehearsal_pairs"] != full["rehearsal_pairs"],
     }
     assert {k for k, v in differs.items() if v} == changed
     for key in ("ecapa_channels", "lr", "batch_size", "number_of_epochs"):
