@@ -576,7 +576,7 @@ def syllable_nuclei(phones):
     Returns
     -------
     numpy.ndarray
-        Bool, one per phone.
+        True for each nucleus among the phones.
 
     Example
     -------
@@ -602,12 +602,12 @@ def accented_nuclei(phones):
     Arguments
     ---------
     phones : list
-        Output of :func:`espeak_pho`.
+        Output of :func:`espeak_pho` for one utterance.
 
     Returns
     -------
     numpy.ndarray
-        Bool, one per phone.
+        True for each accented nucleus among the phones.
 
     Example
     -------
