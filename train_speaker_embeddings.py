@@ -99,6 +99,9 @@ class EmoInvBrain(sb.core.Brain):
             wavs, lens = pad_cat([(wavs, lens), batch.rehearsal_sig])
 
         if self.hparams.use_augment:
+            # its own stream: rows with and without CopyPaste (which draws
+            # before it) get the same augmentation, so they pair
+            self.reseed(1)
             wavs, lens = self.hparams.wav_augment(wavs, lens)
 
         feats = self.features(wavs, lens)
@@ -188,13 +191,22 @@ class EmoInvBrain(sb.core.Brain):
         state, and DDP ranks draw independently."""
         rank = int(os.environ.get("RANK", 0))
         key = (self.hparams.epoch_counter.current, self.step, rank)
-        seed = int(stable_uniform(self.hparams.seed, *key) * 2**62)
+        self.step_seed = int(stable_uniform(self.hparams.seed, *key) * 2**62)
         if self.hparams.use_augment:
             restart_file_readers(
-                self.hparams.wav_augment, seed, self.n_samples(len(batch.id))
+                self.hparams.wav_augment,
+                self.step_seed,
+                self.n_samples(len(batch.id)),
             )
-        torch.manual_seed(seed)
-        random.seed(seed)
+        self.reseed(0)
+
+    step_seed = 0  # of the current step, set by on_fit_batch_start
+
+    def reseed(self, stream):
+        """Seeds torch and Python's ``random`` for one stream of the
+        step's draws (0: pairing and EM, 1: augmentation)."""
+        torch.manual_seed(self.step_seed + stream)
+        random.seed(self.step_seed + stream)
 
     def on_stage_start(self, stage, epoch=None):
         """Sets the epoch of the pair sampler; resets stage accumulators."""

@@ -364,9 +364,12 @@ def test_ablation_configs_change_only_their_switches(name):
     for key in ("ecapa_channels", "n_mels", "lr", "sentence_len", "seed"):
         assert row[key] == full[key]
     if "equal_budget" in name:
-        # As many samples per step and as many steps as the full method.
-        assert row["batch_size"] == 2 * full["batch_size"]
-        assert row["number_of_epochs"] == 2 * full["number_of_epochs"]
+        # As many samples per step and as many steps as the full method,
+        # the second half its twins (no emotional parallel data).
+        assert row["batch_size"] == full["batch_size"] and row["use_pairs"]
+        assert row["number_of_epochs"] == full["number_of_epochs"]
+        assert row["copypaste"].mode == "anchor"
+        assert row["independent_crop"] and not row["use_em"]
 
 
 @pytest.mark.parametrize(
