@@ -37,7 +37,9 @@ Authors
 
 import json
 import sys
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from ablation import (
@@ -283,6 +285,7 @@ def main(argv=None):
         list(VARIANTS),
         [1],
         ("--pretrained_path", {"help": "stage-1 export to fine-tune"}),
+        ("--lanes", {"type": int, "default": 1, "help": "runs at a time"}),
     )
     log = log_line
     if args.aggregate_only:
@@ -310,19 +313,28 @@ def main(argv=None):
         if not (RESULTS / v / f"seed{s}" / "run.json").is_file()
     ]
     start, failed = time.time(), []
-    for i, (variant, seed) in enumerate(todo, 1):
+    commit = threading.Lock()
+
+    def one(i, variant, seed):
         tag = f"[{i}/{len(todo)}] {variant} seed {seed}"
         if not train_variant(
             variant, seed, tag, start, args.pretrained_path, log
         ):
             failed.append((variant, seed))
-            continue
-        aggregate()
-        git_commit_paths(
-            [RESULTS / variant / f"seed{seed}", *summary_files],
-            f"benchmarks: tuning {variant} seed {seed} (simulated data)",
-            log,
-        )
+            return
+        with commit:
+            aggregate()
+            git_commit_paths(
+                [RESULTS / variant / f"seed{seed}", *summary_files],
+                f"benchmarks: tuning {variant} seed {seed} (simulated data)",
+                log,
+            )
+
+    # Lanes: runs side by side (give each one thread: OMP_NUM_THREADS=1).
+    with ThreadPoolExecutor(max_workers=args.lanes) as pool:
+        jobs = [pool.submit(one, i, *job) for i, job in enumerate(todo, 1)]
+    for job in jobs:
+        job.result()  # an error in a lane is raised here
     print(aggregate()[1], flush=True)
     log(f"tuning pass over: {len(todo) - len(failed)} trained, failed {failed}")
     return 1 if failed else 0
