@@ -34,7 +34,6 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 import train_speaker_embeddings as recipe  # noqa: E402
-
 from speechbrain_emoinv.config import load_config  # noqa: E402
 
 PHASES = (
