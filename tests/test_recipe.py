@@ -151,6 +151,18 @@ def test_finetune_from_exported_folder(full_run, tmp_path):
     # starting from the trained encoder gives a lower first-epoch loss.
     tuned, scratch = train_log(run)[0], train_log(out)[0]
     assert _log_stats(tuned)["train loss"] < _log_stats(scratch)["train loss"]
+    # The export carries its classifier: the same speakers' classes start
+    # from it, so the first epoch's loss is lower again.
+    warm = tmp_path / "warm"
+    log = run_recipe(
+        TINY,
+        f"--output_folder={warm}",
+        f"--pretrained_path={out / 'pretrained'}",
+        "--warm_classifier=True",
+    )
+    assert "Classifier: 3 classes warm-started" in log
+    warmed = _log_stats(train_log(warm)[0])["train loss"]
+    assert warmed < _log_stats(tuned)["train loss"]
     # A model of another size cannot start from it: the error names a layer.
     with pytest.raises(AssertionError, match=r"size mismatch for \S+: copy"):
         run_recipe(
