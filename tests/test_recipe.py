@@ -397,6 +397,8 @@ def test_ablation_configs_change_only_their_switches(name):
         ("no_rehearsal", {"rehearsal_annotation"}),
         ("l2sp", {"rehearsal_annotation", "l2sp"}),
         ("rehearsal_pairs", {"rehearsal_pairs"}),
+        ("warm", {"warm_classifier"}),
+        ("warm_l2sp", {"warm_classifier", "l2sp"}),
     ],
 )
 def test_tuning_configs_never_score_evaluation_speakers(name, changed):
@@ -420,6 +422,7 @@ def test_tuning_configs_never_score_evaluation_speakers(name, changed):
         != full["rehearsal_annotation"],
         "l2sp": row["l2sp"].alpha != full["l2sp"].alpha,
         "rehearsal_pairs": row["rehearsal_pairs"] != full["rehearsal_pairs"],
+        "warm_classifier": row["warm_classifier"] != full["warm_classifier"],
     }
     assert {k for k, v in differs.items() if v} == changed
     for key in ("ecapa_channels", "lr", "batch_size", "number_of_epochs"):
