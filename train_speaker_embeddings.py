@@ -64,6 +64,7 @@ from speechbrain_emoinv.finetune import (
     load_embedding_weights,
     load_known_classes,
 )
+from speechbrain_emoinv.interpolation import choose_mix
 from speechbrain_emoinv.metrics import compute_eer, threshold_at
 from speechbrain_emoinv.scoring import cosine_scores
 from speechbrain_emoinv.stable_random import stable_uniform
@@ -205,6 +206,7 @@ class EmoInvBrain(sb.core.Brain):
         self.reseed(0)
 
     step_key = (0, 0, 0)  # (epoch, step, rank), set by on_fit_batch_start
+    keep_weights = False  # evaluate() recovers the best checkpoint unless set
 
     def stream_seed(self, stream):
         """Seed of one stream of the step's draws."""
@@ -256,6 +258,8 @@ class EmoInvBrain(sb.core.Brain):
         """Recovers the best checkpoint, or with ``average_last_n`` > 1
         the average of the last N end-of-epoch checkpoints' embedding model
         (the validation pass that follows scores the model exported)."""
+        if self.keep_weights:  # scoring weights set by hand (interpolation)
+            return
         super().on_evaluate_start(max_key=max_key, min_key=min_key)
         n = self.hparams.average_last_n
         if n <= 1:
@@ -526,6 +530,38 @@ def dataio_prep(hparams):
     return train, valid
 
 
+def interpolate_with_start(brain, valid, hparams):
+    """WiSE-FT: the export mixes the recovered model with the weights it
+    was fine-tuned from, ``a`` chosen by the validation EER (the
+    checkpoint criterion); the validation scores of the chosen mix are
+    kept for the threshold and calibration."""
+    start = torch.load(
+        os.path.join(
+            hparams["save_folder"], "pretrained_init", "embedding_model.ckpt"
+        ),
+        map_location=brain.device,
+        weights_only=True,
+    )
+    scored = {}
+
+    def validate():
+        brain.evaluate(
+            valid, test_loader_kwargs=hparams["valid_dataloader_options"]
+        )
+        scored[len(scored)] = (brain.last_valid, brain.valid_scores)
+        return brain.last_valid["EER"]
+
+    brain.keep_weights = True
+    weights = sorted(hparams["interpolate"])
+    best, eers = choose_mix(
+        hparams["embedding_model"], start, weights, validate
+    )
+    brain.keep_weights = False
+    brain.last_valid, brain.valid_scores = scored[weights.index(best)]
+    brain.interpolation = {"weight": best, "valid_eer": eers}
+    logger.info("Interpolation with the start: a = %s %s", best, eers)
+
+
 def export_and_evaluate(brain, hparams):
     """Exports the recovered best (or averaged) checkpoint with the
     threshold of ``operating_point`` and an LLR calibration, both chosen on
@@ -555,6 +591,8 @@ def export_and_evaluate(brain, hparams):
     }
     if getattr(brain, "averaged", None):
         extra["averaged_checkpoints"] = brain.averaged
+    if getattr(brain, "interpolation", None):
+        extra["interpolation"] = brain.interpolation
     export = hparams["export_folder"]
     export_pretrained(
         export,
@@ -710,6 +748,8 @@ def run(hparams_file, run_opts, overrides):
         min_key="EER",
         test_loader_kwargs=hparams["valid_dataloader_options"],
     )
+    if hparams["interpolate"] and hparams["pretrained_path"]:
+        interpolate_with_start(brain, valid, hparams)
     if if_main_process():
         # The evaluation runs on rank 0 alone (the others wait below).
         world = os.environ.pop("WORLD_SIZE", None)

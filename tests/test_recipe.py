@@ -163,6 +163,36 @@ def test_finetune_from_exported_folder(full_run, tmp_path):
     assert "Classifier: 3 classes warm-started" in log
     warmed = _log_stats(train_log(warm)[0])["train loss"]
     assert warmed < _log_stats(tuned)["train loss"]
+
+
+def test_interpolated_export_mixes_the_best_checkpoint_with_its_start(
+    full_run, tmp_path
+):
+    """WiSE-FT: the export is (1 - a) start + a best checkpoint, a the
+    candidate with the lowest validation EER (logged and recorded)."""
+    out, _ = full_run
+    run = tmp_path / "wise"
+    log = run_recipe(
+        TINY,
+        f"--output_folder={run}",
+        f"--pretrained_path={out / 'pretrained'}",
+        "--interpolate=[0.0, 0.5, 1.0]",
+        "--number_of_epochs=1",
+    )
+    line = re.search(r"Interpolation with the start: a = (\S+) (\{.*\})", log)
+    a, eers = float(line.group(1)), eval(line.group(2))
+    assert set(eers) == {0.0, 0.5, 1.0} and eers[a] == min(eers.values())
+    assert (
+        "interpolation" in (run / "pretrained" / "hyperparams.yaml").read_text()
+    )
+    start = torch.load(out / "pretrained" / "embedding_model.ckpt")
+    (ckpt,) = (run / "save").glob("CKPT*")
+    best = torch.load(ckpt / "embedding_model.ckpt")
+    got = torch.load(run / "pretrained" / "embedding_model.ckpt")
+    for k, v in got.items():
+        if v.is_floating_point():
+            want = (1 - a) * start[k] + a * best[k]
+            assert torch.allclose(v, want, atol=1e-6), k
     # A model of another size cannot start from it: the error names a layer.
     with pytest.raises(AssertionError, match=r"size mismatch for \S+: copy"):
         run_recipe(
