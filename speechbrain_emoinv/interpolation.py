@@ -20,6 +20,7 @@ def mix_states(start, end, a):
 
     Example
     -------
+    >>> import torch
     >>> s = {"w": torch.zeros(2), "n": torch.tensor(3)}
     >>> e = {"w": torch.ones(2), "n": torch.tensor(7)}
     >>> m = mix_states(s, e, 0.25)
@@ -56,6 +57,7 @@ def choose_mix(model, start, weights, validate):
 
     Example
     -------
+    >>> import torch
     >>> net = torch.nn.Linear(1, 1, bias=False)
     >>> with torch.no_grad():
     ...     _ = net.weight.fill_(2.0)
