@@ -95,8 +95,9 @@ class EmoInvBrain(sb.core.Brain):
 
         feats = self.features(wavs, lens)
         if self.hparams.use_pairs and self.hparams.use_em:
+            # the parallels' features may be padded to longer anchors
             masked = self.hparams.emotion_masking(
-                feats[n_anchor:], clean, clean_lens
+                feats[n_anchor:], clean, clean_lens, lens[n_anchor:]
             )
             feats = torch.cat([feats[:n_anchor], masked])
 

@@ -84,8 +84,9 @@ MUTANTS = [
     Mutant(
         "em_on_augmented_waveform",
         RECIPE,
-        "                feats[n_anchor:], clean, clean_lens\n",
-        "                feats[n_anchor:], wavs[n_anchor:], lens[n_anchor:]\n",
+        "                feats[n_anchor:], clean, clean_lens, lens[n_anchor:]\n",
+        "                feats[n_anchor:], wavs[n_anchor:], lens[n_anchor:], "
+        "lens[n_anchor:]\n",
         ("tests/test_recipe_wiring.py",),
     ),
     Mutant(
