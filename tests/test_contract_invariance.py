@@ -124,6 +124,7 @@ def test_em_masks_the_loud_frames_whatever_the_batch_padding(
         if speed is None:
             assert masked == list(range(*bursts[row])), (row, masked)
         else:  # the loud frames of the perturbed row, measured on it
+            assert 8 <= len(masked) <= 12, (row, masked)
             rms = frame_rms(wavs[3:][one])[0]
             loud = set(rms.topk(len(masked)).indices.tolist())
             assert len(loud & set(masked)) >= len(masked) - 2, (row, masked)
@@ -152,9 +153,10 @@ def _one_minus_cos(a, b):
 def test_batch_mates_do_not_change_an_embedding(toy):
     """Rows whose manifest durations are rounded (listed as 1 and 1.01 s)
     are batched together whatever their true lengths. Padded to 1.3x or
-    1.8x its length by a longer batch mate (listed first), an utterance
-    gets the embedding the model gives it alone at that padding, with its
-    relative length: the mate and the padding never leak into it."""
+    1.8x its length by a longer batch mate (first in the batch), an
+    utterance gets the embedding the model gives it alone at that padding,
+    with its relative length: the mate and the padding never leak into
+    it."""
     rows, long_row, _, model = toy
     for row in rows:
         wav = load_row(row, model)

@@ -141,13 +141,16 @@ def step_draws(prepared, tmp_path_factory):
     def draws(epoch, step, rank):
         brain.hparams.epoch_counter.current = epoch
         brain.step = step
+        before = os.environ.get("RANK")
         os.environ["RANK"] = str(rank)
         try:
             brain.on_fit_batch_start(batch, True)
             with torch.no_grad():
                 brain.compute_forward(batch, sb.Stage.TRAIN)
         finally:
-            del os.environ["RANK"]
+            os.environ.pop("RANK")
+            if before is not None:
+                os.environ["RANK"] = before
         return seen[-1]
 
     return draws

@@ -80,9 +80,11 @@ MUTANTS = [
     Mutant(
         "masking_on_anchors",
         RECIPE,
-        "                feats[n_anchor:], clean, clean_lens\n            )\n"
+        "                feats[n_anchor:], clean, clean_lens, lens[n_anchor:]\n"
+        "            )\n"
         "            feats = torch.cat([feats[:n_anchor], masked])\n",
-        "                feats[:n_anchor], clean, clean_lens\n            )\n"
+        "                feats[:n_anchor], clean, clean_lens, lens[n_anchor:]\n"
+        "            )\n"
         "            feats = torch.cat([masked, feats[n_anchor:]])\n",
         ("tests/test_recipe_wiring.py",),
     ),
