@@ -434,7 +434,7 @@ def run_tests(copy, tests, timeout):
             timeout=timeout,
         )
     except subprocess.TimeoutExpired:
-        return False, time.time() - t0, "timed out"
+        return False, time.time() - t0, ["timed out"]
     out = (proc.stdout + proc.stderr).strip().splitlines()
     return proc.returncode == 0, time.time() - t0, out
 
