@@ -28,7 +28,9 @@ SIDES = {
     "neutral": (lambda e: e == NEUTRAL, lambda e: e == NEUTRAL),
     "cross": (lambda e: e == NEUTRAL, lambda e: e != NEUTRAL),
     "emo_emo": (lambda e: e != NEUTRAL, lambda e: e != NEUTRAL),
+    "any": (lambda e: True, lambda e: True),  # lists by corpus
 }
+CATEGORIES = ("neutral", "cross", "emo_emo")
 
 
 def _available(rows, category):
@@ -60,8 +62,9 @@ def check_list(trials, rows, category, n_trials, hard_fraction):
     seen = set()
     n_tar = n_same_gender = 0
     for label, e_id, t_id, e_emo, t_emo in trials:
-        e, t = by_id[e_id], by_id[t_id]
         where = f"{category}: {label} {e_id} {t_id}"
+        assert e_id in by_id and t_id in by_id, f"{where}: not of this list"
+        e, t = by_id[e_id], by_id[t_id]
         assert label == int(e["spk_id"] == t["spk_id"]), where
         assert (e_emo, t_emo) == (e["emotion"], t["emotion"]), where
         assert enrol_ok(e_emo) and test_ok(t_emo), where
@@ -102,7 +105,7 @@ def test_prepared_trial_lists_hold_what_they_claim(tiny_prepared, split):
         for item in report.get("items", {}).get("trials_short", [])
     }
     lists = {}
-    for category in SIDES:
+    for category in CATEGORIES:
         trials = read_trials(folder / "trials" / split / f"{category}.txt")
         counts = check_list(trials, rows, category, n_trials, hard)
         lists[category] = trials
@@ -144,8 +147,28 @@ def test_generated_lists_hold_what_they_claim(genders, hard_fraction):
     rows = _rows(genders)
     n_trials = 20  # every category of these rows can hold that many
     trials = make_trials(rows, n_trials=n_trials, hard_fraction=hard_fraction)
-    for category in SIDES:
+    for category in CATEGORIES:
         check_list(trials[category], rows, category, n_trials, hard_fraction)
         assert len(trials[category]) == n_trials
     merged = Counter(trials["neutral"] + trials["cross"] + trials["emo_emo"])
+    assert Counter(trials["merged"]) == merged
+
+
+def test_lists_by_corpus_hold_what_they_claim():
+    """Lists drawn over named corpora (as the real voices' ``real_read``
+    and ``real_acted``): each pairs utterances of its own corpora only,
+    and ``merged`` is their union."""
+    rows = [
+        dict(r, corpus=corpus, ID=f"{corpus}-{r['ID']}",
+             spk_id=f"{corpus}-{r['spk_id']}")
+        for corpus, genders in (("c1", "mmff"), ("c2", "mf"), ("c3", "mfm"))
+        for r in _rows(genders, n_texts=4, emotions=("unknown",))
+    ]  # fmt: skip
+    lists = {"read": ["c1", "c3"], "acted": ["c2"]}
+    trials = make_trials(rows, n_trials=20, hard_fraction=0.5, lists=lists)
+    for name, corpora in lists.items():
+        mine = [r for r in rows if r["corpus"] in corpora]
+        check_list(trials[name], mine, "any", 20, 0.5)
+        assert len(trials[name]) == 20, name
+    merged = Counter(trials["read"] + trials["acted"])
     assert Counter(trials["merged"]) == merged
