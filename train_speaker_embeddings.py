@@ -112,9 +112,10 @@ class EmoInvBrain(sb.core.Brain):
 
         feats = self.features(wavs, lens)
         if self.hparams.use_pairs and self.hparams.use_em:
+            # the parallels' features may be padded to longer anchors
             parallel = slice(n_anchor, 2 * n_anchor)
             masked = self.hparams.emotion_masking(
-                feats[parallel], clean, clean_lens
+                feats[parallel], clean, clean_lens, lens[parallel]
             )
             feats = torch.cat([feats[:n_anchor], masked, feats[2 * n_anchor :]])
 
