@@ -8,10 +8,12 @@ One ONNX export of the toy model serves the module (about 8 s).
 import importlib.util
 import json
 import shutil
+import sys
 
 import numpy as np
 import pytest
 import torch
+from recipe_utils import ROOT
 
 from speechbrain_emoinv.cli import embed, evaluate, verify
 from speechbrain_emoinv.evaluation import embedding as emb_mod
@@ -121,3 +123,34 @@ def test_auto_falls_back_with_a_note(toy, tmp_path, capsys, monkeypatch):
     capsys.readouterr()
     assert _verify(model, data, tmp_path) == want
     assert "onnxruntime is not installed" in capsys.readouterr().err
+
+
+def test_int8_scores_close_to_float(toy, tmp_path):
+    """bench_cost's dynamic int8 file, run by the tools as embedding.onnx:
+    the same trials score close to the float file's."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from bench_cost import quantize_int8
+
+    data, model, _ = toy
+    int8 = tmp_path / "int8"
+    shutil.copytree(model, int8)
+    quantize_int8(model / "embedding.onnx", int8 / "embedding.onnx")
+    res = {}
+    for name, folder in (("float", model), ("int8", int8)):
+        out = tmp_path / name
+        evaluate.run(
+            ["--model", str(folder), "--data", str(data), "--out", str(out),
+             "--no-plots", "--no-probe", "--cohort", "none",
+             "--backend", "onnx"]
+        )  # fmt: skip
+        res[name] = (
+            json.loads((out / "results.json").read_text()),
+            np.load(out / "scores.npz"),
+        )
+    (flt, flt_scores), (i8, i8_scores) = res["float"], res["int8"]
+    assert i8["model"]["backend"] == "onnx"
+    for name, lst in flt["lists"].items():
+        key = f"{name}/score"
+        assert np.abs(flt_scores[key] - i8_scores[key]).max() < 0.01
+        eer = lst["cosine"]["eer"], i8["lists"][name]["cosine"]["eer"]
+        assert eer[1] == pytest.approx(eer[0], abs=0.2)
