@@ -15,19 +15,24 @@
    32). Data loading is excluded (prefetched batches): it overlaps with
    compute in the recipe's loader worker. Peak memory = each worker's
    peak RSS (``ru_maxrss``), and its rise over the RSS before training.
-2. Embedding real-time factor (wall seconds per second of audio, one
-   utterance at a time) of an exported folder (default
-   ``results/emoinv/1986/pretrained``, the main run's model) and of an
-   ECAPA-TDNN with C = 512 (channels 512 x 4, 1536; untrained: the speed
-   does not depend on the weights) exported the same way, on evaluation
-   utterances of the default corpus: in PyTorch
-   (``SpeakerRecognition.encode_batch``, also in batches of 16) and in
-   onnxruntime (the ``emoinv-export --format onnx`` file, same thread
-   count). ``--part embedding`` runs this part alone and writes
-   ``cost_embedding.json``.
+2. Embedding real-time factor (wall seconds per second of audio) on the
+   CPU, ``--part embedding`` alone: PyTorch (the folder's
+   ``SpeakerRecognition.encode_batch``, the tools' PyTorch path),
+   TorchScript and onnxruntime (the ``emoinv-export`` files: graph
+   optimisations on, ``--threads`` intra-op threads) and onnxruntime's
+   dynamic int8 quantisation of the ONNX file (:func:`quantize_int8`), for
+   the exported default model (``--model-dir``; random weights of
+   ``hparams/emoinv.yaml``'s shapes when missing) and ECAPA-TDNN C = 512
+   and C = 1024 (random weights: the speed does not depend on them), one
+   utterance per call and ``--batch`` utterances in one call, on
+   ``--seconds`` long random signals. Every cell is timed once per round,
+   the order reversed every other round (as part 1's blocks), and the
+   table gives the median and the minimum over ``--rounds``. The JSON
+   (``cost_embedding.json``) is written after every round, and a rerun
+   with the same settings goes on from the last finished round.
 
-Torch uses its default thread count (the machine's cores, as the recipe).
-The 1-minute load average before and after is recorded: other jobs on the
+Torch uses its default thread count in part 1 (the machine's cores, as
+the recipe). The 1-minute load average is recorded: other jobs on the
 machine slow every config, the ratio less so.
 
 Usage::
@@ -35,7 +40,8 @@ Usage::
     .venv/bin/python benchmarks/bench_cost.py [--steps 20] [--block 5]
     .venv/bin/python benchmarks/bench_cost.py --part embedding
 
-Output: ``benchmarks/results/cost.json`` and a printed summary.
+Output: ``benchmarks/results/cost.json`` (part 1),
+``benchmarks/results/cost_embedding.json`` (part 2) and printed tables.
 
 Authors
  * speechbrain-emoinv contributors 2026
@@ -434,7 +440,6 @@ def embedding_rtf(args, log=print):
         "threads": args.threads,
         "batch": args.batch,
         "seconds": args.seconds,
-        "rounds": args.rounds,
         "backends": list(EMB_BACKENDS),
         "models": {
             name: {"fingerprint": model_fingerprint(folder), "weights": note}

@@ -159,8 +159,6 @@ class Check:
     """One gpu_check invocation: settings, the runs done, the JSON."""
 
     def __init__(self, args):
-        import torch
-
         self.args = args
         self.smoke = args.smoke
         self.device = "cpu" if args.smoke else args.device
@@ -193,7 +191,6 @@ class Check:
             "runs": [],
             "skipped": [],
         }
-        torch.backends.cudnn.benchmark = False  # as the recipe runs
 
     # -- the JSON ------------------------------------------------------
     def save(self):
@@ -564,8 +561,9 @@ def main(argv=None):
     parser.add_argument(
         "--budget-s",
         type=float,
-        default=360.0,
-        help="no run starts that would end later (by the longest so far)",
+        default=None,
+        help="no run starts that would end later, by the longest run so "
+        "far (default 360; none with --smoke)",
     )
     parser.add_argument(
         "--smoke", action="store_true", help="CPU, tiny model, seconds"
@@ -573,13 +571,19 @@ def main(argv=None):
     args = parser.parse_args(argv)
     smoke = args.smoke
     args.workers = args.workers or ([1] if smoke else [0, 4, 8, 12])
-    args.steps = args.steps or (2 if smoke else 20)
+    args.steps = args.steps or (2 if smoke else 30)
     args.parity_steps = args.parity_steps or (3 if smoke else 50)
     warmup = 1 if smoke else 5
+    if args.budget_s is None:
+        args.budget_s = float("inf") if smoke else 360.0
     date = datetime.date.today().isoformat()
     args.out = args.out or str(OUT_DIR / f"{date}.json")
     precisions = ["fp32", "bf16"] if smoke else ["fp32", "bf16", "fp16"]
 
+    import torch
+
+    if not smoke and not torch.cuda.is_available():
+        sys.exit("gpu_check: error: no CUDA device (--smoke runs on the CPU)")
     check = Check(args)
     print(json.dumps(check.result["environment"]), flush=True)
     # 1. configs x workers, float32

@@ -136,7 +136,7 @@ def _copy_rows(rows, src_key, out_dir, sub):
     return out
 
 
-def pack(data, augment, out, n=400, max_mb=35.0):
+def pack(data, augment, out, n=400, max_mb=30.0):
     """Writes ``out/data`` (module docstring); returns the ``pack.json``
     dict."""
     out = Path(out) / "data"
@@ -192,7 +192,7 @@ def main(argv=None):
     parser.add_argument("--augment", required=True, help="augment folder")
     parser.add_argument("--out", default=".gpu_carry")
     parser.add_argument("--n", type=int, default=400)
-    parser.add_argument("--max-mb", type=float, default=35.0)
+    parser.add_argument("--max-mb", type=float, default=30.0)
     parser.add_argument("--wheels", action="store_true")
     args = parser.parse_args(argv)
     info = pack(args.data, args.augment, args.out, args.n, args.max_mb)
