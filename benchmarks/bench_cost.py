@@ -78,6 +78,30 @@ def _rss_kb():
     return None
 
 
+def training_brain(hparams, run_opts):
+    """The recipe's ``EmoInvBrain`` and training set of ``hparams``, ready
+    for ``fit_batch`` as ``Brain.fit`` leaves them (optimiser made, modules
+    in training mode, epoch 1 started); no checkpointer."""
+    import speechbrain as sb
+
+    sys.path.insert(0, str(ROOT))
+    import train_speaker_embeddings as recipe
+
+    os.makedirs(hparams["save_folder"], exist_ok=True)
+    train, _ = recipe.dataio_prep(hparams)
+    brain = recipe.EmoInvBrain(
+        modules=hparams["modules"],
+        opt_class=hparams["opt_class"],
+        hparams=hparams,
+        run_opts=run_opts,
+        checkpointer=None,
+    )
+    brain.on_fit_start()
+    brain.modules.train()
+    brain.on_stage_start(sb.Stage.TRAIN, 1)
+    return brain, train
+
+
 def worker(config):
     """One config's Brain; answers ``run N`` / ``quit`` on stdin."""
     import speechbrain as sb
@@ -85,7 +109,6 @@ def worker(config):
 
     sys.path.insert(0, str(ROOT))
     os.chdir(ROOT)
-    import train_speaker_embeddings as recipe
     from speechbrain_emoinv.config import load_config
 
     tmp = tempfile.mkdtemp(prefix=f"bench_cost_{config}_")
@@ -93,18 +116,7 @@ def worker(config):
         str(ROOT / "hparams" / f"{config}.yaml"),
         {"output_folder": tmp, "seed": 1},
     )
-    os.makedirs(hparams["save_folder"], exist_ok=True)
-    train, _ = recipe.dataio_prep(hparams)
-    brain = recipe.EmoInvBrain(
-        modules=hparams["modules"],
-        opt_class=hparams["opt_class"],
-        hparams=hparams,
-        run_opts={"device": "cpu"},
-        checkpointer=None,
-    )
-    brain.on_fit_start()
-    brain.modules.train()
-    brain.on_stage_start(sb.Stage.TRAIN, 1)
+    brain, train = training_brain(hparams, {"device": "cpu"})
     loader = brain.make_dataloader(
         train, sb.Stage.TRAIN, **hparams["dataloader_options"]
     )

@@ -33,8 +33,8 @@ be exceeded; the JSON is written after every run):
    pipeline's modules), float32 and bf16;
 4. the full method without generic augmentation (its share of the step).
 
-Usage (on the GPU machine; see docs/deployment.md for the device
-command)::
+Usage (on the GPU machine; docs/deployment.md#gpus for the offline
+install of the packed wheels)::
 
     python benchmarks/gpu_check.py --data .gpu_carry/data --out OUT.json
     python benchmarks/gpu_check.py --smoke      # CPU, seconds (CI)
@@ -65,6 +65,7 @@ import traceback
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # the package and the recipe, uninstalled
 RECIPE = ROOT / "recipes/ESD/SpeakerRec/hparams/train_ecapa_emoinv.yaml"
 OUT_DIR = ROOT / "benchmarks" / "results" / "gpu"
 CONFIGS = ("emoinv", "baseline_equal_budget", "baseline")
@@ -255,24 +256,13 @@ class Check:
         """``steps`` timed steps after ``warmup`` of one config."""
         import speechbrain as sb
         import torch
-
-        sys.path.insert(0, str(ROOT))
-        import train_speaker_embeddings as recipe
+        from bench_cost import training_brain
 
         t_setup = _now()
         hparams = self.hparams(config, workers, extra)
-        os.makedirs(hparams["save_folder"], exist_ok=True)
-        train, _ = recipe.dataio_prep(hparams)
-        brain = recipe.EmoInvBrain(
-            modules=hparams["modules"],
-            opt_class=hparams["opt_class"],
-            hparams=hparams,
-            run_opts={"device": self.device, "precision": precision},
-            checkpointer=None,
+        brain, train = training_brain(
+            hparams, {"device": self.device, "precision": precision}
         )
-        brain.on_fit_start()
-        brain.modules.train()
-        brain.on_stage_start(sb.Stage.TRAIN, 1)
         anchors = hparams["batch_size"]
         gen = torch.Generator().manual_seed(0)
         options = dict(hparams["dataloader_options"], shuffle=False)

@@ -226,8 +226,8 @@ def gpu_lines(folder):
     lines = ["", "### Training on a GPU", ""]
     if not runs:
         return lines + [
-            "No GPU run yet; `benchmarks/gpu_check.py` is ready (the device "
-            "command: docs/deployment.md)."
+            "No GPU run yet; `benchmarks/gpu_check.py` is ready (how to run "
+            "it: docs/deployment.md#gpus)."
         ]
     return lines + [render_gpu(runs[-1])]
 
