@@ -18,6 +18,8 @@ Authors
  * speechbrain-emoinv contributors 2025
 """
 
+import copy
+import math
 import warnings
 from pathlib import Path
 
@@ -32,6 +34,9 @@ FORMAT_FILES = {
     "onnx": "embedding.onnx",
     "torchscript": "embedding.torchscript.pt",
 }
+# Metadata key of an exported ONNX / TorchScript file: the folder's
+# model_fingerprint (checkpoint + hyperparameters) it was made from.
+FINGERPRINT_KEY = "model_fingerprint"
 # Largest absolute difference allowed between an exported format's
 # embedding and PyTorch's (float32; measured differences are ~1e-6).
 PARITY_ATOL = 1e-4
@@ -406,8 +411,28 @@ def render_model_card(model_card=None, threshold=None, results=None, meta=None):
         out += ["Not evaluated yet.", ""]
     thr = "not set (0.25 fallback)" if threshold is None else f"{threshold}"
     point = meta.get("operating_point")
+    rate = meta.get("sample_rate", 16000)
     out += [
         "## Usage",
+        "",
+        "On a CPU the fastest path is onnxruntime on "
+        f"`{FORMAT_FILES['onnx']}` (see Deployment below): "
+        "`emoinv-export --model <this folder> --format onnx` writes it, "
+        "and `emoinv-verify`, `emoinv-eval` and `emoinv-embed` then use it "
+        "(`--backend auto`). With onnxruntime alone, one mono utterance "
+        f"per call at {rate} Hz:",
+        "",
+        "```python",
+        "import onnxruntime, soundfile",
+        "opts = onnxruntime.SessionOptions()",
+        "opts.intra_op_num_threads = 2  # CPU cores to use",
+        "session = onnxruntime.InferenceSession("
+        f'"{FORMAT_FILES["onnx"]}", opts)',
+        'wav, sr = soundfile.read("a.wav", dtype="float32")',
+        'emb = session.run(None, {"wav": wav[None]})[0]  # (1, D)',
+        "```",
+        "",
+        "With SpeechBrain (PyTorch: GPUs, fine-tuning):",
         "",
         "```python",
         "from speechbrain.inference.speaker import SpeakerRecognition",
@@ -453,14 +478,8 @@ def render_model_card(model_card=None, threshold=None, results=None, meta=None):
         f"`{FORMAT_FILES['torchscript']}`) into the folder, checked "
         f"against PyTorch to {PARITY_ATOL:g}: one mono utterance per call, "
         "any length, at the model's sample rate, to its embedding; compare "
-        "embeddings by cosine. With onnxruntime alone:",
-        "",
-        "```python",
-        "import onnxruntime, soundfile",
-        f'session = onnxruntime.InferenceSession("{FORMAT_FILES["onnx"]}")',
-        'wav, sr = soundfile.read("a.wav", dtype="float32")',
-        'emb = session.run(None, {"wav": wav[None]})[0]  # (1, D)',
-        "```",
+        "embeddings by cosine. The file records the checkpoint it was made "
+        f"from (`{FINGERPRINT_KEY}`): the tools ignore a stale one.",
         "",
     ]
     out += ["## Security", "", TRUST_NOTE, ""]
@@ -691,16 +710,66 @@ def model_fingerprint(model_dir):
     return files_digest([model_dir / CKPT_FILE, model_dir / HPARAMS_FILE])
 
 
+class ConvSTFT(torch.nn.Module):
+    """SpeechBrain's ``STFT`` as a strided convolution with the windowed
+    DFT basis: the same numbers (float32 rounding aside), but exported to
+    ONNX as one ``Conv`` instead of onnxruntime's slow ``STFT`` operator
+    (a quarter of the graph's time with it).
+
+    Arguments
+    ---------
+    stft : speechbrain.processing.features.STFT
+        The transform to copy (one-sided, 2-D input).
+
+    Example
+    -------
+    >>> from speechbrain.processing.features import STFT
+    >>> stft = STFT(sample_rate=16000)
+    >>> wav = torch.randn(2, 8000)
+    >>> torch.allclose(ConvSTFT(stft)(wav), stft(wav), atol=1e-4)
+    True
+    """
+
+    def __init__(self, stft):
+        super().__init__()
+        if not stft.onesided:
+            raise ValueError("ConvSTFT: one-sided STFTs only")
+        n_fft, win = stft.n_fft, stft.win_length
+        # torch.stft centres a shorter window inside the n_fft frame.
+        window = torch.zeros(n_fft, dtype=torch.float64)
+        left = (n_fft - win) // 2
+        window[left : left + win] = stft.window.double()
+        freq = torch.arange(n_fft // 2 + 1, dtype=torch.float64)[:, None]
+        phase = 2 * math.pi * freq * torch.arange(n_fft) / n_fft
+        basis = torch.cat([torch.cos(phase), -torch.sin(phase)]) * window
+        if stft.normalized_stft:
+            basis = basis / math.sqrt(n_fft)
+        self.register_buffer("basis", basis.float()[:, None], persistent=False)
+        self.hop = stft.hop_length
+        self.pad = n_fft // 2 if stft.center else 0
+        self.pad_mode = stft.pad_mode
+
+    def forward(self, x):
+        """``x``: (batch, time) -> (batch, frames, n_fft // 2 + 1, 2)."""
+        x = x.unsqueeze(1)
+        if self.pad:
+            x = torch.nn.functional.pad(x, (self.pad, self.pad), self.pad_mode)
+        out = torch.nn.functional.conv1d(x, self.basis, stride=self.hop)
+        batch, channels, frames = out.shape
+        return out.reshape(batch, 2, channels // 2, frames).permute(0, 3, 2, 1)
+
+
 class EmbeddingPipeline(torch.nn.Module):
-    """Waveform -> speaker embedding, one utterance per call, as one
-    traceable module: the folder's ``Fbank``, sentence mean normalisation
-    over the whole utterance (what ``InputNormalization(norm_type=
-    "sentence", std_norm=False)`` does without padding) and the ECAPA-TDNN.
+    """Waveform -> speaker embedding, as one traceable module: the
+    folder's ``Fbank`` (its STFT as a :class:`ConvSTFT`), sentence mean
+    normalisation over the whole utterance (what ``InputNormalization(
+    norm_type="sentence", std_norm=False)`` does without padding) and the
+    ECAPA-TDNN.
 
     Arguments
     ---------
     compute_features : torch.nn.Module
-        The folder's feature extractor.
+        The folder's feature extractor (copied, not changed).
     embedding_model : torch.nn.Module
         The folder's ECAPA-TDNN.
 
@@ -716,11 +785,15 @@ class EmbeddingPipeline(torch.nn.Module):
 
     def __init__(self, compute_features, embedding_model):
         super().__init__()
-        self.compute_features = compute_features
+        self.compute_features = copy.deepcopy(compute_features)
+        stft = getattr(self.compute_features, "compute_STFT", None)
+        if stft is not None:
+            self.compute_features.compute_STFT = ConvSTFT(stft)
         self.embedding_model = embedding_model
 
     def forward(self, wav):
-        """``wav``: (1, T) float waveform at the model's rate -> (1, D)."""
+        """``wav``: (B, T) utterances of equal length T at the model's rate
+        -> (B, D)."""
         feats = self.compute_features(wav)
         feats = feats - feats.mean(dim=1, keepdim=True)
         return self.embedding_model(feats).squeeze(1)
@@ -758,16 +831,20 @@ def embedding_pipeline(model):
     )
 
 
-def export_format(model_dir, fmt, out_path=None, check_seconds=(1.3, 3.7)):
+def export_format(
+    model_dir, fmt, out_path=None, check_seconds=(1.3, 3.7), batch_size=1
+):
     """Writes the embedding path of an exported folder as TorchScript or
     ONNX and checks it against PyTorch.
 
-    The input is one utterance ``(1, T)`` of any length T (at least ~0.1 s)
-    at the folder's sample rate; the output its embedding ``(1, D)``. The
-    check embeds random signals of ``check_seconds`` lengths (other than
-    the one traced) with the folder's ``SpeakerRecognition.encode_batch``
-    and with the exported file; a difference above ``PARITY_ATOL`` is an
-    error.
+    The input is ``batch_size`` utterances ``(batch_size, T)`` of one
+    length T (any, at least ~0.1 s) at the folder's sample rate; the output
+    their embeddings ``(batch_size, D)``. The file records the folder's
+    :func:`model_fingerprint` (ONNX metadata / TorchScript extra file
+    ``model_fingerprint``), so a loader can tell a stale file. The check
+    embeds random signals of ``check_seconds`` lengths (other than the one
+    traced) with the folder's ``SpeakerRecognition.encode_batch`` and with
+    the exported file; a difference above ``PARITY_ATOL`` is an error.
 
     Arguments
     ---------
@@ -779,6 +856,9 @@ def export_format(model_dir, fmt, out_path=None, check_seconds=(1.3, 3.7)):
         Output file (default: ``FORMAT_FILES[fmt]`` in the folder).
     check_seconds : sequence of float
         Lengths of the parity signals.
+    batch_size : int
+        Utterances per call, fixed in the file (1 for the folder's file;
+        the speed benchmark also times batches).
 
     Returns
     -------
@@ -797,16 +877,17 @@ def export_format(model_dir, fmt, out_path=None, check_seconds=(1.3, 3.7)):
     pipe = embedding_pipeline(model)
     rate = int(read_metadata(model_dir).get("sample_rate", 16000))
     gen = torch.Generator().manual_seed(0)
-    example = 0.1 * torch.randn(1, rate, generator=gen)
+    example = 0.1 * torch.randn(batch_size, rate, generator=gen)
+    meta = {FINGERPRINT_KEY: model.fingerprint}
     with torch.no_grad():
         if fmt == "torchscript":
             with warnings.catch_warnings():  # tracer notes on SpeechBrain
                 warnings.simplefilter("ignore")
                 traced = torch.jit.trace(pipe, (example,))
-            torch.jit.save(traced, str(out_path))
+            torch.jit.save(traced, str(out_path), _extra_files=meta)
             run = torch.jit.load(str(out_path)).eval()
         else:
-            _export_onnx(pipe, example, out_path)
+            _export_onnx(pipe, example, out_path, meta)
             import onnxruntime
 
             session = onnxruntime.InferenceSession(str(out_path))
@@ -817,7 +898,9 @@ def export_format(model_dir, fmt, out_path=None, check_seconds=(1.3, 3.7)):
 
         max_diff = 0.0
         for seconds in check_seconds:
-            wav = 0.1 * torch.randn(1, int(seconds * rate), generator=gen)
+            wav = 0.1 * torch.randn(
+                batch_size, int(seconds * rate), generator=gen
+            )
             want = model.encode_batch(wav).squeeze(1)
             max_diff = max(max_diff, float((run(wav) - want).abs().max()))
     if not max_diff <= PARITY_ATOL:
@@ -828,9 +911,11 @@ def export_format(model_dir, fmt, out_path=None, check_seconds=(1.3, 3.7)):
     return out_path, max_diff
 
 
-def _export_onnx(pipe, example, out_path):
+def _export_onnx(pipe, example, out_path, metadata):
     """ONNX through ``torch.export`` (the TorchScript-based exporter
-    cannot take ``Fbank``'s complex STFT); the time axis is dynamic."""
+    cannot take ``Fbank``'s complex STFT); the time axis is dynamic, the
+    batch size that of ``example`` (SpeechBrain's ``length_to_mask`` fixes
+    it)."""
     import logging
 
     time = torch.export.Dim("time", min=1600, max=16000 * 3600)
@@ -846,4 +931,32 @@ def _export_onnx(pipe, example, out_path):
             dynamo=True,
             verbose=False,
         )
+    program.model.metadata_props.update(metadata)
     program.save(str(out_path))
+
+
+def file_fingerprint(path):
+    """The :func:`model_fingerprint` an exported ONNX or TorchScript file
+    records (None when it records none).
+
+    Arguments
+    ---------
+    path : str or Path
+        ``embedding.onnx`` (read with onnxruntime) or
+        ``embedding.torchscript.pt``.
+
+    Returns
+    -------
+    str or None
+    """
+    path = Path(path)
+    if path.suffix == ".onnx":
+        import onnxruntime
+
+        session = onnxruntime.InferenceSession(
+            str(path), providers=["CPUExecutionProvider"]
+        )
+        return session.get_modelmeta().custom_metadata_map.get(FINGERPRINT_KEY)
+    extra = {FINGERPRINT_KEY: b""}  # left as is when the file has none
+    torch.jit.load(str(path), _extra_files=extra)
+    return bytes(extra[FINGERPRINT_KEY]).decode() or None

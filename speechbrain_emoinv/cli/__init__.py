@@ -9,7 +9,7 @@ import argparse
 import sys
 
 
-def make_parser(prog, description, model=False):
+def make_parser(prog, description, model=False, backend=False):
     """``ArgumentParser`` with the shared ``--debug`` flag.
 
     Arguments
@@ -18,6 +18,8 @@ def make_parser(prog, description, model=False):
         As in ``argparse.ArgumentParser``.
     model : bool
         Add the required ``--model`` (an exported model folder).
+    backend : bool
+        Add ``--backend`` (the embedding path, default ``auto``).
 
     Returns
     -------
@@ -29,6 +31,8 @@ def make_parser(prog, description, model=False):
     True
     >>> make_parser("x", "y", model=True).parse_args(["--model", "m"]).model
     'm'
+    >>> make_parser("x", "y", backend=True).parse_args([]).backend
+    'auto'
     """
     p = argparse.ArgumentParser(prog=prog, description=description)
     p.add_argument(
@@ -36,6 +40,16 @@ def make_parser(prog, description, model=False):
     )
     if model:
         p.add_argument("--model", required=True, help="exported model folder")
+    if backend:
+        p.add_argument(
+            "--backend",
+            choices=["auto", "onnx", "pytorch"],
+            default="auto",
+            help="embedding path: onnx = onnxruntime on the folder's "
+            "embedding.onnx (emoinv-export; fastest on CPUs), pytorch = "
+            "SpeechBrain; auto = onnx when it can run, else pytorch with a "
+            "note",
+        )
     return p
 
 

@@ -28,9 +28,10 @@ from speechbrain_emoinv.data.manifest import read_manifest
 from speechbrain_emoinv.evaluation.embedding import (
     dist_info,
     embed_manifest,
-    load_model,
+    embedding_key,
+    load_embedder,
 )
-from speechbrain_emoinv.evaluation.run import warn_clips
+from speechbrain_emoinv.evaluation.run import pick_backend, warn_clips
 from speechbrain_emoinv.scoring import manifest_key
 
 
@@ -49,6 +50,7 @@ def build_parser():
         "Embed every row of a manifest CSV (resumable, sharded under "
         "torchrun).",
         model=True,
+        backend=True,
     )
     p.add_argument(
         "--csv",
@@ -56,7 +58,9 @@ def build_parser():
         help="manifest CSV (columns ID, wav, start, stop, spk_id, emotion)",
     )
     p.add_argument("--out", required=True, help="output folder")
-    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument(
+        "--batch-size", type=int, default=16, help="PyTorch path only"
+    )
     p.add_argument("--chunk-size", type=int, default=256)
     p.add_argument(
         "--device", default=None, help="default: cuda:<local rank> or cpu"
@@ -75,8 +79,10 @@ def run(argv=None):
         device = f"cuda:{local}" if torch.cuda.is_available() else "cpu"
     out = Path(args.out)
     rows = read_manifest(args.csv, strict=False)
-    model = load_model(args.model, device=device)
-    work = out / "chunks" / f"{model.fingerprint}-{manifest_key(args.csv)}"
+    backend = pick_backend(args.model, args.backend, device, "emoinv-embed")
+    model = load_embedder(args.model, backend, device=device)
+    key = embedding_key(model.fingerprint, backend)
+    work = out / "chunks" / f"{key}-{manifest_key(args.csv)}"
     issues = {}
     ids, emb = embed_manifest(
         model,
@@ -91,6 +97,7 @@ def run(argv=None):
     if rank == 0:
         tmp = path.with_suffix(".tmp")
         blob = {"ids": ids, "emb": emb, "model": model.fingerprint}
+        blob["backend"] = backend
         torch.save({**blob, "short_or_silent": issues}, tmp)
         tmp.replace(path)
         warn_clips(issues, "emoinv-embed")
