@@ -58,7 +58,12 @@ from speechbrain_emoinv.export import (
     save_cohort,
     write_model_card,
 )
-from speechbrain_emoinv.finetune import load_embedding_weights
+from speechbrain_emoinv.finetune import (
+    CLASSIFIER_FILE,
+    LABELS_FILE,
+    load_embedding_weights,
+    load_known_classes,
+)
 from speechbrain_emoinv.metrics import compute_eer, threshold_at
 from speechbrain_emoinv.scoring import cosine_scores
 from speechbrain_emoinv.stable_random import stable_uniform
@@ -190,23 +195,29 @@ class EmoInvBrain(sb.core.Brain):
         CopyPaste, masking and augmentation draws without any saved RNG
         state, and DDP ranks draw independently."""
         rank = int(os.environ.get("RANK", 0))
-        key = (self.hparams.epoch_counter.current, self.step, rank)
-        self.step_seed = int(stable_uniform(self.hparams.seed, *key) * 2**62)
+        self.step_key = (self.hparams.epoch_counter.current, self.step, rank)
         if self.hparams.use_augment:
             restart_file_readers(
                 self.hparams.wav_augment,
-                self.step_seed,
+                self.stream_seed(0),
                 self.n_samples(len(batch.id)),
             )
         self.reseed(0)
 
-    step_seed = 0  # of the current step, set by on_fit_batch_start
+    step_key = (0, 0, 0)  # (epoch, step, rank), set by on_fit_batch_start
+
+    def stream_seed(self, stream):
+        """Seed of one stream of the step's draws."""
+        return int(
+            stable_uniform(self.hparams.seed, *self.step_key, stream) * 2**62
+        )
 
     def reseed(self, stream):
         """Seeds torch and Python's ``random`` for one stream of the
         step's draws (0: pairing and EM, 1: augmentation)."""
-        torch.manual_seed(self.step_seed + stream)
-        random.seed(self.step_seed + stream)
+        seed = self.stream_seed(stream)
+        torch.manual_seed(seed)
+        random.seed(seed)
 
     def on_stage_start(self, stage, epoch=None):
         """Sets the epoch of the pair sampler; resets stage accumulators."""
@@ -450,8 +461,9 @@ def dataio_prep(hparams):
     train.add_dynamic_item(twin_pipeline)
     train.add_dynamic_item(label_pipeline)
     valid.add_dynamic_item(valid_pipeline)
+    hparams["label_encoder"] = label_encoder
     label_encoder.load_or_create(
-        path=os.path.join(hparams["save_folder"], "label_encoder.txt"),
+        path=os.path.join(hparams["save_folder"], LABELS_FILE),
         from_didatasets=[train, real_set] if real else [train],
         output_key="spk_id",
     )
@@ -554,6 +566,13 @@ def export_and_evaluate(brain, hparams):
         model_card=card,
         extra=extra,
     )
+    # The classifier and its classes, as in SpeechBrain's hub folders: a
+    # fine-tuning run warm-starts the classes it shares (load_known_classes)
+    torch.save(
+        hparams["classifier"].state_dict(),
+        os.path.join(export, CLASSIFIER_FILE),
+    )
+    hparams["label_encoder"].save(os.path.join(export, LABELS_FILE))
     logger.info("Exported %s", export)
     results = hparams["evaluate"](model_dir=export, device=brain.device)
     if hparams["export_cohort"]:
@@ -656,6 +675,13 @@ def run(hparams_file, run_opts, overrides):
             hparams["pretrained_path"],
             collect_in=os.path.join(hparams["save_folder"], "pretrained_init"),
         )
+        if hparams["warm_classifier"]:
+            n = load_known_classes(
+                hparams["classifier"],
+                hparams["label_encoder"],
+                hparams["pretrained_path"],
+            )
+            logger.info("Classifier: %d classes warm-started", n)
     # L2-SP's starting point: the loaded weights (before any checkpoint).
     hparams["l2sp"].anchor(hparams["embedding_model"])
 

@@ -79,6 +79,8 @@ VARIANTS = {
     "no_rehearsal": "no remedy: stage 2 on the emotional corpus alone",
     "l2sp": "L2-SP toward the stage-1 weights instead of rehearsal",
     "rehearsal_pairs": "rehearsed real rows paired too (pair loss, EM)",
+    "warm": "rehearsal, classifier warm-started from stage 1",
+    "warm_l2sp": "rehearsal, warm classifier and L2-SP",
 }
 LISTS = ["neutral", "cross", "emo_emo", "merged", "real_read", "real_acted"]
 # Lists whose change against the reference is paired by seed.

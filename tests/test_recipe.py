@@ -151,6 +151,18 @@ def test_finetune_from_exported_folder(full_run, tmp_path):
     # starting from the trained encoder gives a lower first-epoch loss.
     tuned, scratch = train_log(run)[0], train_log(out)[0]
     assert _log_stats(tuned)["train loss"] < _log_stats(scratch)["train loss"]
+    # The export carries its classifier: the same speakers' classes start
+    # from it, so the first epoch's loss is lower again.
+    warm = tmp_path / "warm"
+    log = run_recipe(
+        TINY,
+        f"--output_folder={warm}",
+        f"--pretrained_path={out / 'pretrained'}",
+        "--warm_classifier=True",
+    )
+    assert "Classifier: 3 classes warm-started" in log
+    warmed = _log_stats(train_log(warm)[0])["train loss"]
+    assert warmed < _log_stats(tuned)["train loss"]
     # A model of another size cannot start from it: the error names a layer.
     with pytest.raises(AssertionError, match=r"size mismatch for \S+: copy"):
         run_recipe(
@@ -385,6 +397,8 @@ def test_ablation_configs_change_only_their_switches(name):
         ("no_rehearsal", {"rehearsal_annotation"}),
         ("l2sp", {"rehearsal_annotation", "l2sp"}),
         ("rehearsal_pairs", {"rehearsal_pairs"}),
+        ("warm", {"warm_classifier"}),
+        ("warm_l2sp", {"warm_classifier", "l2sp"}),
     ],
 )
 def test_tuning_configs_never_score_evaluation_speakers(name, changed):
@@ -408,6 +422,7 @@ def test_tuning_configs_never_score_evaluation_speakers(name, changed):
         != full["rehearsal_annotation"],
         "l2sp": row["l2sp"].alpha != full["l2sp"].alpha,
         "rehearsal_pairs": row["rehearsal_pairs"] != full["rehearsal_pairs"],
+        "warm_classifier": row["warm_classifier"] != full["warm_classifier"],
     }
     assert {k for k, v in differs.items() if v} == changed
     for key in ("ecapa_channels", "lr", "batch_size", "number_of_epochs"):
