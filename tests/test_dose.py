@@ -79,3 +79,45 @@ def test_verdict_rule(tmp_path, monkeypatch, cosine, merged, expect):
     summary, md = dose.aggregate()
     assert expect in summary["verdict"]["text"]
     assert expect in md and "| 10 | 4 |" in md
+
+
+def _run(sim, real):
+    lists = {
+        "merged": {"cosine": {"eer": sim}},
+        "real_merged": {"cosine": {"eer": real}},
+    }
+    return ({"lists": lists}, {})
+
+
+def test_forgetting_rules_of_tuning_section_4():
+    import tuning
+
+    base = {s: _run(12.0, 26.0) for s in (1, 2, 3)}
+    loaded = {
+        "no_rehearsal": base,
+        # real better by 1 point, sim 4 % worse: qualifies, score 18.74
+        "valid_eval": {s: _run(12.48, 25.0) for s in (1, 2, 3)},
+        # real better, sim 10 % worse: fails the 5 % bound
+        "warm": {s: _run(13.2, 22.0) for s in (1, 2, 3)},
+        # qualifies, score 0.2 above valid_eval's: the cheaper one wins
+        "l2sp": {s: _run(12.4, 25.48) for s in (1, 2, 3)},
+        # paired rows: lower score on 2 of 3 seeds but higher on the mean
+        "rehearsal_pairs": {
+            1: _run(12.0, 25.0),
+            2: _run(12.0, 25.0),
+            3: _run(16.0, 27.0),
+        },
+    }
+    rules = tuning.forgetting_rules(loaded)
+    r = rules["remedies"]
+    assert r["valid_eval"]["qualifies"] and r["l2sp"]["qualifies"]
+    assert not r["warm"]["qualifies"]
+    assert r["valid_eval"]["score"] == pytest.approx((12.48 + 25.0) / 2)
+    assert rules["chosen"] == "l2sp"
+    assert rules["rehearsal_pairs"]["lower_on"] == 2
+    assert not rules["rehearsal_pairs"]["adopted"]
+    # without the cheap one, the lowest score wins; with none, no remedy
+    del loaded["l2sp"]
+    assert tuning.forgetting_rules(loaded)["chosen"] == "valid_eval"
+    loaded["valid_eval"] = {s: _run(12.0, 26.5) for s in (1, 2, 3)}
+    assert tuning.forgetting_rules(loaded)["chosen"] == "no_rehearsal"
