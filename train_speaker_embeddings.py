@@ -35,6 +35,7 @@ import random
 import sys
 import time
 
+import numpy as np
 import speechbrain as sb
 import torch
 from speechbrain.dataio import audio_io
@@ -47,6 +48,7 @@ from speechbrain_emoinv.config import (
     resolve_config,
     save_resolved_config,
 )
+from speechbrain_emoinv.data.manifest import read_manifest
 from speechbrain_emoinv.evaluation.lists import read_trial_list
 from speechbrain_emoinv.evaluation.report import (
     fit_llr_calibration,
@@ -237,11 +239,18 @@ class EmoInvBrain(sb.core.Brain):
             self.train_stats = {"loss": stage_loss}
             self.train_stats.update(self.hparams.loss_parts.means())
             return
-        self.valid_scores = score_trials(
-            self.valid_embeddings, self.hparams.valid_trials
+        scores, labels, corpus = score_trials(
+            self.valid_embeddings,
+            self.hparams.valid_trials,
+            self.hparams.valid_annotation,
         )
-        eer, threshold = compute_eer(*self.valid_scores)
-        valid_stats = {"EER": 100 * eer, "threshold": threshold}
+        self.valid_scores = scores, labels
+        eer, threshold, per_corpus = validation_criterion(
+            scores, labels, corpus
+        )
+        valid_stats = {"EER": eer, "threshold": threshold}
+        if len(per_corpus) > 1:
+            valid_stats.update(per_corpus)
         if stage == sb.Stage.VALID:
             self.hparams.train_logger.log_stats(
                 stats_meta={"epoch": epoch, "lr": self.optimizer_lr()},
@@ -249,7 +258,7 @@ class EmoInvBrain(sb.core.Brain):
                 valid_stats=valid_stats,
             )
             self.checkpointer.save_and_keep_only(
-                meta={"EER": 100 * eer, "threshold": threshold},
+                meta={"EER": eer, "threshold": threshold},
                 min_keys=["EER"],
                 num_to_keep=max(1, self.hparams.average_last_n),
             )
@@ -332,13 +341,46 @@ def restart_file_readers(augmenter, seed, batch_size):
             aug.rir_data = reader
 
 
-def score_trials(embeddings, trial_file):
-    """Cosine scores and labels of a trial list."""
+def validation_criterion(scores, labels, corpus):
+    """The checkpoint criterion: the mean of each corpus's EER (%), so
+    real and simulated voices weigh alike whatever scale each one's scores
+    sit on, and the joint list's EER threshold (the stored threshold).
+
+    Example
+    -------
+    Each corpus separates its speakers, on scales the pooled list mixes:
+
+    >>> scores = np.array([0.9, 0.8, 0.3, 0.2])
+    >>> labels = np.array([True, False, True, False])
+    >>> corpus = np.array(["real", "real", "simulated", "simulated"])
+    >>> eer, _, per_corpus = validation_criterion(scores, labels, corpus)
+    >>> eer, per_corpus, 100 * compute_eer(scores, labels)[0]
+    (0.0, {'EER real': 0.0, 'EER simulated': 0.0}, 50.0)
+    """
+    per_corpus = {
+        f"EER {c}": 100
+        * compute_eer(scores[corpus == c], labels[corpus == c])[0]
+        for c in sorted(set(corpus))
+    }
+    eer = sum(per_corpus.values()) / len(per_corpus)
+    return eer, compute_eer(scores, labels)[1], per_corpus
+
+
+def score_trials(embeddings, trial_file, manifest):
+    """Cosine scores, labels and corpus (``real`` / ``simulated``, after
+    the enrolment row's ``simulated`` column; ``all`` without it) of a
+    trial list."""
     ids = list(embeddings)
     trials = read_trial_list(trial_file, {u: i for i, u in enumerate(ids)})
     emb = torch.stack([embeddings[u] for u in ids])
     scores = cosine_scores(emb, trials.enrol, trials.test, ids=ids)
-    return scores, trials.labels
+    names = {"0": "real", "1": "simulated"}
+    kind = {
+        r["ID"]: names.get(r.get("simulated"), "all")
+        for r in read_manifest(manifest, strict=False)
+    }
+    corpus = np.array([kind[ids[i]] for i in trials.enrol])
+    return scores, trials.labels, corpus
 
 
 def load_segment(wav, offset, n_samples):
