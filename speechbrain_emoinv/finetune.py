@@ -111,7 +111,7 @@ def mismatch_summary(err):
 
     Example
     -------
-    >>> err = RuntimeError("Error(s):\n\ta\n\tb\n\tc\n")
+    >>> err = RuntimeError("Error(s):\\n\\ta\\n\\tb\\n\\tc\\n")
     >>> mismatch_summary(err)
     'a b (and 1 more)'
     """
