@@ -641,7 +641,7 @@ def main(argv):
     status 1; Ctrl-C is one line, exit status 130."""
     hparams_file, run_opts, overrides = sb.parse_arguments(argv)
     sb.utils.distributed.ddp_init_group(run_opts)
-    prog = os.path.basename(sys.argv[0])
+    prog = os.path.basename(__file__)
     try:
         run(hparams_file, run_opts, overrides)
     except (RunError, WriteError) as err:

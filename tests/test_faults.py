@@ -610,6 +610,9 @@ def test_ctrl_c_exits_130_with_one_line(toy, monkeypatch, capsys):
     monkeypatch.setattr(verify, "embed_rows", interrupted)
     assert verify.main(["--model", str(model), *wavs]) == 130
     _one_error_line(capsys.readouterr().err, "emoinv-verify: interrupted")
+    monkeypatch.setattr(recipe, "run", interrupted)  # the recipe too
+    line = _recipe_main(capsys, status=130)
+    assert line == "train_speaker_embeddings.py: interrupted"
 
 
 def test_edited_sample_rate_and_threshold_refused(toy, tmp_path, capsys):
