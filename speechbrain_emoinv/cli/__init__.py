@@ -52,13 +52,9 @@ def positive_int(text):
     ...
     argparse.ArgumentTypeError: not a positive integer: '0'
     """
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
+    if not text.strip().isdigit() or int(text) < 1:
         raise argparse.ArgumentTypeError(f"not a positive integer: {text!r}")
-    return value
+    return int(text)
 
 
 def run_main(prog, run, argv=None):
