@@ -61,7 +61,13 @@ from speechbrain_emoinv.export import (
     save_cohort,
     write_model_card,
 )
-from speechbrain_emoinv.finetune import load_embedding_weights
+from speechbrain_emoinv.finetune import (
+    CLASSIFIER_FILE,
+    LABELS_FILE,
+    load_embedding_weights,
+    load_known_classes,
+)
+from speechbrain_emoinv.interpolation import choose_mix
 from speechbrain_emoinv.metrics import compute_eer, threshold_at
 from speechbrain_emoinv.run_guard import (
     RunError,
@@ -84,41 +90,55 @@ class EmoInvBrain(sb.core.Brain):
     """Speaker-embedding training with parallel (same-speaker) samples."""
 
     def compute_forward(self, batch, stage):
-        """Anchors (+ CopyPaste parallels) -> augmentation -> features ->
-        EM on the parallels, chosen on their clean waveforms -> ECAPA ->
-        speaker classifier."""
+        """Anchors (+ CopyPaste parallels) (+ rehearsed real voices) ->
+        augmentation -> features -> EM on the parallels, chosen on their
+        clean waveforms -> ECAPA -> speaker classifier."""
         batch = batch.to(self.device)
         wavs, lens = batch.sig
         if stage != sb.Stage.TRAIN:
             return self.embed(wavs, lens)
 
+        # Rehearsed real voices (stage 1's) join the anchors when they are
+        # paired too, else they follow the parallels (AAM only).
+        paired_real = self.hparams.rehearsal_pairs
+        if paired_real:
+            wavs, lens = pad_cat([(wavs, lens), batch.rehearsal_sig])
         n_anchor = wavs.shape[0]
         if self.hparams.use_pairs:
             # independent_crop: the parallel's own-emotion audio is another
             # utterance (a twin), not the anchor's crop
-            indep = self.hparams.independent_crop
-            base = batch.twin_sig if indep else batch.sig
-            clean, clean_lens = self.hparams.copypaste(
-                *base, *batch.partner_sig
-            )
+            twin, partner = batch.twin_sig, batch.partner_sig
+            if paired_real:
+                twin = pad_cat([twin, batch.rehearsal_twin_sig])
+                partner = pad_cat([partner, batch.rehearsal_partner_sig])
+            base = twin if self.hparams.independent_crop else (wavs, lens)
+            clean, clean_lens = self.hparams.copypaste(*base, *partner)
             wavs, lens = pad_cat([(wavs, lens), (clean, clean_lens)])
+        if self.hparams.rehearsal_annotation and not paired_real:
+            wavs, lens = pad_cat([(wavs, lens), batch.rehearsal_sig])
 
         if self.hparams.use_augment:
+            # its own stream: rows with and without CopyPaste (which draws
+            # before it) get the same augmentation, so they pair
+            self.reseed(1)
             wavs, lens = self.hparams.wav_augment(wavs, lens)
 
         feats = self.features(wavs, lens)
         if self.hparams.use_pairs and self.hparams.use_em:
+            # the parallels' features may be padded to longer anchors
+            parallel = slice(n_anchor, 2 * n_anchor)
             masked = self.hparams.emotion_masking(
-                feats[n_anchor:], clean, clean_lens
+                feats[parallel], clean, clean_lens, lens[parallel]
             )
-            feats = torch.cat([feats[:n_anchor], masked])
+            feats = torch.cat([feats[:n_anchor], masked, feats[2 * n_anchor :]])
 
         embeddings = self.modules.embedding_model(feats, lens)
         outputs = self.modules.classifier(embeddings)
         return outputs, embeddings
 
     def compute_objectives(self, predictions, batch, stage):
-        """ERL loss: AAM over all samples + weighted pair cosine loss."""
+        """ERL loss: AAM over all samples + weighted pair cosine loss
+        (+ the L2-SP penalty toward the starting weights)."""
         if stage != sb.Stage.TRAIN:
             # Validation is verification on unseen speakers: embeddings are
             # kept and scored at the end of the stage; no loss to report.
@@ -128,12 +148,20 @@ class EmoInvBrain(sb.core.Brain):
             return torch.zeros((), device=self.device)
 
         outputs, embeddings = predictions
+        # the order of compute_forward: anchors, parallels, real voices
         spk, _ = batch.spk_id_encoded
+        real_spk = None
+        if self.hparams.rehearsal_annotation:
+            real_spk, _ = batch.rehearsal_spk_id_encoded
+        if self.hparams.rehearsal_pairs:
+            spk = torch.cat([spk, real_spk])
         n_anchor = spk.shape[0]
         emb_parallel = None
         if self.hparams.use_pairs:
             spk = torch.cat([spk, spk])
-            emb_parallel = embeddings[n_anchor:]
+            emb_parallel = embeddings[n_anchor : 2 * n_anchor]
+        if real_spk is not None and not self.hparams.rehearsal_pairs:
+            spk = torch.cat([spk, real_spk])
         loss, parts = self.hparams.compute_cost(
             outputs,
             spk,
@@ -141,10 +169,29 @@ class EmoInvBrain(sb.core.Brain):
             emb_parallel,
             step=self.optimizer_step,
         )
+        if distilling(self.hparams):
+            parts["distill"] = self.modules.distillation(
+                embeddings[:n_anchor], batch.teacher_emb.data
+            )
+            loss = loss + parts["distill"]
+            parts["distill"] = parts["distill"].detach()
+        if self.hparams.l2sp.alpha:
+            penalty = self.hparams.l2sp(self.hparams.embedding_model)
+            loss = loss + penalty
+            parts["l2sp"] = penalty.detach()
         for key, value in parts.items():
             self.hparams.loss_parts.add(key, float(value))
         self.hparams.lr_annealing.on_batch_end(self.optimizer)
         return loss
+
+    def n_samples(self, n_rows):
+        """Samples that compute_forward makes of a batch of ``n_rows``."""
+        real = n_rows if self.hparams.rehearsal_annotation else 0
+        paired_real = real if self.hparams.rehearsal_pairs else 0
+        n_anchor = n_rows + paired_real
+        return n_anchor * (2 if self.hparams.use_pairs else 1) + (
+            real - paired_real
+        )
 
     def features(self, wavs, lens):
         """Fbank + sentence mean normalisation (the exported front end)."""
@@ -163,11 +210,28 @@ class EmoInvBrain(sb.core.Brain):
         CopyPaste, masking and augmentation draws without any saved RNG
         state, and DDP ranks draw independently."""
         rank = int(os.environ.get("RANK", 0))
-        key = (self.hparams.epoch_counter.current, self.step, rank)
-        seed = int(stable_uniform(self.hparams.seed, *key) * 2**62)
+        self.step_key = (self.hparams.epoch_counter.current, self.step, rank)
         if self.hparams.use_augment:
-            n = len(batch.id) * (2 if self.hparams.use_pairs else 1)
-            restart_file_readers(self.hparams.wav_augment, seed, n)
+            restart_file_readers(
+                self.hparams.wav_augment,
+                self.stream_seed(0),
+                self.n_samples(len(batch.id)),
+            )
+        self.reseed(0)
+
+    step_key = (0, 0, 0)  # (epoch, step, rank), set by on_fit_batch_start
+    keep_weights = False  # evaluate() recovers the best checkpoint unless set
+
+    def stream_seed(self, stream):
+        """Seed of one stream of the step's draws."""
+        return int(
+            stable_uniform(self.hparams.seed, *self.step_key, stream) * 2**62
+        )
+
+    def reseed(self, stream):
+        """Seeds torch and Python's ``random`` for one stream of the
+        step's draws (0: pairing and EM, 1: augmentation)."""
+        seed = self.stream_seed(stream)
         torch.manual_seed(seed)
         random.seed(seed)
 
@@ -208,6 +272,8 @@ class EmoInvBrain(sb.core.Brain):
         """Recovers the best checkpoint, or with ``average_last_n`` > 1
         the average of the last N end-of-epoch checkpoints' embedding model
         (the validation pass that follows scores the model exported)."""
+        if self.keep_weights:  # scoring weights set by hand (interpolation)
+            return
         super().on_evaluate_start(max_key=max_key, min_key=min_key)
         n = self.hparams.average_last_n
         if n <= 1:
@@ -237,6 +303,16 @@ class EmoInvBrain(sb.core.Brain):
     def optimizer_lr(self):
         """Current learning rate of the first parameter group."""
         return self.optimizer.param_groups[0]["lr"]
+
+
+def distilling(hparams):
+    """Whether the run distils the teacher's embeddings (stage 1)."""
+    head = (
+        hparams["distillation"]
+        if isinstance(hparams, dict)
+        else (hparams.distillation)
+    )
+    return head is not None and head.weight > 0
 
 
 def pad_cat(batches):
@@ -303,17 +379,17 @@ def dataio_prep(hparams):
     )
     hparams["pair_sampler_instance"] = sampler
 
-    def crop_offset(index, salt):
+    def crop_offset(index, salt, table=rows):
         # The crop depends on (seed, epoch, row) only, so workers, DDP ranks
         # and resumed runs read the same audio.
-        start, stop = int(rows[index]["start"]), int(rows[index]["stop"])
+        start, stop = int(table[index]["start"]), int(table[index]["stop"])
         u = stable_uniform(hparams["seed"], sampler.epoch, index, salt)
         return start + int(u * (max(stop - start - crop, 0) + 1))
 
-    def load_crop(index, offset):
-        stop = int(rows[index]["stop"])
+    def load_crop(index, offset, table=rows):
+        stop = int(table[index]["stop"])
         return load_segment(
-            rows[index]["wav"], offset, min(crop, stop - offset)
+            table[index]["wav"], offset, min(crop, stop - offset)
         )
 
     @sb.utils.data_pipeline.takes("id")
@@ -366,17 +442,55 @@ def dataio_prep(hparams):
     def label_pipeline(spk_id):
         return label_encoder.encode_sequence_torch([spk_id])
 
+    # Rehearsal: each anchor brings one crop of a real training voice of
+    # stage 1, drawn by (seed, epoch, anchor row), so every batch keeps
+    # training on the voices stage 1 learnt (with its twin and partner,
+    # two other utterances of that voice, when rehearsal_pairs is set).
+    real = []
+    if hparams["rehearsal_annotation"]:
+        real_set = sb.dataio.dataset.DynamicItemDataset.from_csv(
+            hparams["rehearsal_annotation"]
+        )
+        real = [real_set.data[i] for i in real_set.data_ids]
+    if real and hparams["rehearsal_pairs"]:
+        real_sampler = hparams["pair_sampler"](
+            [r["spk_id"] for r in real], [r["emotion"] for r in real]
+        )
+
+    @sb.utils.data_pipeline.takes("id")
+    @sb.utils.data_pipeline.provides(
+        "rehearsal_sig",
+        "rehearsal_spk_id_encoded",
+        "rehearsal_twin_sig",
+        "rehearsal_partner_sig",
+    )
+    def rehearsal_pipeline(utt_id):
+        u = stable_uniform(hparams["seed"], sampler.epoch, row_of[utt_id], 3)
+        index = int(u * len(real))
+        yield load_crop(index, crop_offset(index, 3, real), real)
+        yield label_encoder.encode_sequence_torch([real[index]["spk_id"]])
+        real_sampler.epoch = sampler.epoch
+        for twin in (True, False):
+            other = real_sampler.partner(index, twin=twin)
+            yield load_crop(other, crop_offset(other, 4 + twin, real), real)
+
     train.add_dynamic_item(anchor_pipeline)
     train.add_dynamic_item(partner_pipeline)
     train.add_dynamic_item(twin_pipeline)
     train.add_dynamic_item(label_pipeline)
     valid.add_dynamic_item(valid_pipeline)
+    hparams["label_encoder"] = label_encoder
     label_encoder.load_or_create(
-        path=os.path.join(hparams["save_folder"], "label_encoder.txt"),
-        from_didatasets=[train],
+        path=os.path.join(hparams["save_folder"], LABELS_FILE),
+        from_didatasets=[train, real_set] if real else [train],
         output_key="spk_id",
     )
     keys = ["id", "sig", "spk_id", "spk_id_encoded"]
+    if real:
+        train.add_dynamic_item(rehearsal_pipeline)
+        keys += ["rehearsal_sig", "rehearsal_spk_id_encoded"]
+    if real and hparams["rehearsal_pairs"]:
+        keys += ["rehearsal_twin_sig", "rehearsal_partner_sig"]
     if hparams["use_pairs"]:  # partners are read only when used
         keys.append("partner_sig")
     if hparams["use_pairs"] and hparams["independent_crop"]:
@@ -399,12 +513,25 @@ def dataio_prep(hparams):
                 len(rows),
                 short,
             )
+    if distilling(hparams):
+        teacher = hparams["teacher_embeddings"](hparams["train_annotation"])
+
+        @sb.utils.data_pipeline.takes("id")
+        @sb.utils.data_pipeline.provides("teacher_emb")
+        def teacher_pipeline(utt_id):
+            return torch.from_numpy(teacher[utt_id])
+
+        train.add_dynamic_item(teacher_pipeline)
+        keys.append("teacher_emb")
     train.set_output_keys(keys)
     valid.set_output_keys(["id", "sig"])
     n_spk = len(label_encoder)
     if n_spk != hparams["out_n_neurons"]:
+        where = hparams["train_annotation"]
+        if real:
+            where += f" + {hparams['rehearsal_annotation']}"
         raise ValueError(
-            f"{hparams['train_annotation']} has {n_spk} training speakers but "
+            f"{where} has {n_spk} training speakers but "
             f"out_n_neurons is {hparams['out_n_neurons']}: pass "
             f"--out_n_neurons={n_spk}"
         )
@@ -415,6 +542,38 @@ def dataio_prep(hparams):
     steps = hparams["number_of_epochs"] * math.ceil(len(train) / per_step)
     hparams["lr_annealing"].step_size = steps / 2
     return train, valid
+
+
+def interpolate_with_start(brain, valid, hparams):
+    """WiSE-FT: the export mixes the recovered model with the weights it
+    was fine-tuned from, ``a`` chosen by the validation EER (the
+    checkpoint criterion); the validation scores of the chosen mix are
+    kept for the threshold and calibration."""
+    start = torch.load(
+        os.path.join(
+            hparams["save_folder"], "pretrained_init", "embedding_model.ckpt"
+        ),
+        map_location=brain.device,
+        weights_only=True,
+    )
+    scored = {}
+
+    def validate():
+        brain.evaluate(
+            valid, test_loader_kwargs=hparams["valid_dataloader_options"]
+        )
+        scored[len(scored)] = (brain.last_valid, brain.valid_scores)
+        return brain.last_valid["EER"]
+
+    brain.keep_weights = True
+    weights = sorted(hparams["interpolate"])
+    best, eers = choose_mix(
+        hparams["embedding_model"], start, weights, validate
+    )
+    brain.keep_weights = False
+    brain.last_valid, brain.valid_scores = scored[weights.index(best)]
+    brain.interpolation = {"weight": best, "valid_eer": eers}
+    logger.info("Interpolation with the start: a = %s %s", best, eers)
 
 
 def export_and_evaluate(brain, hparams):
@@ -446,6 +605,8 @@ def export_and_evaluate(brain, hparams):
     }
     if getattr(brain, "averaged", None):
         extra["averaged_checkpoints"] = brain.averaged
+    if getattr(brain, "interpolation", None):
+        extra["interpolation"] = brain.interpolation
     export = hparams["export_folder"]
     export_pretrained(
         export,
@@ -457,6 +618,13 @@ def export_and_evaluate(brain, hparams):
         model_card=card,
         extra=extra,
     )
+    # The classifier and its classes, as in SpeechBrain's hub folders: a
+    # fine-tuning run warm-starts the classes it shares (load_known_classes)
+    torch.save(
+        hparams["classifier"].state_dict(),
+        os.path.join(export, CLASSIFIER_FILE),
+    )
+    hparams["label_encoder"].save(os.path.join(export, LABELS_FILE))
     logger.info("Exported %s", export)
     results = hparams["evaluate"](model_dir=export, device=brain.device)
     if hparams["export_cohort"]:
@@ -582,11 +750,16 @@ def train_export_evaluate(hparams, run_opts):
     run_on_main(hparams["prepare_data"])
     if hparams["use_augment"] and hparams["prepare_augment"]:
         run_on_main(hparams["prepare_augment"])
-    for key in ("train_annotation", "valid_annotation"):
-        check_training_manifest(
-            hparams[key],
-            hparams["sample_rate"],
-            os.path.join(hparams["save_folder"], "audio_checked.json"),
+    for key in ("train_annotation", "valid_annotation", "rehearsal_annotation"):
+        if hparams[key]:
+            check_training_manifest(
+                hparams[key],
+                hparams["sample_rate"],
+                os.path.join(hparams["save_folder"], "audio_checked.json"),
+            )
+    if distilling(hparams):  # the teacher embeds once (cached)
+        run_on_main(
+            hparams["teacher_embeddings"], args=[hparams["train_annotation"]]
         )
     train, valid = dataio_prep(hparams)
     if hparams["pretrained_path"]:
@@ -596,7 +769,20 @@ def train_export_evaluate(hparams, run_opts):
             hparams["pretrained_path"],
             collect_in=os.path.join(hparams["save_folder"], "pretrained_init"),
         )
+        if hparams["warm_classifier"]:
+            n = load_known_classes(
+                hparams["classifier"],
+                hparams["label_encoder"],
+                hparams["pretrained_path"],
+            )
+            logger.info("Classifier: %d classes warm-started", n)
+    # L2-SP's starting point: the loaded weights (before any checkpoint).
+    hparams["l2sp"].anchor(hparams["embedding_model"])
 
+    if distilling(hparams):
+        hparams["checkpointer"].add_recoverable(
+            "distillation", hparams["distillation"]
+        )
     brain = EmoInvBrain(
         modules=hparams["modules"],
         opt_class=hparams["opt_class"],
@@ -618,6 +804,8 @@ def train_export_evaluate(hparams, run_opts):
         min_key="EER",
         test_loader_kwargs=hparams["valid_dataloader_options"],
     )
+    if hparams["interpolate"] and hparams["pretrained_path"]:
+        interpolate_with_start(brain, valid, hparams)
     if if_main_process():
         # The evaluation runs on rank 0 alone (the others wait below).
         world = os.environ.pop("WORLD_SIZE", None)

@@ -18,6 +18,8 @@ Authors
  * speechbrain-emoinv contributors 2025
 """
 
+import copy
+import math
 import os
 import shutil
 import warnings
@@ -48,6 +50,9 @@ FORMAT_FILES = {
     "onnx": "embedding.onnx",
     "torchscript": "embedding.torchscript.pt",
 }
+# Metadata key of an exported ONNX / TorchScript file: the folder's
+# model_fingerprint (checkpoint + hyperparameters) it was made from.
+FINGERPRINT_KEY = "model_fingerprint"
 # Parity of an exported format with PyTorch, judged on what is used:
 # 1 - cosine of each embedding and the change of each cosine score of a
 # held-out list. An absolute difference of unnormalised embeddings is not:
@@ -428,8 +433,28 @@ def render_model_card(model_card=None, threshold=None, results=None, meta=None):
         out += ["Not evaluated yet.", ""]
     thr = "not set (0.25 fallback)" if threshold is None else f"{threshold}"
     point = meta.get("operating_point")
+    rate = meta.get("sample_rate", 16000)
     out += [
         "## Usage",
+        "",
+        "On a CPU the fastest path is onnxruntime on "
+        f"`{FORMAT_FILES['onnx']}` (see Deployment below): "
+        "`emoinv-export --model <this folder> --format onnx` writes it, "
+        "and `emoinv-verify`, `emoinv-eval` and `emoinv-embed` then use it "
+        "(`--backend auto`). With onnxruntime alone, one mono utterance "
+        f"per call at {rate} Hz:",
+        "",
+        "```python",
+        "import onnxruntime, soundfile",
+        "opts = onnxruntime.SessionOptions()",
+        "opts.intra_op_num_threads = 2  # CPU cores to use",
+        "session = onnxruntime.InferenceSession("
+        f'"{FORMAT_FILES["onnx"]}", opts)',
+        'wav, sr = soundfile.read("a.wav", dtype="float32")',
+        'emb = session.run(None, {"wav": wav[None]})[0]  # (1, D)',
+        "```",
+        "",
+        "With SpeechBrain (PyTorch: GPUs, fine-tuning):",
         "",
         "```python",
         "from speechbrain.inference.speaker import SpeakerRecognition",
@@ -481,7 +506,9 @@ def render_model_card(model_card=None, threshold=None, results=None, meta=None):
         f"{MIN_SAMPLES} samples, finite samples, and a clip over "
         f"{WINDOW_SECONDS:g} s embedded as the mean of equal windows of at "
         f"most {WINDOW_SECONDS:g} s (bounded memory). The ONNX graph "
-        "cannot hold them; with onnxruntime alone, apply them as here:",
+        "cannot hold them; with onnxruntime alone, apply them as here. "
+        "The file records the checkpoint it was made from "
+        f"(`{FINGERPRINT_KEY}`): the tools ignore a stale one.",
         "",
         "```python",
         "import numpy, onnxruntime, soundfile",
@@ -790,16 +817,66 @@ def model_fingerprint(model_dir):
     return files_digest([model_dir / CKPT_FILE, model_dir / HPARAMS_FILE])
 
 
+class ConvSTFT(torch.nn.Module):
+    """SpeechBrain's ``STFT`` as a strided convolution with the windowed
+    DFT basis: the same numbers (float32 rounding aside), but exported to
+    ONNX as one ``Conv`` instead of onnxruntime's slow ``STFT`` operator
+    (a quarter of the graph's time with it).
+
+    Arguments
+    ---------
+    stft : speechbrain.processing.features.STFT
+        The transform to copy (one-sided, 2-D input).
+
+    Example
+    -------
+    >>> from speechbrain.processing.features import STFT
+    >>> stft = STFT(sample_rate=16000)
+    >>> wav = torch.randn(2, 8000)
+    >>> torch.allclose(ConvSTFT(stft)(wav), stft(wav), atol=1e-4)
+    True
+    """
+
+    def __init__(self, stft):
+        super().__init__()
+        if not stft.onesided:
+            raise ValueError("ConvSTFT: one-sided STFTs only")
+        n_fft, win = stft.n_fft, stft.win_length
+        # torch.stft centres a shorter window inside the n_fft frame.
+        window = torch.zeros(n_fft, dtype=torch.float64)
+        left = (n_fft - win) // 2
+        window[left : left + win] = stft.window.double()
+        freq = torch.arange(n_fft // 2 + 1, dtype=torch.float64)[:, None]
+        phase = 2 * math.pi * freq * torch.arange(n_fft) / n_fft
+        basis = torch.cat([torch.cos(phase), -torch.sin(phase)]) * window
+        if stft.normalized_stft:
+            basis = basis / math.sqrt(n_fft)
+        self.register_buffer("basis", basis.float()[:, None], persistent=False)
+        self.hop = stft.hop_length
+        self.pad = n_fft // 2 if stft.center else 0
+        self.pad_mode = stft.pad_mode
+
+    def forward(self, x):
+        """``x``: (batch, time) -> (batch, frames, n_fft // 2 + 1, 2)."""
+        x = x.unsqueeze(1)
+        if self.pad:
+            x = torch.nn.functional.pad(x, (self.pad, self.pad), self.pad_mode)
+        out = torch.nn.functional.conv1d(x, self.basis, stride=self.hop)
+        batch, channels, frames = out.shape
+        return out.reshape(batch, 2, channels // 2, frames).permute(0, 3, 2, 1)
+
+
 class EmbeddingPipeline(torch.nn.Module):
-    """Waveform -> speaker embedding, one utterance per call, as one
-    traceable module: the folder's ``Fbank``, sentence mean normalisation
-    over the whole utterance (what ``InputNormalization(norm_type=
-    "sentence", std_norm=False)`` does without padding) and the ECAPA-TDNN.
+    """Waveform -> speaker embedding, as one traceable module: the
+    folder's ``Fbank`` (its STFT as a :class:`ConvSTFT`), sentence mean
+    normalisation over the whole utterance (what ``InputNormalization(
+    norm_type="sentence", std_norm=False)`` does without padding) and the
+    ECAPA-TDNN.
 
     Arguments
     ---------
     compute_features : torch.nn.Module
-        The folder's feature extractor.
+        The folder's feature extractor (copied, not changed).
     embedding_model : torch.nn.Module
         The folder's ECAPA-TDNN.
 
@@ -815,11 +892,15 @@ class EmbeddingPipeline(torch.nn.Module):
 
     def __init__(self, compute_features, embedding_model):
         super().__init__()
-        self.compute_features = compute_features
+        self.compute_features = copy.deepcopy(compute_features)
+        stft = getattr(self.compute_features, "compute_STFT", None)
+        if stft is not None:
+            self.compute_features.compute_STFT = ConvSTFT(stft)
         self.embedding_model = embedding_model
 
     def forward(self, wav):
-        """``wav``: (1, T) float waveform at the model's rate -> (1, D)."""
+        """``wav``: (B, T) utterances of equal length T at the model's rate
+        -> (B, D)."""
         feats = self.compute_features(wav)
         feats = feats - feats.mean(dim=1, keepdim=True)
         return self.embedding_model(feats).squeeze(1)
@@ -863,8 +944,9 @@ class CheckedEmbedding(torch.nn.Module):
     TorchScript file refuses what the tools refuse and windows what they
     window.
 
-    - one mono utterance ``(1, T)``: a ``(2, T)`` input is refused, not
-      taken as two utterances (average the channels first);
+    - ``batch_size`` mono utterances ``(batch_size, T)`` (one by default):
+      a ``(2, T)`` input to a file of one is refused, not taken as two
+      utterances (average the channels first);
     - at least ``min_len`` samples, all finite (NaN or inf is an error,
       not a NaN embedding);
     - over ``max_len`` samples: the mean of the embeddings of
@@ -879,6 +961,8 @@ class CheckedEmbedding(torch.nn.Module):
         Longest window, in samples.
     min_len : int
         Shortest input, in samples.
+    batch_size : int
+        Utterances per call (the traced batch size).
 
     Example
     -------
@@ -892,18 +976,22 @@ class CheckedEmbedding(torch.nn.Module):
     ValueError: the waveform holds NaN or inf samples
     """
 
-    def __init__(self, pipeline, max_len: int, min_len: int):
+    def __init__(
+        self, pipeline, max_len: int, min_len: int, batch_size: int = 1
+    ):
         super().__init__()
         self.pipeline = pipeline
         self.max_len = max_len
         self.min_len = min_len
+        self.batch_size = batch_size
 
     def forward(self, wav):
-        """``wav``: (1, T) float waveform at the model's rate -> (1, D)."""
-        if wav.dim() != 2 or wav.size(0) != 1:
+        """``wav``: (batch_size, T) float waveforms at the model's rate
+        -> (batch_size, D)."""
+        if wav.dim() != 2 or wav.size(0) != self.batch_size:
             raise ValueError(
-                "expected one mono utterance of shape (1, T): average the "
-                "channels first"
+                f"expected {self.batch_size} mono utterance(s) of shape "
+                f"({self.batch_size}, T): average the channels first"
             )
         if wav.size(1) < self.min_len:
             raise ValueError(
@@ -917,17 +1005,25 @@ class CheckedEmbedding(torch.nn.Module):
 
 
 def export_format(
-    model_dir, fmt, out_path=None, check_seconds=(1.3, 2.2, 3.7, 5.1)
+    model_dir,
+    fmt,
+    out_path=None,
+    check_seconds=(1.3, 2.2, 3.7, 5.1),
+    batch_size=1,
 ):
     """Writes the embedding path of an exported folder as TorchScript or
     ONNX and checks it against PyTorch.
 
-    The input is one utterance ``(1, T)`` at the folder's sample rate; the
-    output its embedding ``(1, D)``. TorchScript applies the tools' input
-    rules itself (:class:`CheckedEmbedding`); the ONNX graph cannot, and
-    the model card shows them around onnxruntime. The check embeds random
-    signals of ``check_seconds`` lengths (other than the one traced) with
-    the folder's ``SpeakerRecognition.encode_batch`` and with the written
+    The input is ``batch_size`` utterances ``(batch_size, T)`` of one
+    length T at the folder's sample rate (one mono utterance ``(1, T)`` by
+    default); the output their embeddings ``(batch_size, D)``. TorchScript
+    applies the tools' input rules itself (:class:`CheckedEmbedding`); the
+    ONNX graph cannot, and the model card shows them around onnxruntime.
+    The file records the folder's :func:`model_fingerprint` (ONNX
+    metadata / TorchScript extra file ``model_fingerprint``), so a loader
+    can tell a stale file. The check embeds random signals of
+    ``check_seconds`` lengths (other than the one traced) with the
+    folder's ``SpeakerRecognition.encode_batch`` and with the written
     file, and compares what verification uses: 1 - cosine of each pair of
     embeddings, and the cosine score of every pair of signals (a held-out
     trial list). Above ``PARITY_TOL`` it is an error. The file is written
@@ -944,6 +1040,9 @@ def export_format(
         Output file (default: ``FORMAT_FILES[fmt]`` in the folder).
     check_seconds : sequence of float
         Lengths of the parity signals.
+    batch_size : int
+        Utterances per call, fixed in the file (1 for the folder's file;
+        the speed benchmark also times batches).
 
     Returns
     -------
@@ -963,11 +1062,12 @@ def export_format(
     pipe = embedding_pipeline(model)
     rate = int(read_metadata(model_dir).get("sample_rate", TARGET_SR))
     gen = torch.Generator().manual_seed(0)
-    example = 0.1 * torch.randn(1, rate, generator=gen)
+    example = 0.1 * torch.randn(batch_size, rate, generator=gen)
     signals = [
-        0.1 * torch.randn(1, int(seconds * rate), generator=gen)
+        0.1 * torch.randn(batch_size, int(seconds * rate), generator=gen)
         for seconds in check_seconds
     ]
+    meta = {FINGERPRINT_KEY: model.fingerprint}
     with atomic_path(out_path) as tmp, torch.no_grad():
         if fmt == "torchscript":
             # Tracer notes on SpeechBrain, deprecation notes on torch.jit.
@@ -975,14 +1075,14 @@ def export_format(
                 warnings.simplefilter("ignore")
                 traced = torch.jit.trace(pipe, (example,))
                 checked = CheckedEmbedding(
-                    traced, int(WINDOW_SECONDS * rate), MIN_SAMPLES
+                    traced, int(WINDOW_SECONDS * rate), MIN_SAMPLES, batch_size
                 )
                 scripted = torch.jit.script(checked)
                 with write_errors_named(out_path):
-                    torch.jit.save(scripted, str(tmp))
+                    torch.jit.save(scripted, str(tmp), _extra_files=meta)
                 run = torch.jit.load(str(tmp)).eval()
         else:
-            _export_onnx(pipe, example, tmp, out_path)
+            _export_onnx(pipe, example, tmp, out_path, meta)
             import onnxruntime
 
             session = onnxruntime.InferenceSession(str(tmp))
@@ -996,7 +1096,7 @@ def export_format(
         parity = parity_gaps(want, got)
         if not max(parity.values()) <= PARITY_TOL:
             raise RuntimeError(
-                f"{fmt} embeddings differ from PyTorch: 1 - cosine "
+                f"{out_path}: {fmt} embeddings differ from PyTorch: 1 - cosine "
                 f"{parity['cosine']:.2e}, score change {parity['score']:.2e}"
                 f" (tolerance {PARITY_TOL:g})"
             )
@@ -1037,9 +1137,11 @@ def parity_gaps(want, got):
     }
 
 
-def _export_onnx(pipe, example, tmp, out_path):
+def _export_onnx(pipe, example, tmp, out_path, metadata):
     """ONNX through ``torch.export`` (the TorchScript-based exporter
-    cannot take ``Fbank``'s complex STFT); the time axis is dynamic."""
+    cannot take ``Fbank``'s complex STFT); the time axis is dynamic, the
+    batch size that of ``example`` (SpeechBrain's ``length_to_mask`` fixes
+    it)."""
     import logging
 
     time = torch.export.Dim("time", min=1600, max=16000 * 3600)
@@ -1055,5 +1157,33 @@ def _export_onnx(pipe, example, tmp, out_path):
             dynamo=True,
             verbose=False,
         )
+    program.model.metadata_props.update(metadata)
     with write_errors_named(out_path):
         program.save(str(tmp))
+
+
+def file_fingerprint(path):
+    """The :func:`model_fingerprint` an exported ONNX or TorchScript file
+    records (None when it records none).
+
+    Arguments
+    ---------
+    path : str or Path
+        ``embedding.onnx`` (read with onnxruntime) or
+        ``embedding.torchscript.pt``.
+
+    Returns
+    -------
+    str or None
+    """
+    path = Path(path)
+    if path.suffix == ".onnx":
+        import onnxruntime
+
+        session = onnxruntime.InferenceSession(
+            str(path), providers=["CPUExecutionProvider"]
+        )
+        return session.get_modelmeta().custom_metadata_map.get(FINGERPRINT_KEY)
+    extra = {FINGERPRINT_KEY: b""}  # left as is when the file has none
+    torch.jit.load(str(path), _extra_files=extra)
+    return bytes(extra[FINGERPRINT_KEY]).decode() or None

@@ -160,3 +160,48 @@ def test_skip_when_done_and_rerun_on_new_options(tmp_path):
     assert (save / "train.csv").stat().st_mtime_ns == stamp
     prepare_cremad(tmp_path / "C", tmp_path / "p", seed=99)
     assert (save / "train.csv").stat().st_mtime_ns != stamp
+
+
+def test_joint_validation_weighs_each_corpus_alike(tmp_path):
+    """Stage 2's validation: as many trials of each corpus (the longer list
+    thinned evenly), and exactly the utterances those trials use."""
+    from speechbrain_emoinv.data.manifest import write_manifest
+    from speechbrain_emoinv.data.prepare_pretrain import write_joint_validation
+
+    folders = []
+    for name, n_trials in (("real", 6), ("sim", 18)):
+        folder = tmp_path / name
+        (folder / "trials" / "valid").mkdir(parents=True)
+        rows = [
+            dict(
+                dict.fromkeys(FIELDS, ""),
+                ID=f"{name}{i}",
+                duration=1.0,
+                wav=f"/x/{name}{i}.wav",
+                start=0,
+                stop=16000,
+                spk_id=f"{name}-s{i % 3}",
+                emotion="neutral",
+                simulated=int(name == "sim"),
+            )
+            for i in range(12)
+        ]
+        write_manifest(rows, folder / "valid.csv")
+        lines = [
+            f"{k % 2} {name}{k % 4} {name}{4 + k % 5}" for k in range(n_trials)
+        ]
+        (folder / "trials" / "valid" / "merged.txt").write_text(
+            "\n".join(lines) + "\n"
+        )
+        folders.append(folder)
+    n = write_joint_validation(tmp_path / "v.csv", tmp_path / "t.txt", folders)
+    trials = read_trials(tmp_path / "t.txt")
+    per_corpus = {
+        c: sum(t[1].startswith(c) for t in trials) for c in ("real", "sim")
+    }
+    assert n == 6 and per_corpus == {"real": 6, "sim": 6}
+    sim = [t for t in trials if t[1].startswith("sim")]
+    # evenly thinned: first and last of the 18 kept, in order
+    assert sim[0][1:3] == ("sim0", "sim4") and sim[-1][1:3] == ("sim1", "sim6")
+    used = {u for t in trials for u in t[1:3]}
+    assert {r["ID"] for r in read_manifest(tmp_path / "v.csv")} == used

@@ -15,7 +15,11 @@ import yaml
 from speechbrain_emoinv.cli.export import main as export_main
 from speechbrain_emoinv.evaluation.embedding import load_model
 from speechbrain_emoinv.evaluation.toy import make_toy_model
-from speechbrain_emoinv.export import write_model_card
+from speechbrain_emoinv.export import (
+    file_fingerprint,
+    model_fingerprint,
+    write_model_card,
+)
 
 ATOL = 1e-4
 
@@ -67,6 +71,7 @@ def test_card_header_table_and_citations(toy):
 def test_export_format_matches_pytorch(toy, tmp_path, fmt, capsys):
     assert export_main(["--model", str(toy), "--format", fmt]) == 0
     path = capsys.readouterr().out.split("\t")[0]
+    assert file_fingerprint(path) == model_fingerprint(toy)
     wav = (0.1 * np.random.default_rng(3).standard_normal(27_000)).astype(
         "float32"
     )

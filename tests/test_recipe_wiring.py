@@ -32,8 +32,9 @@ class Batch:
         return self
 
 
-def make_batch(seed=0):
-    """Random audio: every sample value tells its source and row."""
+def make_batch(seed=0, rehearsal=False):
+    """Random audio: every sample value tells its source and row (with
+    ``rehearsal``, one real-voice crop per anchor, its twin and partner)."""
     g = torch.Generator().manual_seed(seed)
 
     def padded(n, lengths):
@@ -42,12 +43,24 @@ def make_batch(seed=0):
             wavs[i, n_i:] = 0.0
         return wavs, torch.tensor(lengths) / max(lengths)
 
+    fields = {}
+    if rehearsal:
+        fields = dict(
+            rehearsal_sig=padded(B, [8000, 18000, 16000]),
+            rehearsal_twin_sig=padded(B, [16000, 7000, 12000]),
+            rehearsal_partner_sig=padded(B, [10000, 16000, 15000]),
+            rehearsal_spk_id_encoded=(
+                torch.tensor([[4], [3], [4]]),
+                torch.ones(B),
+            ),
+        )
     return Batch(
         id=[f"u{i}" for i in range(B)],
         sig=padded(B, [16000, 12000, 14000]),
         twin_sig=padded(B, [15000, 16000, 9000]),
         partner_sig=padded(B, [16000, 11000, 13000]),
         spk_id_encoded=(torch.tensor([[2], [0], [1]]), torch.ones(B)),
+        **fields,
     )
 
 
@@ -151,9 +164,10 @@ def test_full_method():
     (wavs, lens), feats = spies["features"].calls[0]
     assert_rows(wavs, lens, trimmed(*batch.sig) + trimmed(clean, clean_lens))
     # EM gets the parallels' features and their clean waveforms ...
-    (em_feats, em_wavs, em_lens), masked = spies["em"].calls[0]
+    (em_feats, em_wavs, em_lens, em_feat_lens), masked = spies["em"].calls[0]
     assert torch.equal(em_feats, feats[B:])
     assert em_wavs is clean and em_lens is clean_lens
+    assert torch.equal(em_feat_lens, lens[B:])
     # ... and the encoder the anchors untouched, the parallels masked.
     (enc_feats, enc_lens), _ = spies["encoder"].calls[0]
     assert torch.equal(enc_feats[:B], feats[:B])
@@ -211,8 +225,9 @@ def test_augmentation_sees_both_halves_em_the_clean_parallels():
     )
     (wavs, lens), feats = spies["features"].calls[0]
     assert wavs is aug_out and lens is aug_out_lens
-    (em_feats, em_wavs, _), _ = spies["em"].calls[0]
+    (em_feats, em_wavs, _, em_feat_lens), _ = spies["em"].calls[0]
     assert torch.equal(em_feats, feats[B:]) and em_wavs is clean
+    assert torch.equal(em_feat_lens, lens[B:])
 
 
 @pytest.mark.parametrize("use_pairs", [True, False])
@@ -251,3 +266,100 @@ def test_objectives(use_pairs):
     assert loss is total
     means = brain.hparams.loss_parts.means()
     assert means["aam"] == pytest.approx(float(parts["aam"]))
+
+
+REHEARSAL = "use_augment: False\nrehearsal_annotation: real.csv\n"
+
+
+@pytest.mark.parametrize("use_pairs", [True, False])
+def test_rehearsal_rows_follow_the_parallels_aam_only(use_pairs):
+    brain, spies = make_brain(
+        REHEARSAL + f"use_pairs: {use_pairs}\nout_n_neurons: 5"
+    )
+    brain.init_optimizers()
+    batch = make_batch(rehearsal=True)
+    predictions = forward(brain, batch, grad=True)
+    brain.compute_objectives(predictions, batch, sb.Stage.TRAIN)
+    # Every batch holds both kinds of rows: [anchors; parallels; real].
+    parallels = []
+    if use_pairs:
+        parallels = trimmed(*spies["copypaste"].calls[0][1])
+    (wavs, lens), feats = spies["features"].calls[0]
+    real = trimmed(*batch.rehearsal_sig)
+    assert_rows(wavs, lens, trimmed(*batch.sig) + parallels + real)
+    assert brain.n_samples(B) == wavs.shape[0]
+    # EM masks the parallels only; the real rows reach the encoder as is.
+    (enc_feats, _), _ = spies["encoder"].calls[0]
+    assert torch.equal(enc_feats[-B:], feats[-B:])
+    if use_pairs:
+        (em_feats, _, _), _ = spies["em"].calls[0]
+        assert torch.equal(em_feats, feats[B : 2 * B])
+    # AAM sees the real rows' own labels; the pair loss never sees them.
+    (_, spk, emb_anchor, emb_parallel), _ = spies["cost"].calls[0]
+    labels = batch.spk_id_encoded[0]
+    real_labels = batch.rehearsal_spk_id_encoded[0]
+    own = [labels, labels] if use_pairs else [labels]
+    assert torch.equal(spk, torch.cat([*own, real_labels]))
+    _, embeddings = predictions
+    assert torch.equal(emb_anchor, embeddings[:B])
+    if use_pairs:
+        assert torch.equal(emb_parallel, embeddings[B : 2 * B])
+
+
+def test_rehearsal_pairs_join_the_anchors():
+    brain, spies = make_brain(
+        REHEARSAL + "rehearsal_pairs: True\nout_n_neurons: 5"
+    )
+    brain.init_optimizers()
+    batch = make_batch(rehearsal=True)
+    predictions = forward(brain, batch, grad=True)
+    brain.compute_objectives(predictions, batch, sb.Stage.TRAIN)
+    # CopyPaste pastes the real rows' twins and partners after the anchors'.
+    (twin, twin_lens, partner, partner_lens), (clean, clean_lens) = spies[
+        "copypaste"
+    ].calls[0]
+    assert_rows(
+        twin,
+        twin_lens,
+        trimmed(*batch.twin_sig) + trimmed(*batch.rehearsal_twin_sig),
+    )
+    assert_rows(
+        partner,
+        partner_lens,
+        trimmed(*batch.partner_sig) + trimmed(*batch.rehearsal_partner_sig),
+    )
+    anchors = trimmed(*batch.sig) + trimmed(*batch.rehearsal_sig)
+    (wavs, lens), _ = spies["features"].calls[0]
+    assert_rows(wavs, lens, anchors + trimmed(clean, clean_lens))
+    assert brain.n_samples(B) == wavs.shape[0] == 4 * B
+    (_, spk, emb_anchor, emb_parallel), _ = spies["cost"].calls[0]
+    both = torch.cat(
+        [batch.spk_id_encoded[0], batch.rehearsal_spk_id_encoded[0]]
+    )
+    assert torch.equal(spk, torch.cat([both, both]))
+    _, embeddings = predictions
+    assert torch.equal(emb_anchor, embeddings[: 2 * B])
+    assert torch.equal(emb_parallel, embeddings[2 * B :])
+
+
+def test_l2sp_pulls_toward_the_starting_weights():
+    brain, spies = make_brain("use_augment: False\nl2sp_alpha: 3.0")
+    brain.init_optimizers()
+    model = brain.hparams.embedding_model
+    brain.hparams.l2sp.anchor(model)
+    start = {n: p.detach().clone() for n, p in model.named_parameters()}
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(0.01)
+    batch = make_batch()
+    predictions = forward(brain, batch, grad=True)
+    loss = brain.compute_objectives(predictions, batch, sb.Stage.TRAIN)
+    (_, _, _, _), (total, parts) = spies["cost"].calls[0]
+    # independently: alpha / 2 * sum of squared distances
+    dist = sum(
+        float((p - start[n]).pow(2).sum()) for n, p in model.named_parameters()
+    )
+    assert float(loss - total) == pytest.approx(1.5 * dist, rel=1e-4)
+    assert brain.hparams.loss_parts.means()["l2sp"] == pytest.approx(
+        1.5 * dist, rel=1e-4
+    )

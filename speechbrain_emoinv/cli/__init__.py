@@ -10,7 +10,7 @@ import argparse
 import sys
 
 
-def make_parser(prog, description, model=False):
+def make_parser(prog, description, model=False, backend=False):
     """``ArgumentParser`` with the shared ``--debug`` flag.
 
     Arguments
@@ -19,6 +19,8 @@ def make_parser(prog, description, model=False):
         As in ``argparse.ArgumentParser``.
     model : bool
         Add the required ``--model`` (an exported model folder).
+    backend : bool
+        Add ``--backend`` (the embedding path, default ``auto``).
 
     Returns
     -------
@@ -30,6 +32,8 @@ def make_parser(prog, description, model=False):
     True
     >>> make_parser("x", "y", model=True).parse_args(["--model", "m"]).model
     'm'
+    >>> make_parser("x", "y", backend=True).parse_args([]).backend
+    'auto'
     """
     p = argparse.ArgumentParser(prog=prog, description=description)
     p.add_argument(
@@ -37,6 +41,16 @@ def make_parser(prog, description, model=False):
     )
     if model:
         p.add_argument("--model", required=True, help="exported model folder")
+    if backend:
+        p.add_argument(
+            "--backend",
+            choices=["auto", "onnx", "pytorch"],
+            default="auto",
+            help="embedding path: onnx = onnxruntime on the folder's "
+            "embedding.onnx (emoinv-export; fastest on CPUs), pytorch = "
+            "SpeechBrain; auto = onnx when it can run, else pytorch with a "
+            "note",
+        )
     return p
 
 

@@ -28,6 +28,7 @@ def build_parser():
         "Score every trial list of a split with an exported model; write "
         "results.json, results.md and figures.",
         model=True,
+        backend=True,
     )
     p.add_argument("--data", required=True, help="prepared data folder")
     p.add_argument("--split", default="eval", help="eval or valid")
@@ -53,7 +54,12 @@ def build_parser():
         help="embedding cache (keyed by model and manifest content)",
     )
     p.add_argument("--device", default="cpu")
-    p.add_argument("--batch-size", type=positive_int, default=16)
+    p.add_argument(
+        "--batch-size",
+        type=positive_int,
+        default=16,
+        help="PyTorch path only",
+    )
     p.add_argument("--projection", choices=["tsne", "pca"], default="tsne")
     p.add_argument("--no-plots", action="store_true")
     p.add_argument("--no-probe", action="store_true")
@@ -81,6 +87,7 @@ def run(argv=None):
         cache_dir=args.cache_dir,
         device=args.device,
         batch_size=args.batch_size,
+        backend=args.backend,
         plots=not args.no_plots,
         probe=not args.no_probe,
         projection=args.projection,

@@ -34,8 +34,8 @@ from speechbrain_emoinv.data.manifest import (
     read_manifest,
 )
 from speechbrain_emoinv.data.trials import text_lines
-from speechbrain_emoinv.evaluation.embedding import embed_rows, load_model
-from speechbrain_emoinv.evaluation.run import warn_clips
+from speechbrain_emoinv.evaluation.embedding import embed_rows, load_embedder
+from speechbrain_emoinv.evaluation.run import pick_backend, warn_clips
 from speechbrain_emoinv.export import read_metadata
 from speechbrain_emoinv.scoring import cosine_scores
 
@@ -55,6 +55,7 @@ def build_parser():
         "Cosine score and same/different decision under the model's "
         "stored threshold.",
         model=True,
+        backend=True,
     )
     p.add_argument("wavs", nargs="*", help="enrol.wav test.wav")
     p.add_argument("--trials", help="batch mode: a list of pairs")
@@ -229,7 +230,10 @@ def run(argv=None):
     else:
         rows = [_file_row(w, "command line") for w in args.wavs]
         pairs = [(0, 1, None, *args.wavs)]
-    model = load_model(args.model, args.savedir, args.device)
+    backend = pick_backend(
+        args.model, args.backend, args.device, "emoinv-verify"
+    )
+    model = load_embedder(args.model, backend, args.savedir, args.device)
     issues = {}
     emb = embed_rows(model, rows, args.batch_size, issues)
     enrol = np.array([p[0] for p in pairs])

@@ -1,12 +1,15 @@
-"""Stage-1 training data: real voices plus the simulated training voices.
+"""Training data of the two stages: real voices and simulated voices.
 
-Prepares both corpora (each skipped when already prepared) and writes the
-union of their training manifests. Validation and evaluation stay on the
-real voices' own splits and lists.
+Stage 1 (:func:`prepare_pretrain`) trains on the union of both corpora's
+training manifests. Stage 2 (:func:`prepare_finetune`) trains on the
+simulated emotional voices, rehearses the real ones, and validates on the
+validation voices of both. Each corpus is prepared once (skipped when
+already prepared); evaluation stays on each corpus's own lists.
 
 Authors: speechbrain-emoinv contributors
 """
 
+import os
 from collections import Counter
 from pathlib import Path
 
@@ -17,6 +20,7 @@ from speechbrain_emoinv.data.manifest import (
 )
 from speechbrain_emoinv.data.prepare_mbrola import prepare_mbrola
 from speechbrain_emoinv.data.prepare_real import SOURCES, prepare_real
+from speechbrain_emoinv.data.trials import read_trials
 
 
 def prepare_pretrain(
@@ -34,8 +38,8 @@ def prepare_pretrain(
 
     Arguments
     ---------
-    train_csv : str or Path
-        Output manifest.
+    train_csv : str or Path or None
+        Output manifest (None: both corpora prepared, nothing written).
     real_folder : str or Path
         Prepared folder of :func:`prepare_real`.
     real_valid_speakers, real_eval_speakers : sequence of str
@@ -70,6 +74,8 @@ def prepare_pretrain(
         sources={name: SOURCES[name] for name in real_sources},
     )
     prepare_mbrola(sim_data, sim_folder)
+    if train_csv is None:
+        return {}
     rows = read_manifest(Path(real_folder) / "train.csv")
     if real_per_voice:
         by_voice = {}
@@ -83,3 +89,91 @@ def prepare_pretrain(
     counts = dict(Counter(r["corpus"] for r in rows))
     print(f"[prepare pretrain] {train_csv}: {counts}")
     return counts
+
+
+def prepare_finetune(
+    valid_csv,
+    valid_trials,
+    real_folder,
+    real_valid_speakers,
+    real_eval_speakers,
+    real_sources,
+    sim_folder,
+    sim_data,
+):
+    """Stage-2 data: both corpora prepared, and one validation set of both.
+
+    Stage 2 trains on the simulated emotional voices and rehearses the real
+    training voices (``rehearsal_annotation``: the real ``train.csv``). Its
+    checkpoint and threshold are chosen on the validation voices of both
+    corpora: ``valid_csv`` holds every validation utterance of both, and
+    ``valid_trials`` as many trials of each corpus's ``merged`` list (the
+    longer one thinned evenly), so that real and simulated voices weigh
+    alike in the validation EER.
+
+    Arguments
+    ---------
+    valid_csv, valid_trials : str or Path
+        Output manifest and trial list of the joint validation.
+    real_folder, real_valid_speakers, real_eval_speakers, real_sources
+        As in :func:`prepare_pretrain`.
+    sim_folder, sim_data : str or Path
+        Prepared and corpus folders of the simulated corpus.
+
+    Returns
+    -------
+    int
+        Validation trials of each corpus.
+    """
+    prepare_pretrain(
+        None,
+        real_folder,
+        real_valid_speakers,
+        real_eval_speakers,
+        real_sources,
+        sim_folder,
+        sim_data,
+        "all",
+    )
+    return write_joint_validation(
+        valid_csv, valid_trials, [real_folder, sim_folder]
+    )
+
+
+def write_joint_validation(valid_csv, valid_trials, prepared_folders):
+    """One validation set of several prepared corpora, each weighing alike.
+
+    Arguments
+    ---------
+    valid_csv, valid_trials : str or Path
+        Output manifest (the validation rows that the trials use) and trial
+        list: as many trials of each corpus's ``trials/valid/merged.txt``
+        (the longer lists thinned evenly, in order).
+    prepared_folders : list of str or Path
+        Prepared folders (``docs/interfaces.md``).
+
+    Returns
+    -------
+    int
+        Trials taken from each corpus.
+
+    """
+    lists = [
+        read_trials(Path(f) / "trials" / "valid" / "merged.txt")
+        for f in prepared_folders
+    ]
+    n = min(len(t) for t in lists)
+    trials = [tr for t in lists for tr in spread(t, n)]
+    used = {u for tr in trials for u in tr[1:3]}
+    rows = [
+        r
+        for f in prepared_folders
+        for r in read_manifest(Path(f) / "valid.csv")
+        if r["ID"] in used
+    ]
+    write_manifest(rows, valid_csv)
+    lines = "".join(" ".join(map(str, tr)) + "\n" for tr in trials)
+    tmp = Path(valid_trials).with_name(f".{Path(valid_trials).name}.tmp")
+    tmp.write_text(lines)
+    os.replace(tmp, valid_trials)
+    return n

@@ -24,6 +24,7 @@ Authors
  * speechbrain-emoinv contributors 2025
 """
 
+import importlib.util
 import math
 import os
 from pathlib import Path
@@ -120,6 +121,175 @@ def _check_checkpoint(path):
             f"{path}: cannot be read ({error_cause(err)}): the file is "
             "truncated or corrupt; export or copy the model again"
         ) from None
+
+
+# Embedding paths of the tools: onnxruntime running the folder's
+# ``embedding.onnx`` (the fastest on CPUs: benchmarks/bench_cost.py
+# --part embedding) or SpeechBrain's PyTorch model.
+BACKENDS = ("auto", "onnx", "pytorch")
+
+
+def resolve_backend(model_dir, backend="auto", device="cpu"):
+    """The embedding path a tool takes for a folder, and why not onnx.
+
+    ``onnx`` needs a CPU device, onnxruntime and an ``embedding.onnx``
+    (``emoinv-export --format onnx``) made from the folder's current
+    checkpoint. ``auto`` takes it when it can and else PyTorch; a forced
+    ``onnx`` that cannot run is an error.
+
+    Arguments
+    ---------
+    model_dir : str or Path
+        Exported folder.
+    backend : str
+        ``auto``, ``onnx`` or ``pytorch``.
+    device : str
+        Torch device of the tool.
+
+    Returns
+    -------
+    name : str
+        ``onnx`` or ``pytorch``.
+    reason : str or None
+        Why ``auto`` fell back to PyTorch (None otherwise).
+
+    Example
+    -------
+    >>> resolve_backend("no_such_dir", "pytorch")
+    ('pytorch', None)
+    >>> resolve_backend("no_such_dir", "auto", device="cuda:0")[1]
+    'onnxruntime runs on the CPU, the device is cuda:0'
+    """
+    from speechbrain_emoinv.export import (
+        FORMAT_FILES,
+        file_fingerprint,
+        model_fingerprint,
+    )
+
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown backend {backend!r}: {', '.join(BACKENDS)}")
+    if backend == "pytorch":
+        return "pytorch", None
+    path = Path(model_dir) / FORMAT_FILES["onnx"]
+    export = f"emoinv-export --model {model_dir} --format onnx"
+    if device != "cpu":
+        reason = f"onnxruntime runs on the CPU, the device is {device}"
+    elif importlib.util.find_spec("onnxruntime") is None:
+        reason = (
+            "onnxruntime is not installed (pip install "
+            "'speechbrain-emoinv[export]')"
+        )
+    elif not path.is_file():
+        reason = f"no {path} (write it with `{export}`)"
+    elif file_fingerprint(path) != model_fingerprint(model_dir):
+        reason = (
+            f"{path} was made from another checkpoint (rewrite it with "
+            f"`{export}`)"
+        )
+    else:
+        return "onnx", None
+    if backend == "onnx":
+        raise ValueError(f"--backend onnx: {reason}")
+    return "pytorch", reason
+
+
+class OnnxEmbedder:
+    """An exported folder's ``embedding.onnx`` run by onnxruntime, with
+    the calls of ``SpeakerRecognition`` that the tools use.
+
+    Every utterance is embedded alone, at its own length (the file takes
+    one utterance per call), so an embedding never depends on the other
+    members of a batch.
+
+    Arguments
+    ---------
+    model_dir : str or Path
+        Exported folder holding an up-to-date ``embedding.onnx``.
+    threads : int or None
+        onnxruntime's intra-op threads (default: torch's thread count).
+    """
+
+    backend = "onnx"
+
+    def __init__(self, model_dir, threads=None):
+        import onnxruntime
+        from speechbrain.dataio.preprocess import AudioNormalizer
+
+        from speechbrain_emoinv.export import (
+            FORMAT_FILES,
+            model_fingerprint,
+            read_metadata,
+        )
+
+        model_dir = Path(model_dir)
+        self.fingerprint = model_fingerprint(model_dir)
+        rate = int(read_metadata(model_dir).get("sample_rate", 16000))
+        self.audio_normalizer = AudioNormalizer(sample_rate=rate)
+        opts = onnxruntime.SessionOptions()
+        opts.intra_op_num_threads = threads or torch.get_num_threads()
+        opts.inter_op_num_threads = 1
+        opts.graph_optimization_level = (
+            onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
+        )
+        self.session = onnxruntime.InferenceSession(
+            str(model_dir / FORMAT_FILES["onnx"]),
+            opts,
+            providers=["CPUExecutionProvider"],
+        )
+
+    def encode_batch(self, wavs, wav_lens=None):
+        """``(B, T)`` padded waveforms and relative lengths -> ``(B, 1,
+        D)`` embeddings, as ``SpeakerRecognition.encode_batch``."""
+        if wavs.dim() == 1:
+            wavs = wavs[None]
+        if wav_lens is None:
+            wav_lens = torch.ones(wavs.shape[0])
+        n = torch.round(wav_lens * wavs.shape[1]).long().tolist()
+        wavs = wavs.float().cpu().numpy()
+        out = [
+            self.session.run(None, {"wav": wav[None, :k]})[0]
+            for wav, k in zip(wavs, n, strict=True)
+        ]
+        return torch.from_numpy(np.concatenate(out))[:, None]
+
+
+def load_embedder(model_dir, backend="auto", savedir=None, device="cpu"):
+    """The tools' embedding model of a folder: :class:`OnnxEmbedder` or
+    :func:`load_model`'s ``SpeakerRecognition``, as
+    :func:`resolve_backend` picks.
+
+    Arguments
+    ---------
+    model_dir : str or Path
+        Exported folder (trusted).
+    backend : str
+        ``auto``, ``onnx`` or ``pytorch``, resolved beforehand or here.
+    savedir, device
+        As in :func:`load_model`.
+
+    Returns
+    -------
+    OnnxEmbedder or SpeakerRecognition
+        With ``fingerprint`` and ``backend`` (``onnx`` or ``pytorch``).
+    """
+    name, _ = resolve_backend(model_dir, backend, device)
+    if name == "onnx":
+        return OnnxEmbedder(model_dir)
+    model = load_model(model_dir, savedir, device)
+    model.backend = "pytorch"
+    return model
+
+
+def embedding_key(fingerprint, backend):
+    """Cache key of a model's embeddings on one path (the two paths
+    differ by float rounding and by padding: caches never mix them).
+
+    Example
+    -------
+    >>> embedding_key("abc", "pytorch"), embedding_key("abc", "onnx")
+    ('abc', 'abc-onnx')
+    """
+    return fingerprint if backend == "pytorch" else f"{fingerprint}-{backend}"
 
 
 def load_row(row, model):
