@@ -990,7 +990,7 @@ class CheckedEmbedding(torch.nn.Module):
         -> (batch_size, D)."""
         if wav.dim() != 2 or wav.size(0) != self.batch_size:
             raise ValueError(
-                f"expected {self.batch_size} mono utterance(s) of shape "
+                "expected one mono utterance per row, shape "
                 f"({self.batch_size}, T): average the channels first"
             )
         if wav.size(1) < self.min_len:

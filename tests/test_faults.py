@@ -301,6 +301,7 @@ def test_embed_chunks_keyed_by_chunk_size(toy, tmp_path, monkeypatch, capsys):
     data, model = toy
     args = ["--model", str(model), "--csv", str(data / "eval.csv")]
     args += ["--out", str(tmp_path / "e"), "--no-progress", "--batch-size", "1"]
+    args += ["--backend", "pytorch"]  # no ONNX file: no note on stderr
     real, calls = emb_mod.embed_rows, []
 
     def dies_in_chunk_2(*a, **k):
@@ -556,7 +557,8 @@ def test_model_size_mismatch_is_one_short_line(toy, tmp_path, capsys):
         hp.read_text().replace("[32, 32, 32, 32, 96]", "[16, 16, 16, 16, 48]")
     )
     wavs = [str(w) for w in sorted((data / "wav").glob("*.wav"))[:2]]
-    assert verify.main(["--model", str(folder), *wavs]) == 1
+    args = ["--model", str(folder), "--backend", "pytorch", *wavs]
+    assert verify.main(args) == 1
     line = _one_error_line(
         capsys.readouterr().err, "embedding_model.ckpt does not fit", "more"
     )
@@ -608,7 +610,8 @@ def test_ctrl_c_exits_130_with_one_line(toy, monkeypatch, capsys):
         raise KeyboardInterrupt
 
     monkeypatch.setattr(verify, "embed_rows", interrupted)
-    assert verify.main(["--model", str(model), *wavs]) == 130
+    args = ["--model", str(model), "--backend", "pytorch", *wavs]
+    assert verify.main(args) == 130
     _one_error_line(capsys.readouterr().err, "emoinv-verify: interrupted")
     monkeypatch.setattr(recipe, "run", interrupted)  # the recipe too
     line = _recipe_main(capsys, status=130)
