@@ -42,7 +42,12 @@ from speechbrain.utils.checkpoints import average_checkpoints
 from speechbrain.utils.distributed import if_main_process, run_on_main
 from torch.nn.parallel import DistributedDataParallel as DDP
 
-from speechbrain_emoinv.atomic_files import WriteError
+from speechbrain_emoinv.atomic_files import (
+    WriteError,
+    atomic_path,
+    torch_save,
+    write_errors_named,
+)
 from speechbrain_emoinv.config import (
     load_config,
     resolve_config,
@@ -620,11 +625,13 @@ def export_and_evaluate(brain, hparams):
     )
     # The classifier and its classes, as in SpeechBrain's hub folders: a
     # fine-tuning run warm-starts the classes it shares (load_known_classes)
-    torch.save(
+    torch_save(
         hparams["classifier"].state_dict(),
         os.path.join(export, CLASSIFIER_FILE),
     )
-    hparams["label_encoder"].save(os.path.join(export, LABELS_FILE))
+    labels = os.path.join(export, LABELS_FILE)
+    with atomic_path(labels) as tmp, write_errors_named(labels):
+        hparams["label_encoder"].save(tmp)
     logger.info("Exported %s", export)
     results = hparams["evaluate"](model_dir=export, device=brain.device)
     if hparams["export_cohort"]:

@@ -22,6 +22,7 @@ import soundfile as sf
 import torch
 from fake_corpora import make_cremad, tone
 from recipe_utils import ROOT, TINY, TINY_DATA, recipe_cmd, run_recipe
+from test_distillation import _manifest
 
 import speechbrain_emoinv.evaluation.embedding as emb_mod
 import speechbrain_emoinv.export as export_mod
@@ -32,6 +33,7 @@ from speechbrain_emoinv.checkpoints import (
 )
 from speechbrain_emoinv.cli import embed, evaluate, verify
 from speechbrain_emoinv.data.prepare_cremad import prepare_cremad
+from speechbrain_emoinv.distillation import teacher_embeddings
 from speechbrain_emoinv.evaluation.embedding import embed_rows, load_model
 from speechbrain_emoinv.evaluation.toy import make_toy_data, make_toy_model
 from speechbrain_emoinv.export import export_format, export_pretrained
@@ -168,6 +170,21 @@ def test_half_written_stage1_export_not_reused(two_stage):
     assert incomplete(stage1, stage1 / "pretrained") is None
     # An export is swapped in whole: no temporary folder is left.
     assert not list(stage1.glob(".pretrained.*"))
+
+
+def test_truncated_teacher_cache_embedded_again(tmp_path, caplog):
+    """A cache entry cut short (a disk fault, or a kill before atomic
+    writes) is named and embedded again, never reused."""
+    _manifest(tmp_path)
+    cache = tmp_path / "cache"
+    first = teacher_embeddings(tmp_path / "train.csv", cache)
+    (path,) = cache.iterdir()
+    path.write_bytes(path.read_bytes()[:100])
+    again = teacher_embeddings(tmp_path / "train.csv", cache)
+    assert all(np.allclose(again[k], first[k], atol=1e-6) for k in first)
+    assert f"{path} cannot be read" in caplog.text
+    assert np.load(path)["emb"].shape == (3, 256)  # rewritten whole
+    assert list(cache.iterdir()) == [path]  # no temporary file left
 
 
 # -- 2. ONNX / TorchScript parity on the main command's model -----------------
@@ -546,6 +563,21 @@ def test_corrupt_checkpoint_in_recipe_is_one_line(two_stage):
     _one_error_line(
         proc.stderr, f"{newest}: checkpoint does not load", "--ckpt_fallback"
     )
+
+
+def test_corrupt_onnx_file_named_not_used(toy, tmp_path):
+    """A truncated ``embedding.onnx``: ``auto`` embeds with PyTorch and
+    says why; a forced ``--backend onnx`` is an error naming the file."""
+    _, model = toy
+    folder = tmp_path / "m"
+    shutil.copytree(model, folder)
+    path, _ = export_format(folder, "onnx")
+    path.write_bytes(path.read_bytes()[:1000])
+    name, why = emb_mod.resolve_backend(folder, "auto")
+    assert name == "pytorch" and why.startswith(f"{path} cannot be read")
+    assert "emoinv-export" in why
+    with pytest.raises(ValueError, match=re.escape(f"{path} cannot be read")):
+        emb_mod.resolve_backend(folder, "onnx")
 
 
 def test_model_size_mismatch_is_one_short_line(toy, tmp_path, capsys):

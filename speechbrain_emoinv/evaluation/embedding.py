@@ -132,9 +132,9 @@ BACKENDS = ("auto", "onnx", "pytorch")
 def resolve_backend(model_dir, backend="auto", device="cpu"):
     """The embedding path a tool takes for a folder, and why not onnx.
 
-    ``onnx`` needs a CPU device, onnxruntime and an ``embedding.onnx``
-    (``emoinv-export --format onnx``) made from the folder's current
-    checkpoint. ``auto`` takes it when it can and else PyTorch; a forced
+    ``onnx`` needs a CPU device, onnxruntime and a readable
+    ``embedding.onnx`` (``emoinv-export --format onnx``) made from the
+    folder's current checkpoint. ``auto`` takes it when it can and else PyTorch; a forced
     ``onnx`` that cannot run is an error.
 
     Arguments
@@ -181,13 +181,22 @@ def resolve_backend(model_dir, backend="auto", device="cpu"):
         )
     elif not path.is_file():
         reason = f"no {path} (write it with `{export}`)"
-    elif file_fingerprint(path) != model_fingerprint(model_dir):
-        reason = (
-            f"{path} was made from another checkpoint (rewrite it with "
-            f"`{export}`)"
-        )
     else:
-        return "onnx", None
+        want = model_fingerprint(model_dir)
+        try:
+            made_from = file_fingerprint(path)
+        except Exception as err:  # truncated or corrupt
+            reason = (
+                f"{path} cannot be read ({error_cause(err)}): rewrite it "
+                f"with `{export}`"
+            )
+        else:
+            if made_from == want:
+                return "onnx", None
+            reason = (
+                f"{path} was made from another checkpoint (rewrite it with "
+                f"`{export}`)"
+            )
     if backend == "onnx":
         raise ValueError(f"--backend onnx: {reason}")
     return "pytorch", reason
