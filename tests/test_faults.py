@@ -477,6 +477,13 @@ def test_training_manifest_checked_up_front(tmp_path, capsys, monkeypatch):
         proc.stderr, "m.csv row 2 (ID cd)", "44100 Hz", "and 4 more bad rows"
     )
     assert not (out / "train_log.txt").exists()  # no epoch began
+    # Stage 2's rehearsal manifest (stage 1's voices) is checked too.
+    out = tmp_path / "run2"
+    proc = _recipe_proc(
+        f"--output_folder={out}", f"--rehearsal_annotation={csv}"
+    )
+    assert proc.returncode == 1, proc.stderr[-3000:]
+    _one_error_line(proc.stderr, "m.csv row 2 (ID cd)", "44100 Hz")
 
 
 # -- 9. messages that say what is wrong ---------------------------------------
