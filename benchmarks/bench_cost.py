@@ -289,13 +289,18 @@ def quantize_int8(onnx_path, out_path):
     import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    logging.getLogger().setLevel(logging.ERROR)  # pre-processing hint
-    quantize_dynamic(
-        str(onnx_path),
-        str(out_path),
-        weight_type=QuantType.QInt8,
-        nodes_to_exclude=_plain_onnx_nodes(onnx.load(str(onnx_path))),
-    )
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.ERROR)  # its pre-processing hint, for this call
+    try:
+        quantize_dynamic(
+            str(onnx_path),
+            str(out_path),
+            weight_type=QuantType.QInt8,
+            nodes_to_exclude=_plain_onnx_nodes(onnx.load(str(onnx_path))),
+        )
+    finally:
+        root.setLevel(level)
     return Path(out_path)
 
 
