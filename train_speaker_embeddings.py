@@ -43,10 +43,18 @@ from speechbrain.utils.checkpoints import average_checkpoints
 from speechbrain.utils.distributed import if_main_process, run_on_main
 from torch.nn.parallel import DistributedDataParallel as DDP
 
+from speechbrain_emoinv.atomic_files import (
+    WriteError,
+    atomic_path,
+    torch_save,
+    write_errors_named,
+)
 from speechbrain_emoinv.config import (
     load_config,
     resolve_config,
+    resolved_config,
     save_resolved_config,
+    with_override,
 )
 from speechbrain_emoinv.data.manifest import read_manifest
 from speechbrain_emoinv.evaluation.lists import read_trial_list
@@ -68,6 +76,16 @@ from speechbrain_emoinv.finetune import (
 )
 from speechbrain_emoinv.interpolation import choose_mix
 from speechbrain_emoinv.metrics import compute_eer, threshold_at
+from speechbrain_emoinv.run_guard import (
+    RunError,
+    check_run_settings,
+    check_same_config,
+    check_training_manifest,
+    clear_complete,
+    incomplete,
+    mark_complete,
+    output_lock,
+)
 from speechbrain_emoinv.scoring import cosine_scores
 from speechbrain_emoinv.stable_random import stable_uniform
 
@@ -649,11 +667,13 @@ def export_and_evaluate(brain, hparams):
     )
     # The classifier and its classes, as in SpeechBrain's hub folders: a
     # fine-tuning run warm-starts the classes it shares (load_known_classes)
-    torch.save(
+    torch_save(
         hparams["classifier"].state_dict(),
         os.path.join(export, CLASSIFIER_FILE),
     )
-    hparams["label_encoder"].save(os.path.join(export, LABELS_FILE))
+    labels = os.path.join(export, LABELS_FILE)
+    with atomic_path(labels) as tmp, write_errors_named(labels):
+        hparams["label_encoder"].save(tmp)
     logger.info("Exported %s", export)
     results = hparams["evaluate"](model_dir=export, device=brain.device)
     if hparams["export_cohort"]:
@@ -701,49 +721,91 @@ def export_cohort(model_dir, eval_folder, device):
     save_cohort(model_dir, ids, emb)
 
 
-def pretrained_stage1(config, cache_folder, run_opts):
+def stage1_folder(config, cache_folder):
+    """``<cache_folder>/<key>``: the stage-1 run of a config, keyed by its
+    resolved text (every row and seed of stage 2 shares it; a changed
+    config is another folder)."""
+    key = hashlib.sha1(resolve_config(config).encode()).hexdigest()[:12]
+    return os.path.join(cache_folder, key)
+
+
+def pretrained_stage1(config, folder, run_opts):
     """Stage 1 of the two-stage flow, trained once and reused.
 
-    The stage-1 run lives in ``<cache_folder>/<key>``, where the key hashes
-    its resolved config: every row and seed of stage 2 shares it, a changed
-    config trains a new one, and an interrupted one resumes from its
-    checkpoints when called again. Command-line overrides of stage 2 (seed,
-    epochs, ...) never reach it; run options (device, ...) do.
+    The stage-1 run lives in ``folder`` (:func:`stage1_folder`). It is
+    reused only when its completion record, written last, names the
+    export that is there; otherwise (a new, interrupted or half-exported
+    run) it is run again, resuming from its checkpoints. Concurrent stage-2
+    runs wait for the one that holds its lock. Command-line overrides of
+    stage 2 (seed, epochs, ...) never reach it; run options (device, ...)
+    do.
 
     Returns
     -------
     str
         The exported stage-1 folder (``embedding_model.ckpt``).
     """
-    key = hashlib.sha1(resolve_config(config).encode()).hexdigest()[:12]
-    folder = os.path.join(cache_folder, key)
     export = os.path.join(folder, "pretrained")
-    if os.path.isfile(os.path.join(export, "embedding_model.ckpt")):
-        logger.info("Stage 1: reusing %s (%s)", export, config)
-    else:
-        logger.info("Stage 1: training %s in %s", config, folder)
-        run(config, run_opts, {"output_folder": folder})
+    with output_lock(folder, wait=True):
+        why = incomplete(folder, export)
+        if why is None:
+            logger.info("Stage 1: reusing %s (%s)", export, config)
+        else:
+            logger.info("Stage 1: training %s in %s: %s", config, folder, why)
+            run(config, run_opts, {"output_folder": folder})
     return export
 
 
 def run(hparams_file, run_opts, overrides):
-    """Prepares the data, trains (from stage 1 when the config names one),
-    exports and evaluates."""
+    """Checks the settings and the output folder, prepares the data,
+    trains (from stage 1 when the config names one), exports and
+    evaluates; records the run as complete last."""
     hparams, config_text = load_config(hparams_file, overrides)
     hparams["config_file"] = hparams_file
-    sb.core.create_experiment_directory(hparams["output_folder"])
+    check_run_settings(hparams, hparams_file)
+    hparams["checkpointer"].fallback = hparams.get("ckpt_fallback", False)
+    folder = hparams["output_folder"]
+    stage1 = None
     if hparams.get("pretrain_config") and not hparams["pretrained_path"]:
-        hparams["pretrained_path"] = pretrained_stage1(
-            hparams["pretrain_config"], hparams["pretrain_folder"], run_opts
+        stage1 = stage1_folder(
+            hparams["pretrain_config"], hparams["pretrain_folder"]
         )
-        # Stage 1 pointed the log file at its own folder: back to ours.
-        sb.core.create_experiment_directory(hparams["output_folder"])
+        # Recorded with the run: a run from another stage 1 is another run.
+        overrides = with_override(
+            overrides, "pretrained_path", os.path.join(stage1, "pretrained")
+        )
+    with output_lock(folder):
+        check_same_config(folder, resolved_config(config_text, overrides))
+        sb.core.create_experiment_directory(folder)
+        if if_main_process():
+            save_resolved_config(config_text, overrides, folder)
+            clear_complete(folder)
+        if stage1:
+            hparams["pretrained_path"] = pretrained_stage1(
+                hparams["pretrain_config"], stage1, run_opts
+            )
+            # Stage 1 pointed the log file at its own folder: back to ours.
+            sb.core.create_experiment_directory(folder)
+        train_export_evaluate(hparams, run_opts)
+        if if_main_process():
+            mark_complete(folder, hparams["export_folder"])
+    if torch.distributed.is_initialized():
+        torch.distributed.barrier()
+
+
+def train_export_evaluate(hparams, run_opts):
+    """Prepares and checks the data, trains, exports and evaluates."""
     started = time.time()  # this stage only
-    if if_main_process():
-        save_resolved_config(config_text, overrides, hparams["output_folder"])
     run_on_main(hparams["prepare_data"])
     if hparams["use_augment"] and hparams["prepare_augment"]:
         run_on_main(hparams["prepare_augment"])
+    for key in ("train_annotation", "valid_annotation", "rehearsal_annotation"):
+        if hparams[key]:
+            check_training_manifest(
+                hparams[key],
+                hparams["sample_rate"],
+                os.path.join(hparams["save_folder"], "audio_checked.json"),
+            )
     if distilling(hparams):  # the teacher embeds once (cached)
         run_on_main(
             hparams["teacher_embeddings"], args=[hparams["train_annotation"]]
@@ -804,19 +866,27 @@ def run(hparams_file, run_opts, overrides):
         logger.info(
             "Finished %s in %.1f min (preparation, training, export, "
             "evaluation): %s",
-            hparams_file,
+            hparams["config_file"],
             (time.time() - started) / 60,
             hparams["output_folder"],
         )
-    if torch.distributed.is_initialized():
-        torch.distributed.barrier()
 
 
 def main(argv):
-    """Parses the command line and runs the recipe."""
+    """Parses the command line and runs the recipe. A run that cannot be
+    right (``RunError``) or a failed write is one line on stderr, exit
+    status 1; Ctrl-C is one line, exit status 130."""
     hparams_file, run_opts, overrides = sb.parse_arguments(argv)
     sb.utils.distributed.ddp_init_group(run_opts)
-    run(hparams_file, run_opts, overrides)
+    prog = os.path.basename(__file__)
+    try:
+        run(hparams_file, run_opts, overrides)
+    except (RunError, WriteError) as err:
+        print(f"{prog}: error: {err}", file=sys.stderr)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        print(f"{prog}: interrupted", file=sys.stderr)
+        sys.exit(130)
     if torch.distributed.is_initialized():
         torch.distributed.destroy_process_group()
 

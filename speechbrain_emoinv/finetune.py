@@ -100,14 +100,27 @@ def strict_load(model, path):
     try:
         model.load_state_dict(state, strict=True)
     except RuntimeError as err:
-        lines = [ln.strip() for ln in str(err).splitlines()[1:] if ln.strip()]
-        more = f" (and {len(lines) - 2} more)" if len(lines) > 2 else ""
         raise ValueError(
             f"{os.path.realpath(path)} does not fit the configured embedding "
-            f"model: {' '.join(lines[:2])}{more}. Set the model size in the "
+            f"model: {mismatch_summary(err)}. Set the model size in the "
             "YAML (ecapa_channels, ecapa_attention, emb_dim, n_mels) to the "
             "pretrained one."
         ) from None
+
+
+def mismatch_summary(err):
+    """The first two lines of PyTorch's ``load_state_dict`` error (which
+    lists every mismatched tensor, tens of KB for a whole model).
+
+    Example
+    -------
+    >>> err = RuntimeError("Error(s):\\n\\ta\\n\\tb\\n\\tc\\n")
+    >>> mismatch_summary(err)
+    'a b (and 1 more)'
+    """
+    lines = [ln.strip() for ln in str(err).splitlines()[1:] if ln.strip()]
+    more = f" (and {len(lines) - 2} more)" if len(lines) > 2 else ""
+    return f"{' '.join(lines[:2])}{more}"
 
 
 def load_embedding_weights(model, source, collect_in, fetch_config=None):

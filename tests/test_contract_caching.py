@@ -63,19 +63,27 @@ def stage1(tmp_path, monkeypatch):
     hparams.mkdir()
     for name in ("emoinv.yaml", "pretrain.yaml"):
         shutil.copy(ROOT / "hparams" / name, hparams / name)
+        # Written as _edit writes (ruamel moves the comments that follow
+        # a tagged mapping), so that an edit changes the value alone.
+        yaml = YAML()
+        yaml.dump(yaml.load(hparams / name), hparams / name)
     trained = []
 
     def fake_run(config, run_opts, overrides):
-        export = Path(overrides["output_folder"]) / "pretrained"
+        folder = Path(overrides["output_folder"])
+        export = folder / "pretrained"
         export.mkdir(parents=True)
         (export / "embedding_model.ckpt").write_text("weights")
+        (export / "hyperparams.yaml").write_text("a: 1\n")
+        recipe.mark_complete(folder, export)  # a finished run's last act
         trained.append(config)
 
     monkeypatch.setattr(recipe, "run", fake_run)
 
     def train(config):
         before = len(trained)
-        export = recipe.pretrained_stage1(str(config), tmp_path / "cache", {})
+        folder = recipe.stage1_folder(str(config), tmp_path / "cache")
+        export = recipe.pretrained_stage1(str(config), folder, {})
         return Path(export).parent, len(trained) > before
 
     return hparams, train

@@ -82,7 +82,9 @@ def test_export_format_matches_pytorch(toy, tmp_path, fmt, capsys):
         # The model card's onnxruntime example, run as written.
         sf.write(tmp_path / "a.wav", wav, 16000, subtype="FLOAT")
         card = (toy / "README.md").read_text()
-        code = re.search(r"```python\n(import onnxruntime.*?)```", card, re.S)
+        code = re.search(
+            r"```python\n(import numpy, onnxruntime.*?)```", card, re.S
+        )
         code = code.group(1).replace('"embedding.onnx"', repr(path))
         code = code.replace('"a.wav"', repr(str(tmp_path / "a.wav")))
         scope = {}

@@ -292,7 +292,7 @@ def test_rehearsal_rows_follow_the_parallels_aam_only(use_pairs):
     (enc_feats, _), _ = spies["encoder"].calls[0]
     assert torch.equal(enc_feats[-B:], feats[-B:])
     if use_pairs:
-        (em_feats, _, _), _ = spies["em"].calls[0]
+        (em_feats, *_), _ = spies["em"].calls[0]
         assert torch.equal(em_feats, feats[B : 2 * B])
     # AAM sees the real rows' own labels; the pair loss never sees them.
     (_, spk, emb_anchor, emb_parallel), _ = spies["cost"].calls[0]

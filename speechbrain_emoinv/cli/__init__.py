@@ -1,8 +1,9 @@
 """Command-line tools; :func:`run_main` makes each behave like a Unix tool.
 
-Exit status 0 on success, 1 on an error, 2 on a usage error (argparse);
-results go to stdout, diagnostics to stderr; an error is one line
-(``<prog>: error: <message>``), its traceback only with ``--debug``.
+Exit status 0 on success, 1 on an error, 2 on a usage error (argparse),
+130 when interrupted (Ctrl-C); results go to stdout, diagnostics to
+stderr; an error is one line (``<prog>: error: <message>``), its traceback
+only with ``--debug``.
 """
 
 import argparse
@@ -53,6 +54,23 @@ def make_parser(prog, description, model=False, backend=False):
     return p
 
 
+def positive_int(text):
+    """An integer above 0 (argparse type): sizes and counts.
+
+    Example
+    -------
+    >>> positive_int("16")
+    16
+    >>> positive_int("0")
+    Traceback (most recent call last):
+    ...
+    argparse.ArgumentTypeError: not a positive integer: '0'
+    """
+    if not text.strip().isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"not a positive integer: {text!r}")
+    return int(text)
+
+
 def run_main(prog, run, argv=None):
     """Calls ``run(argv)``; returns the exit status.
 
@@ -68,8 +86,9 @@ def run_main(prog, run, argv=None):
     Returns
     -------
     int
-        0 on success, 1 on an error (one line on stderr), or what a
-        ``SystemExit`` (argparse) carries.
+        0 on success, 1 on an error (one line on stderr), 130 on Ctrl-C
+        (``KeyboardInterrupt``, one line), or what a ``SystemExit``
+        (argparse) carries.
 
     Example
     -------
@@ -85,6 +104,11 @@ def run_main(prog, run, argv=None):
     argv = sys.argv[1:] if argv is None else list(argv)
     try:
         run(argv)
+    except KeyboardInterrupt:
+        if "--debug" in argv:
+            raise
+        print(f"{prog}: interrupted", file=sys.stderr)
+        return 130
     except Exception as err:
         if "--debug" in argv:
             raise

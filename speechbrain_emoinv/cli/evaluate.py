@@ -10,7 +10,7 @@ import sys
 
 import torch
 
-from speechbrain_emoinv.cli import make_parser, run_main
+from speechbrain_emoinv.cli import make_parser, positive_int, run_main
 from speechbrain_emoinv.evaluation import run_evaluation
 
 
@@ -38,8 +38,10 @@ def build_parser():
         default="train",
         help="manifest split for s-norm/AS-norm; 'none' disables",
     )
-    p.add_argument("--cohort-size", type=int, default=2000)
-    p.add_argument("--topk", type=int, default=300, help="AS-norm top-k")
+    p.add_argument("--cohort-size", type=positive_int, default=2000)
+    p.add_argument(
+        "--topk", type=positive_int, default=300, help="AS-norm top-k"
+    )
     p.add_argument(
         "--exclude-speakers",
         default=None,
@@ -53,12 +55,17 @@ def build_parser():
     )
     p.add_argument("--device", default="cpu")
     p.add_argument(
-        "--batch-size", type=int, default=16, help="PyTorch path only"
+        "--batch-size",
+        type=positive_int,
+        default=16,
+        help="PyTorch path only",
     )
     p.add_argument("--projection", choices=["tsne", "pca"], default="tsne")
     p.add_argument("--no-plots", action="store_true")
     p.add_argument("--no-probe", action="store_true")
-    p.add_argument("--threads", type=int, default=None, help="torch threads")
+    p.add_argument(
+        "--threads", type=positive_int, default=None, help="torch threads"
+    )
     return p
 
 

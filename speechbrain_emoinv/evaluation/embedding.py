@@ -33,10 +33,11 @@ import numpy as np
 import torch
 from speechbrain.dataio import audio_io
 
-from speechbrain_emoinv.data.audio_checks import clip_issue
+from speechbrain_emoinv.atomic_files import error_cause, torch_save
+from speechbrain_emoinv.data.audio_checks import WINDOW_SECONDS, clip_issue
 from speechbrain_emoinv.scoring import check_finite
 
-MAX_SECONDS = 60.0  # most (padded) audio one forward pass sees
+MAX_SECONDS = WINDOW_SECONDS  # most (padded) audio one forward pass sees
 
 
 def load_model(model_dir, savedir=None, device="cpu"):
@@ -71,27 +72,55 @@ def load_model(model_dir, savedir=None, device="cpu"):
     from speechbrain.inference.speaker import SpeakerRecognition
     from speechbrain.utils.fetching import FetchConfig, LocalStrategy
 
-    from speechbrain_emoinv.export import model_fingerprint
+    from speechbrain_emoinv.export import (
+        CKPT_FILE,
+        model_fingerprint,
+        read_metadata,
+    )
+    from speechbrain_emoinv.finetune import mismatch_summary
 
     model_dir = Path(model_dir).resolve()
     if not (model_dir / "hyperparams.yaml").is_file():
         raise FileNotFoundError(
             f"{model_dir}: not an exported model folder (no hyperparams.yaml)"
         )
+    read_metadata(model_dir)  # refuses an edited sample rate or threshold
     key = model_fingerprint(model_dir)
     if savedir is not None:
         Path(savedir).mkdir(parents=True, exist_ok=True)
+    ckpt = model_dir / CKPT_FILE
     with tempfile.TemporaryDirectory(prefix=f"emoinv-{key}-", dir=savedir) as w:
-        model = SpeakerRecognition.from_hparams(
-            source=str(model_dir),
-            savedir=w,
-            run_opts={"device": device},
-            fetch_config=FetchConfig(allow_network=False),
-            local_strategy=LocalStrategy.NO_LINK,
-        )
+        try:
+            model = SpeakerRecognition.from_hparams(
+                source=str(model_dir),
+                savedir=w,
+                run_opts={"device": device},
+                fetch_config=FetchConfig(allow_network=False),
+                local_strategy=LocalStrategy.NO_LINK,
+            )
+        except Exception as err:
+            if "size mismatch" in str(err):
+                raise ValueError(
+                    f"{ckpt} does not fit {model_dir / 'hyperparams.yaml'} "
+                    f"({mismatch_summary(err)}): the two files come from "
+                    "different models; export the folder again"
+                ) from None
+            _check_checkpoint(ckpt)
+            raise
     model.eval()
     model.fingerprint = key
     return model
+
+
+def _check_checkpoint(path):
+    """Raises naming ``path`` when it does not load (truncated, corrupt)."""
+    try:
+        torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:
+        raise ValueError(
+            f"{path}: cannot be read ({error_cause(err)}): the file is "
+            "truncated or corrupt; export or copy the model again"
+        ) from None
 
 
 # Embedding paths of the tools: onnxruntime running the folder's
@@ -103,9 +132,9 @@ BACKENDS = ("auto", "onnx", "pytorch")
 def resolve_backend(model_dir, backend="auto", device="cpu"):
     """The embedding path a tool takes for a folder, and why not onnx.
 
-    ``onnx`` needs a CPU device, onnxruntime and an ``embedding.onnx``
-    (``emoinv-export --format onnx``) made from the folder's current
-    checkpoint. ``auto`` takes it when it can and else PyTorch; a forced
+    ``onnx`` needs a CPU device, onnxruntime and a readable
+    ``embedding.onnx`` (``emoinv-export --format onnx``) made from the
+    folder's current checkpoint. ``auto`` takes it when it can and else PyTorch; a forced
     ``onnx`` that cannot run is an error.
 
     Arguments
@@ -152,13 +181,22 @@ def resolve_backend(model_dir, backend="auto", device="cpu"):
         )
     elif not path.is_file():
         reason = f"no {path} (write it with `{export}`)"
-    elif file_fingerprint(path) != model_fingerprint(model_dir):
-        reason = (
-            f"{path} was made from another checkpoint (rewrite it with "
-            f"`{export}`)"
-        )
     else:
-        return "onnx", None
+        want = model_fingerprint(model_dir)
+        try:
+            made_from = file_fingerprint(path)
+        except Exception as err:  # truncated or corrupt
+            reason = (
+                f"{path} cannot be read ({error_cause(err)}): rewrite it "
+                f"with `{export}`"
+            )
+        else:
+            if made_from == want:
+                return "onnx", None
+            reason = (
+                f"{path} was made from another checkpoint (rewrite it with "
+                f"`{export}`)"
+            )
     if backend == "onnx":
         raise ValueError(f"--backend onnx: {reason}")
     return "pytorch", reason
@@ -333,6 +371,9 @@ def length_sorted_batches(rows, batch_size, max_pad=0.02):
     [[1, 2], [3], [0]]
     >>> [b.tolist() for b in length_sorted_batches(rows, 3, max_pad=1.0)]
     [[1, 2, 3], [0]]
+    >>> unknown = [{"start": 0, "stop": -1}] * 2  # no duration (ran forever)
+    >>> [b.tolist() for b in length_sorted_batches(unknown, 2)]
+    [[0], [1]]
     """
     length = _lengths(rows)
     order = np.argsort(-length, kind="stable")
@@ -341,8 +382,10 @@ def length_sorted_batches(rows, batch_size, max_pad=0.02):
     while start < order.size:
         window = length[order[start : start + batch_size]]
         too_short = window < (1.0 - max_pad) * window[0]
-        end = start + (
-            int(np.argmax(too_short)) if too_short.any() else window.size
+        # At least one row: an unknown length (no duration, stop -1) is
+        # negative and "too short" for itself.
+        end = start + max(
+            1, int(np.argmax(too_short)) if too_short.any() else window.size
         )
         batches.append(order[start:end])
         start = end
@@ -444,8 +487,11 @@ def shard_chunks(n_rows, rows, rank, world_size, chunk_size):
     return [mine[i : i + chunk_size] for i in range(0, mine.size, chunk_size)]
 
 
-def _chunk_path(work_dir, world_size, rank, c):
-    return Path(work_dir) / f"w{world_size}_r{rank}_c{c:06d}.pt"
+def _chunk_path(work_dir, world_size, chunk_size, rank, c):
+    # Keyed by world and chunk size: a rerun with other sizes cuts other
+    # chunks and never mixes them with these.
+    name = f"w{world_size}_s{chunk_size}_r{rank}_c{c:06d}.pt"
+    return Path(work_dir) / name
 
 
 def embed_shard(
@@ -490,7 +536,7 @@ def embed_shard(
     todo = [
         (c, idx)
         for c, idx in enumerate(chunks)
-        if not _chunk_path(work_dir, world_size, rank, c).is_file()
+        if not _chunk_path(work_dir, world_size, chunk_size, rank, c).is_file()
     ]
     if progress:
         from tqdm import tqdm
@@ -499,15 +545,14 @@ def embed_shard(
     for c, idx in todo:
         issues = {}
         emb = embed_rows(model, [rows[i] for i in idx], batch_size, issues)
-        path = _chunk_path(work_dir, world_size, rank, c)
-        tmp = path.with_suffix(".tmp")
+        path = _chunk_path(work_dir, world_size, chunk_size, rank, c)
         ids = [rows[i]["ID"] for i in idx]
-        torch.save({"ids": ids, "emb": emb, "issues": issues}, tmp)
-        tmp.replace(path)  # atomic: a killed run never leaves half a chunk
+        # atomic: a killed run never leaves half a chunk
+        torch_save({"ids": ids, "emb": emb, "issues": issues}, path)
     return len(todo)
 
 
-def merge_chunks(rows, work_dir, world_size=1, issues=None):
+def merge_chunks(rows, work_dir, world_size=1, chunk_size=256, issues=None):
     """Assembles all ranks' chunk files in manifest order.
 
     Arguments
@@ -518,6 +563,8 @@ def merge_chunks(rows, work_dir, world_size=1, issues=None):
         Folder of chunk files.
     world_size : int
         Number of processes that wrote them.
+    chunk_size : int
+        Utterances per chunk file they were written with.
     issues : dict or None
         Receives the chunks' short/silent clips (see :func:`embed_rows`).
 
@@ -530,7 +577,8 @@ def merge_chunks(rows, work_dir, world_size=1, issues=None):
     """
     index = {r["ID"]: i for i, r in enumerate(rows)}
     emb, have = None, np.zeros(len(rows), dtype=bool)
-    for path in sorted(Path(work_dir).glob(f"w{world_size}_r*_c*.pt")):
+    pattern = f"w{world_size}_s{chunk_size}_r*_c*.pt"
+    for path in sorted(Path(work_dir).glob(pattern)):
         blob = torch.load(path, weights_only=True)
         pos = [index[i] for i in blob["ids"]]
         if emb is None:
@@ -595,4 +643,4 @@ def embed_manifest(
         if not dist.is_initialized():
             dist.init_process_group("gloo")
         dist.barrier()
-    return merge_chunks(rows, work_dir, world, issues)
+    return merge_chunks(rows, work_dir, world, chunk_size, issues)
