@@ -263,12 +263,8 @@ class EmoInvBrain(sb.core.Brain):
             self.hparams.valid_annotation,
         )
         self.valid_scores = scores, labels
-        eer, threshold, per_corpus = validation_criterion(
-            scores, labels, corpus
-        )
-        valid_stats = {"EER": eer, "threshold": threshold}
-        if len(per_corpus) > 1:
-            valid_stats.update(per_corpus)
+        valid_stats = validation_stats(scores, labels, corpus)
+        eer, threshold = valid_stats["EER"], valid_stats["threshold"]
         if stage == sb.Stage.VALID:
             self.hparams.train_logger.log_stats(
                 stats_meta={"epoch": epoch, "lr": self.optimizer_lr()},
@@ -359,10 +355,12 @@ def restart_file_readers(augmenter, seed, batch_size):
             aug.rir_data = reader
 
 
-def validation_criterion(scores, labels, corpus):
-    """The checkpoint criterion: the mean of each corpus's EER (%), so
-    real and simulated voices weigh alike whatever scale each one's scores
-    sit on, and the joint list's EER threshold (the stored threshold).
+def validation_stats(scores, labels, corpus):
+    """Validation statistics: ``EER`` (%) and ``threshold`` of the whole
+    list, the checkpoint criterion (``benchmarks/tuning.md`` §4: its trials
+    hold as many real as simulated ones); with both corpora also each
+    one's EER and their mean, ``score``, which ``pick_mix`` weighs
+    against the start.
 
     Example
     -------
@@ -371,17 +369,20 @@ def validation_criterion(scores, labels, corpus):
     >>> scores = np.array([0.9, 0.8, 0.3, 0.2])
     >>> labels = np.array([True, False, True, False])
     >>> corpus = np.array(["real", "real", "simulated", "simulated"])
-    >>> eer, _, per_corpus = validation_criterion(scores, labels, corpus)
-    >>> eer, per_corpus, 100 * compute_eer(scores, labels)[0]
-    (0.0, {'EER real': 0.0, 'EER simulated': 0.0}, 50.0)
+    >>> stats = validation_stats(scores, labels, corpus)
+    >>> stats["EER"], stats["EER real"], stats["EER simulated"], stats["score"]
+    (50.0, 0.0, 0.0, 0.0)
     """
-    per_corpus = {
-        f"EER {c}": 100
-        * compute_eer(scores[corpus == c], labels[corpus == c])[0]
-        for c in sorted(set(corpus))
-    }
-    eer = sum(per_corpus.values()) / len(per_corpus)
-    return eer, compute_eer(scores, labels)[1], per_corpus
+    eer, threshold = compute_eer(scores, labels)
+    stats = {"EER": 100 * eer, "threshold": threshold}
+    kinds = sorted(set(corpus))
+    if len(kinds) > 1:
+        for c in kinds:
+            stats[f"EER {c}"] = (
+                100 * compute_eer(scores[corpus == c], labels[corpus == c])[0]
+            )
+        stats["score"] = sum(stats[f"EER {c}"] for c in kinds) / len(kinds)
+    return stats
 
 
 def score_trials(embeddings, trial_file, manifest):
@@ -593,8 +594,9 @@ def dataio_prep(hparams):
 
 def interpolate_with_start(brain, valid, hparams):
     """WiSE-FT: the export mixes the recovered model with the weights it
-    was fine-tuned from, ``a`` chosen by the validation EER (the
-    checkpoint criterion); the validation scores of the chosen mix are
+    was fine-tuned from, ``a`` chosen on the validation voices by
+    ``pick_mix`` (the joint EER, and stage 1 kept when the mean of the
+    corpora's EERs says so); the validation scores of the chosen mix are
     kept for the threshold and calibration."""
     start = torch.load(
         os.path.join(
@@ -610,17 +612,22 @@ def interpolate_with_start(brain, valid, hparams):
             valid, test_loader_kwargs=hparams["valid_dataloader_options"]
         )
         scored[len(scored)] = (brain.last_valid, brain.valid_scores)
-        return brain.last_valid["EER"]
+        return brain.last_valid
 
     brain.keep_weights = True
     weights = sorted(hparams["interpolate"])
-    best, eers = choose_mix(
+    best, stats = choose_mix(
         hparams["embedding_model"], start, weights, validate
     )
     brain.keep_weights = False
     brain.last_valid, brain.valid_scores = scored[weights.index(best)]
+    eers = {a: round(s["EER"], 3) for a, s in stats.items()}
     brain.interpolation = {"weight": best, "valid_eer": eers}
     logger.info("Interpolation with the start: a = %s %s", best, eers)
+    if "score" in stats[best]:
+        scores = {a: round(float(s["score"]), 3) for a, s in stats.items()}
+        brain.interpolation["valid_score"] = scores
+        logger.info("Mean of the corpora's validation EERs: %s", scores)
 
 
 def export_and_evaluate(brain, hparams):

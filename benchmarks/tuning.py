@@ -70,7 +70,7 @@ ABLATION_POINTS = {
     "emoinv": "lambda = 1, EM top-k p = 0.5 (defaults)",
 }
 VARIANTS = {
-    "valid_eval": "the defaults (hparams/emoinv.yaml)",
+    "valid_eval": "rehearsal (the defaults of the runs of tuning.md §4)",
     "pair_weight_0.5": "lambda = 0.5",
     "em_always": "EM on every parallel sample, 20-40 %",
     "copypaste_replace": "CopyPaste replace instead of concat",

@@ -10,7 +10,9 @@ validation lists, as the tuning runs are scored. Rule 5 chooses a among
 0.25-1 by the joint EER (what ``--interpolate=[0.25, 0.5, 0.75, 1.0]``
 exports), rule 6 among all five by the score (mean of the real and
 simulated ``merged`` EERs). Writes ``wise.json`` beside each run's
-results and prints both rules' outcomes.
+results and prints both rules' outcomes and, when rule 6 is not met, the
+export the recipe makes (``pick_mix``: rule 5's mix, or stage 1 when its
+score is lower) against stage 1.
 
 Usage::
 
@@ -30,7 +32,7 @@ import numpy as np
 import torch
 
 from speechbrain_emoinv.evaluation import run_evaluation
-from speechbrain_emoinv.interpolation import mix_states
+from speechbrain_emoinv.interpolation import mix_states, pick_mix
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "tuning"
@@ -129,7 +131,31 @@ def main(argv=None):
         f" points, simulated merged {np.mean(sim):+.2f} points -> "
         f"{'the criterion of every stage-2 config' if met else 'not met'}"
     )
+    if not met:
+        export(rows)
     return 0
+
+
+def export(rows):
+    """Prints what ``pick_mix`` exports per seed and its change vs stage 1."""
+    real, sim = [], []
+    for grid, *_ in rows:
+        stats = {
+            float(a): {
+                "EER": g["joint"]["merged"],
+                "score": (g["sim"]["merged"] + g["real"]["merged"]) / 2,
+            }
+            for a, g in grid.items()
+        }
+        g = grid[str(pick_mix(stats))]
+        real.append(g["real"]["merged"] - grid["0.0"]["real"]["merged"])
+        sim.append(g["sim"]["merged"] - grid["0.0"]["sim"]["merged"])
+        print(f"export (pick_mix): a = {pick_mix(stats)}")
+    print(
+        f"exports vs stage 1: real merged {np.mean(real):+.2f} points, "
+        f"simulated merged {np.mean(sim):+.2f} points (mean of "
+        f"{len(rows)} seeds)"
+    )
 
 
 if __name__ == "__main__":

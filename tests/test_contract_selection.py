@@ -13,6 +13,7 @@ criterion picks.
   weights that name their epoch, averaged by hand).
 """
 
+import math
 import re
 import sys
 
@@ -149,3 +150,41 @@ def test_averaging_takes_the_last_n_end_of_epoch_checkpoints(tmp_path, n):
                 key
             )
     assert sorted(brain.averaged) == sorted(names[e] for e in last)
+
+
+def test_validation_weighs_each_corpus_by_its_own_trials(tmp_path):
+    """Each trial is counted in the corpus of its enrolment utterance (the
+    manifest's ``simulated`` column): a corpus that separates its speakers
+    scores 0 % whatever the other corpus's scale."""
+    rows = ["ID,duration,wav,start,stop,spk_id,emotion,simulated"]
+    # Angles (rad) of two utterances per speaker: the real voices' impostors
+    # (cos ~0.8) score above the simulated voices' targets (cos ~0.7).
+    angles = {
+        ("real", "0"): {"a": (0.0, 0.05), "b": (0.6, 0.65)},
+        ("sim", "1"): {"a": (0.0, 0.8), "b": (2.0, 2.8)},
+    }
+    emb = {}
+    for (corpus, flag), speakers in angles.items():
+        for spk, utts in speakers.items():
+            for i, angle in enumerate(utts):
+                utt = f"{corpus}{spk}{i}"
+                rows.append(
+                    f"{utt},1.0,x.wav,0,16000,{corpus}{spk},neutral,{flag}"
+                )
+                emb[utt] = torch.tensor([math.cos(angle), math.sin(angle), 0.0])
+    (tmp_path / "valid.csv").write_text("\n".join(rows) + "\n")
+    trials = [
+        f"{int(e[:-1] == t[:-1])} {e} {t}"
+        for e in emb
+        for t in emb
+        if e < t and e[:3] == t[:3]
+    ]
+    (tmp_path / "trials.txt").write_text("\n".join(trials) + "\n")
+    scores, labels, corpus = recipe.score_trials(
+        emb, tmp_path / "trials.txt", tmp_path / "valid.csv"
+    )
+    assert sorted(set(corpus)) == ["real", "simulated"]
+    assert (corpus == "real").sum() == (corpus == "simulated").sum() == 6
+    stats = recipe.validation_stats(scores, labels, corpus)
+    assert stats["EER real"] == stats["EER simulated"] == stats["score"] == 0
+    assert stats["EER"] > 0  # the pooled list mixes the two scales

@@ -309,6 +309,14 @@ MUTANTS = [
         ("tests/test_contract_selection.py",),
     ),
     Mutant(
+        "corpora_weighed_by_the_pooled_list",
+        RECIPE,
+        '        stats["score"] = sum(stats[f"EER {c}"] for c in kinds) / '
+        "len(kinds)\n",
+        '        stats["score"] = stats["EER"]\n',
+        ("tests/test_contract_selection.py",),
+    ),
+    Mutant(
         "stage1_key_hashes_the_file_bytes",
         RECIPE,
         "    key = hashlib.sha1(resolve_config(config).encode()).hexdigest()"
