@@ -578,7 +578,7 @@ def dataio_prep(hparams):
         where = hparams["train_annotation"]
         if real:
             where += f" + {hparams['rehearsal_annotation']}"
-        raise ValueError(
+        raise RunError(
             f"{where} has {n_spk} training speakers but "
             f"out_n_neurons is {hparams['out_n_neurons']}: pass "
             f"--out_n_neurons={n_spk}"

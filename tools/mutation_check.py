@@ -256,8 +256,8 @@ MUTANTS = [
     Mutant(
         "valid_scores_negated",
         RECIPE,
-        "    return scores, trials.labels\n",
-        "    return -scores, trials.labels\n",
+        "    return scores, trials.labels, corpus\n",
+        "    return -scores, trials.labels, corpus\n",
         ("tests/test_recipe.py::test_export_loads_without_network",),
     ),
     Mutant(
