@@ -35,6 +35,7 @@ import random
 import sys
 import time
 
+import numpy as np
 import speechbrain as sb
 import torch
 from speechbrain.dataio import audio_io
@@ -42,11 +43,20 @@ from speechbrain.utils.checkpoints import average_checkpoints
 from speechbrain.utils.distributed import if_main_process, run_on_main
 from torch.nn.parallel import DistributedDataParallel as DDP
 
+from speechbrain_emoinv.atomic_files import (
+    WriteError,
+    atomic_path,
+    torch_save,
+    write_errors_named,
+)
 from speechbrain_emoinv.config import (
     load_config,
     resolve_config,
+    resolved_config,
     save_resolved_config,
+    with_override,
 )
+from speechbrain_emoinv.data.manifest import read_manifest
 from speechbrain_emoinv.evaluation.lists import read_trial_list
 from speechbrain_emoinv.evaluation.report import (
     fit_llr_calibration,
@@ -58,8 +68,24 @@ from speechbrain_emoinv.export import (
     save_cohort,
     write_model_card,
 )
-from speechbrain_emoinv.finetune import load_embedding_weights
+from speechbrain_emoinv.finetune import (
+    CLASSIFIER_FILE,
+    LABELS_FILE,
+    load_embedding_weights,
+    load_known_classes,
+)
+from speechbrain_emoinv.interpolation import choose_mix
 from speechbrain_emoinv.metrics import compute_eer, threshold_at
+from speechbrain_emoinv.run_guard import (
+    RunError,
+    check_run_settings,
+    check_same_config,
+    check_training_manifest,
+    clear_complete,
+    incomplete,
+    mark_complete,
+    output_lock,
+)
 from speechbrain_emoinv.scoring import cosine_scores
 from speechbrain_emoinv.stable_random import stable_uniform
 
@@ -99,13 +125,17 @@ class EmoInvBrain(sb.core.Brain):
             wavs, lens = pad_cat([(wavs, lens), batch.rehearsal_sig])
 
         if self.hparams.use_augment:
+            # its own stream: rows with and without CopyPaste (which draws
+            # before it) get the same augmentation, so they pair
+            self.reseed(1)
             wavs, lens = self.hparams.wav_augment(wavs, lens)
 
         feats = self.features(wavs, lens)
         if self.hparams.use_pairs and self.hparams.use_em:
+            # the parallels' features may be padded to longer anchors
             parallel = slice(n_anchor, 2 * n_anchor)
             masked = self.hparams.emotion_masking(
-                feats[parallel], clean, clean_lens
+                feats[parallel], clean, clean_lens, lens[parallel]
             )
             feats = torch.cat([feats[:n_anchor], masked, feats[2 * n_anchor :]])
 
@@ -187,12 +217,28 @@ class EmoInvBrain(sb.core.Brain):
         CopyPaste, masking and augmentation draws without any saved RNG
         state, and DDP ranks draw independently."""
         rank = int(os.environ.get("RANK", 0))
-        key = (self.hparams.epoch_counter.current, self.step, rank)
-        seed = int(stable_uniform(self.hparams.seed, *key) * 2**62)
+        self.step_key = (self.hparams.epoch_counter.current, self.step, rank)
         if self.hparams.use_augment:
             restart_file_readers(
-                self.hparams.wav_augment, seed, self.n_samples(len(batch.id))
+                self.hparams.wav_augment,
+                self.stream_seed(0),
+                self.n_samples(len(batch.id)),
             )
+        self.reseed(0)
+
+    step_key = (0, 0, 0)  # (epoch, step, rank), set by on_fit_batch_start
+    keep_weights = False  # evaluate() recovers the best checkpoint unless set
+
+    def stream_seed(self, stream):
+        """Seed of one stream of the step's draws."""
+        return int(
+            stable_uniform(self.hparams.seed, *self.step_key, stream) * 2**62
+        )
+
+    def reseed(self, stream):
+        """Seeds torch and Python's ``random`` for one stream of the
+        step's draws (0: pairing and EM, 1: augmentation)."""
+        seed = self.stream_seed(stream)
         torch.manual_seed(seed)
         random.seed(seed)
 
@@ -211,11 +257,14 @@ class EmoInvBrain(sb.core.Brain):
             self.train_stats = {"loss": stage_loss}
             self.train_stats.update(self.hparams.loss_parts.means())
             return
-        self.valid_scores = score_trials(
-            self.valid_embeddings, self.hparams.valid_trials
+        scores, labels, corpus = score_trials(
+            self.valid_embeddings,
+            self.hparams.valid_trials,
+            self.hparams.valid_annotation,
         )
-        eer, threshold = compute_eer(*self.valid_scores)
-        valid_stats = {"EER": 100 * eer, "threshold": threshold}
+        self.valid_scores = scores, labels
+        valid_stats = validation_stats(scores, labels, corpus)
+        eer, threshold = valid_stats["EER"], valid_stats["threshold"]
         if stage == sb.Stage.VALID:
             self.hparams.train_logger.log_stats(
                 stats_meta={"epoch": epoch, "lr": self.optimizer_lr()},
@@ -223,7 +272,7 @@ class EmoInvBrain(sb.core.Brain):
                 valid_stats=valid_stats,
             )
             self.checkpointer.save_and_keep_only(
-                meta={"EER": 100 * eer, "threshold": threshold},
+                meta={"EER": eer, "threshold": threshold},
                 min_keys=["EER"],
                 num_to_keep=max(1, self.hparams.average_last_n),
             )
@@ -233,6 +282,8 @@ class EmoInvBrain(sb.core.Brain):
         """Recovers the best checkpoint, or with ``average_last_n`` > 1
         the average of the last N end-of-epoch checkpoints' embedding model
         (the validation pass that follows scores the model exported)."""
+        if self.keep_weights:  # scoring weights set by hand (interpolation)
+            return
         super().on_evaluate_start(max_key=max_key, min_key=min_key)
         n = self.hparams.average_last_n
         if n <= 1:
@@ -304,13 +355,51 @@ def restart_file_readers(augmenter, seed, batch_size):
             aug.rir_data = reader
 
 
-def score_trials(embeddings, trial_file):
-    """Cosine scores and labels of a trial list."""
+def validation_stats(scores, labels, corpus):
+    """Validation statistics: ``EER`` (%) and ``threshold`` of the whole
+    list, the checkpoint criterion (``benchmarks/tuning.md`` §4: its trials
+    hold as many real as simulated ones); with both corpora also each
+    one's EER and their mean, ``score``, which ``pick_mix`` weighs
+    against the start.
+
+    Example
+    -------
+    Each corpus separates its speakers, on scales the pooled list mixes:
+
+    >>> scores = np.array([0.9, 0.8, 0.3, 0.2])
+    >>> labels = np.array([True, False, True, False])
+    >>> corpus = np.array(["real", "real", "simulated", "simulated"])
+    >>> stats = validation_stats(scores, labels, corpus)
+    >>> stats["EER"], stats["EER real"], stats["EER simulated"], stats["score"]
+    (50.0, 0.0, 0.0, 0.0)
+    """
+    eer, threshold = compute_eer(scores, labels)
+    stats = {"EER": 100 * eer, "threshold": threshold}
+    kinds = sorted(set(corpus))
+    if len(kinds) > 1:
+        for c in kinds:
+            stats[f"EER {c}"] = (
+                100 * compute_eer(scores[corpus == c], labels[corpus == c])[0]
+            )
+        stats["score"] = sum(stats[f"EER {c}"] for c in kinds) / len(kinds)
+    return stats
+
+
+def score_trials(embeddings, trial_file, manifest):
+    """Cosine scores, labels and corpus (``real`` / ``simulated``, after
+    the enrolment row's ``simulated`` column; ``all`` without it) of a
+    trial list."""
     ids = list(embeddings)
     trials = read_trial_list(trial_file, {u: i for i, u in enumerate(ids)})
     emb = torch.stack([embeddings[u] for u in ids])
     scores = cosine_scores(emb, trials.enrol, trials.test, ids=ids)
-    return scores, trials.labels
+    names = {"0": "real", "1": "simulated"}
+    kind = {
+        r["ID"]: names.get(r.get("simulated"), "all")
+        for r in read_manifest(manifest, strict=False)
+    }
+    corpus = np.array([kind[ids[i]] for i in trials.enrol])
+    return scores, trials.labels, corpus
 
 
 def load_segment(wav, offset, n_samples):
@@ -438,8 +527,9 @@ def dataio_prep(hparams):
     train.add_dynamic_item(twin_pipeline)
     train.add_dynamic_item(label_pipeline)
     valid.add_dynamic_item(valid_pipeline)
+    hparams["label_encoder"] = label_encoder
     label_encoder.load_or_create(
-        path=os.path.join(hparams["save_folder"], "label_encoder.txt"),
+        path=os.path.join(hparams["save_folder"], LABELS_FILE),
         from_didatasets=[train, real_set] if real else [train],
         output_key="spk_id",
     )
@@ -488,7 +578,7 @@ def dataio_prep(hparams):
         where = hparams["train_annotation"]
         if real:
             where += f" + {hparams['rehearsal_annotation']}"
-        raise ValueError(
+        raise RunError(
             f"{where} has {n_spk} training speakers but "
             f"out_n_neurons is {hparams['out_n_neurons']}: pass "
             f"--out_n_neurons={n_spk}"
@@ -500,6 +590,44 @@ def dataio_prep(hparams):
     steps = hparams["number_of_epochs"] * math.ceil(len(train) / per_step)
     hparams["lr_annealing"].step_size = steps / 2
     return train, valid
+
+
+def interpolate_with_start(brain, valid, hparams):
+    """WiSE-FT: the export mixes the recovered model with the weights it
+    was fine-tuned from, ``a`` chosen on the validation voices by
+    ``pick_mix`` (the joint EER, and stage 1 kept when the mean of the
+    corpora's EERs says so); the validation scores of the chosen mix are
+    kept for the threshold and calibration."""
+    start = torch.load(
+        os.path.join(
+            hparams["save_folder"], "pretrained_init", "embedding_model.ckpt"
+        ),
+        map_location=brain.device,
+        weights_only=True,
+    )
+    scored = {}
+
+    def validate():
+        brain.evaluate(
+            valid, test_loader_kwargs=hparams["valid_dataloader_options"]
+        )
+        scored[len(scored)] = (brain.last_valid, brain.valid_scores)
+        return brain.last_valid
+
+    brain.keep_weights = True
+    weights = sorted(hparams["interpolate"])
+    best, stats = choose_mix(
+        hparams["embedding_model"], start, weights, validate
+    )
+    brain.keep_weights = False
+    brain.last_valid, brain.valid_scores = scored[weights.index(best)]
+    eers = {a: round(s["EER"], 3) for a, s in stats.items()}
+    brain.interpolation = {"weight": best, "valid_eer": eers}
+    logger.info("Interpolation with the start: a = %s %s", best, eers)
+    if "score" in stats[best]:
+        scores = {a: round(float(s["score"]), 3) for a, s in stats.items()}
+        brain.interpolation["valid_score"] = scores
+        logger.info("Mean of the corpora's validation EERs: %s", scores)
 
 
 def export_and_evaluate(brain, hparams):
@@ -531,6 +659,8 @@ def export_and_evaluate(brain, hparams):
     }
     if getattr(brain, "averaged", None):
         extra["averaged_checkpoints"] = brain.averaged
+    if getattr(brain, "interpolation", None):
+        extra["interpolation"] = brain.interpolation
     export = hparams["export_folder"]
     export_pretrained(
         export,
@@ -542,6 +672,15 @@ def export_and_evaluate(brain, hparams):
         model_card=card,
         extra=extra,
     )
+    # The classifier and its classes, as in SpeechBrain's hub folders: a
+    # fine-tuning run warm-starts the classes it shares (load_known_classes)
+    torch_save(
+        hparams["classifier"].state_dict(),
+        os.path.join(export, CLASSIFIER_FILE),
+    )
+    labels = os.path.join(export, LABELS_FILE)
+    with atomic_path(labels) as tmp, write_errors_named(labels):
+        hparams["label_encoder"].save(tmp)
     logger.info("Exported %s", export)
     results = hparams["evaluate"](model_dir=export, device=brain.device)
     if hparams["export_cohort"]:
@@ -589,49 +728,91 @@ def export_cohort(model_dir, eval_folder, device):
     save_cohort(model_dir, ids, emb)
 
 
-def pretrained_stage1(config, cache_folder, run_opts):
+def stage1_folder(config, cache_folder):
+    """``<cache_folder>/<key>``: the stage-1 run of a config, keyed by its
+    resolved text (every row and seed of stage 2 shares it; a changed
+    config is another folder)."""
+    key = hashlib.sha1(resolve_config(config).encode()).hexdigest()[:12]
+    return os.path.join(cache_folder, key)
+
+
+def pretrained_stage1(config, folder, run_opts):
     """Stage 1 of the two-stage flow, trained once and reused.
 
-    The stage-1 run lives in ``<cache_folder>/<key>``, where the key hashes
-    its resolved config: every row and seed of stage 2 shares it, a changed
-    config trains a new one, and an interrupted one resumes from its
-    checkpoints when called again. Command-line overrides of stage 2 (seed,
-    epochs, ...) never reach it; run options (device, ...) do.
+    The stage-1 run lives in ``folder`` (:func:`stage1_folder`). It is
+    reused only when its completion record, written last, names the
+    export that is there; otherwise (a new, interrupted or half-exported
+    run) it is run again, resuming from its checkpoints. Concurrent stage-2
+    runs wait for the one that holds its lock. Command-line overrides of
+    stage 2 (seed, epochs, ...) never reach it; run options (device, ...)
+    do.
 
     Returns
     -------
     str
         The exported stage-1 folder (``embedding_model.ckpt``).
     """
-    key = hashlib.sha1(resolve_config(config).encode()).hexdigest()[:12]
-    folder = os.path.join(cache_folder, key)
     export = os.path.join(folder, "pretrained")
-    if os.path.isfile(os.path.join(export, "embedding_model.ckpt")):
-        logger.info("Stage 1: reusing %s (%s)", export, config)
-    else:
-        logger.info("Stage 1: training %s in %s", config, folder)
-        run(config, run_opts, {"output_folder": folder})
+    with output_lock(folder, wait=True):
+        why = incomplete(folder, export)
+        if why is None:
+            logger.info("Stage 1: reusing %s (%s)", export, config)
+        else:
+            logger.info("Stage 1: training %s in %s: %s", config, folder, why)
+            run(config, run_opts, {"output_folder": folder})
     return export
 
 
 def run(hparams_file, run_opts, overrides):
-    """Prepares the data, trains (from stage 1 when the config names one),
-    exports and evaluates."""
+    """Checks the settings and the output folder, prepares the data,
+    trains (from stage 1 when the config names one), exports and
+    evaluates; records the run as complete last."""
     hparams, config_text = load_config(hparams_file, overrides)
     hparams["config_file"] = hparams_file
-    sb.core.create_experiment_directory(hparams["output_folder"])
+    check_run_settings(hparams, hparams_file)
+    hparams["checkpointer"].fallback = hparams.get("ckpt_fallback", False)
+    folder = hparams["output_folder"]
+    stage1 = None
     if hparams.get("pretrain_config") and not hparams["pretrained_path"]:
-        hparams["pretrained_path"] = pretrained_stage1(
-            hparams["pretrain_config"], hparams["pretrain_folder"], run_opts
+        stage1 = stage1_folder(
+            hparams["pretrain_config"], hparams["pretrain_folder"]
         )
-        # Stage 1 pointed the log file at its own folder: back to ours.
-        sb.core.create_experiment_directory(hparams["output_folder"])
+        # Recorded with the run: a run from another stage 1 is another run.
+        overrides = with_override(
+            overrides, "pretrained_path", os.path.join(stage1, "pretrained")
+        )
+    with output_lock(folder):
+        check_same_config(folder, resolved_config(config_text, overrides))
+        sb.core.create_experiment_directory(folder)
+        if if_main_process():
+            save_resolved_config(config_text, overrides, folder)
+            clear_complete(folder)
+        if stage1:
+            hparams["pretrained_path"] = pretrained_stage1(
+                hparams["pretrain_config"], stage1, run_opts
+            )
+            # Stage 1 pointed the log file at its own folder: back to ours.
+            sb.core.create_experiment_directory(folder)
+        train_export_evaluate(hparams, run_opts)
+        if if_main_process():
+            mark_complete(folder, hparams["export_folder"])
+    if torch.distributed.is_initialized():
+        torch.distributed.barrier()
+
+
+def train_export_evaluate(hparams, run_opts):
+    """Prepares and checks the data, trains, exports and evaluates."""
     started = time.time()  # this stage only
-    if if_main_process():
-        save_resolved_config(config_text, overrides, hparams["output_folder"])
     run_on_main(hparams["prepare_data"])
     if hparams["use_augment"] and hparams["prepare_augment"]:
         run_on_main(hparams["prepare_augment"])
+    for key in ("train_annotation", "valid_annotation", "rehearsal_annotation"):
+        if hparams[key]:
+            check_training_manifest(
+                hparams[key],
+                hparams["sample_rate"],
+                os.path.join(hparams["save_folder"], "audio_checked.json"),
+            )
     if distilling(hparams):  # the teacher embeds once (cached)
         run_on_main(
             hparams["teacher_embeddings"], args=[hparams["train_annotation"]]
@@ -644,6 +825,13 @@ def run(hparams_file, run_opts, overrides):
             hparams["pretrained_path"],
             collect_in=os.path.join(hparams["save_folder"], "pretrained_init"),
         )
+        if hparams["warm_classifier"]:
+            n = load_known_classes(
+                hparams["classifier"],
+                hparams["label_encoder"],
+                hparams["pretrained_path"],
+            )
+            logger.info("Classifier: %d classes warm-started", n)
     # L2-SP's starting point: the loaded weights (before any checkpoint).
     hparams["l2sp"].anchor(hparams["embedding_model"])
 
@@ -672,6 +860,8 @@ def run(hparams_file, run_opts, overrides):
         min_key="EER",
         test_loader_kwargs=hparams["valid_dataloader_options"],
     )
+    if hparams["interpolate"] and hparams["pretrained_path"]:
+        interpolate_with_start(brain, valid, hparams)
     if if_main_process():
         # The evaluation runs on rank 0 alone (the others wait below).
         world = os.environ.pop("WORLD_SIZE", None)
@@ -683,19 +873,27 @@ def run(hparams_file, run_opts, overrides):
         logger.info(
             "Finished %s in %.1f min (preparation, training, export, "
             "evaluation): %s",
-            hparams_file,
+            hparams["config_file"],
             (time.time() - started) / 60,
             hparams["output_folder"],
         )
-    if torch.distributed.is_initialized():
-        torch.distributed.barrier()
 
 
 def main(argv):
-    """Parses the command line and runs the recipe."""
+    """Parses the command line and runs the recipe. A run that cannot be
+    right (``RunError``) or a failed write is one line on stderr, exit
+    status 1; Ctrl-C is one line, exit status 130."""
     hparams_file, run_opts, overrides = sb.parse_arguments(argv)
     sb.utils.distributed.ddp_init_group(run_opts)
-    run(hparams_file, run_opts, overrides)
+    prog = os.path.basename(__file__)
+    try:
+        run(hparams_file, run_opts, overrides)
+    except (RunError, WriteError) as err:
+        print(f"{prog}: error: {err}", file=sys.stderr)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        print(f"{prog}: interrupted", file=sys.stderr)
+        sys.exit(130)
     if torch.distributed.is_initialized():
         torch.distributed.destroy_process_group()
 

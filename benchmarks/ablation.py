@@ -522,6 +522,8 @@ def load_finished(rows, results=None):
             if real.is_file():
                 lists = json.loads(real.read_text())["lists"]
                 res["lists"].update((k, lists[k]) for k in REAL_LISTS)
+                if "merged" in lists:  # the real voices' own merged list
+                    res["lists"]["real_merged"] = lists["merged"]
             seed = int(path.parent.name[4:])
             done.setdefault(row, {})[seed] = (res, json.loads(path.read_text()))
     return done

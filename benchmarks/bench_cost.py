@@ -15,19 +15,24 @@
    32). Data loading is excluded (prefetched batches): it overlaps with
    compute in the recipe's loader worker. Peak memory = each worker's
    peak RSS (``ru_maxrss``), and its rise over the RSS before training.
-2. Embedding real-time factor (wall seconds per second of audio, one
-   utterance at a time) of an exported folder (default
-   ``results/emoinv/1986/pretrained``, the main run's model) and of an
-   ECAPA-TDNN with C = 512 (channels 512 x 4, 1536; untrained: the speed
-   does not depend on the weights) exported the same way, on evaluation
-   utterances of the default corpus: in PyTorch
-   (``SpeakerRecognition.encode_batch``, also in batches of 16) and in
-   onnxruntime (the ``emoinv-export --format onnx`` file, same thread
-   count). ``--part embedding`` runs this part alone and writes
-   ``cost_embedding.json``.
+2. Embedding real-time factor (wall seconds per second of audio) on the
+   CPU, ``--part embedding`` alone: PyTorch (the folder's
+   ``SpeakerRecognition.encode_batch``, the tools' PyTorch path),
+   TorchScript and onnxruntime (the ``emoinv-export`` files: graph
+   optimisations on, ``--threads`` intra-op threads) and onnxruntime's
+   dynamic int8 quantisation of the ONNX file (:func:`quantize_int8`), for
+   the exported default model (``--model-dir``; random weights of
+   ``hparams/emoinv.yaml``'s shapes when missing) and ECAPA-TDNN C = 512
+   and C = 1024 (random weights: the speed does not depend on them), one
+   utterance per call and ``--batch`` utterances in one call, on
+   ``--seconds`` long random signals. Every cell is timed once per round,
+   the order reversed every other round (as part 1's blocks), and the
+   table gives the median and the minimum over ``--rounds``. The JSON
+   (``cost_embedding.json``) is written after every round, and a rerun
+   with the same settings goes on from the last finished round.
 
-Torch uses its default thread count (the machine's cores, as the recipe).
-The 1-minute load average before and after is recorded: other jobs on the
+Torch uses its default thread count in part 1 (the machine's cores, as
+the recipe). The 1-minute load average is recorded: other jobs on the
 machine slow every config, the ratio less so.
 
 Usage::
@@ -35,14 +40,14 @@ Usage::
     .venv/bin/python benchmarks/bench_cost.py [--steps 20] [--block 5]
     .venv/bin/python benchmarks/bench_cost.py --part embedding
 
-Output: ``benchmarks/results/cost.json`` and a printed summary.
+Output: ``benchmarks/results/cost.json`` (part 1),
+``benchmarks/results/cost_embedding.json`` (part 2) and printed tables.
 
 Authors
  * speechbrain-emoinv contributors 2026
 """
 
 import argparse
-import csv
 import json
 import os
 import resource
@@ -57,6 +62,13 @@ OUT = ROOT / "benchmarks" / "results" / "cost.json"
 OUT_EMBEDDING = ROOT / "benchmarks" / "results" / "cost_embedding.json"
 CONFIGS = ["emoinv", "baseline", "baseline_equal_budget"]
 N_PREFETCH = 6
+EMB_BACKENDS = ("pytorch", "torchscript", "onnx", "onnx_int8")
+# ECAPA-TDNN sizes timed beside the exported default: channels, attention.
+EMB_SIZES = {
+    "c512": ([512] * 4 + [1536], 128),
+    "c1024": ([1024] * 4 + [3072], 128),
+}
+RTF_GOAL = 0.01  # C = 512 embedding on 2 cores (issue 29)
 
 
 def _rss_kb():
@@ -66,6 +78,30 @@ def _rss_kb():
     return None
 
 
+def training_brain(hparams, run_opts):
+    """The recipe's ``EmoInvBrain`` and training set of ``hparams``, ready
+    for ``fit_batch`` as ``Brain.fit`` leaves them (optimiser made, modules
+    in training mode, epoch 1 started); no checkpointer."""
+    import speechbrain as sb
+
+    sys.path.insert(0, str(ROOT))
+    import train_speaker_embeddings as recipe
+
+    os.makedirs(hparams["save_folder"], exist_ok=True)
+    train, _ = recipe.dataio_prep(hparams)
+    brain = recipe.EmoInvBrain(
+        modules=hparams["modules"],
+        opt_class=hparams["opt_class"],
+        hparams=hparams,
+        run_opts=run_opts,
+        checkpointer=None,
+    )
+    brain.on_fit_start()
+    brain.modules.train()
+    brain.on_stage_start(sb.Stage.TRAIN, 1)
+    return brain, train
+
+
 def worker(config):
     """One config's Brain; answers ``run N`` / ``quit`` on stdin."""
     import speechbrain as sb
@@ -73,7 +109,6 @@ def worker(config):
 
     sys.path.insert(0, str(ROOT))
     os.chdir(ROOT)
-    import train_speaker_embeddings as recipe
     from speechbrain_emoinv.config import load_config
 
     tmp = tempfile.mkdtemp(prefix=f"bench_cost_{config}_")
@@ -81,18 +116,7 @@ def worker(config):
         str(ROOT / "hparams" / f"{config}.yaml"),
         {"output_folder": tmp, "seed": 1},
     )
-    os.makedirs(hparams["save_folder"], exist_ok=True)
-    train, _ = recipe.dataio_prep(hparams)
-    brain = recipe.EmoInvBrain(
-        modules=hparams["modules"],
-        opt_class=hparams["opt_class"],
-        hparams=hparams,
-        run_opts={"device": "cpu"},
-        checkpointer=None,
-    )
-    brain.on_fit_start()
-    brain.modules.train()
-    brain.on_stage_start(sb.Stage.TRAIN, 1)
+    brain, train = training_brain(hparams, {"device": "cpu"})
     loader = brain.make_dataloader(
         train, sb.Stage.TRAIN, **hparams["dataloader_options"]
     )
@@ -228,179 +252,423 @@ def _read_json(proc):
             return json.loads(line)
 
 
-def _eval_utterances(n, data):
-    import soundfile
-
-    with open(data, newline="", encoding="utf-8") as fin:
-        rows = list(csv.DictReader(fin))[:n]
-    wavs = []
-    for row in rows:
-        wav, _ = soundfile.read(
-            row["wav"],
-            start=int(row["start"]),
-            stop=int(row["stop"]),
-            dtype="float32",
+def _plain_onnx_nodes(model):
+    """Conv / MatMul / Gemm nodes outside the ECAPA-TDNN (the STFT and the
+    filterbank: int8 would crush the power spectrum's dynamic range)."""
+    inits = {i.name for i in model.graph.initializer}
+    return [
+        n.name
+        for n in model.graph.node
+        if n.op_type in ("Conv", "MatMul", "Gemm")
+        and not any(
+            i in inits and i.startswith("embedding_model.") for i in n.input
         )
-        wavs.append(wav)
-    return wavs
-
-
-def _time_rtf(embed, wavs, sample_rate=16000, warmup=3, repeats=3):
-    import torch
-
-    walls, cpus = [], []
-    with torch.no_grad():
-        for wav in wavs[:warmup]:
-            embed(torch.from_numpy(wav)[None])
-        for _ in range(repeats):
-            t0, cpu0 = time.perf_counter(), time.process_time()
-            for wav in wavs:
-                embed(torch.from_numpy(wav)[None])
-            walls.append(time.perf_counter() - t0)
-            cpus.append(time.process_time() - cpu0)
-    audio = sum(len(w) for w in wavs) / sample_rate
-    return {
-        "n_utterances": len(wavs),
-        "audio_s": round(audio, 1),
-        "wall_s_per_repeat": [round(w, 2) for w in walls],
-        # Best of the repeats: the least disturbed by other jobs.
-        "real_time_factor": round(min(walls) / audio, 5),
-        "cpu_s_per_audio_s": round(min(cpus) / audio, 5),
-    }
-
-
-def _time_rtf_batched(embed, wavs, batch_size=16, sample_rate=16000, repeats=3):
-    """RTF of padded batches (as the evaluation embeds a manifest)."""
-    import torch
-
-    order = sorted(range(len(wavs)), key=lambda i: len(wavs[i]))
-    batches = [
-        order[i : i + batch_size] for i in range(0, len(order), batch_size)
     ]
 
-    def run(idx):
-        longest = max(len(wavs[i]) for i in idx)
-        pad = torch.zeros(len(idx), longest)
-        lens = torch.zeros(len(idx))
-        for j, i in enumerate(idx):
-            pad[j, : len(wavs[i])] = torch.from_numpy(wavs[i])
-            lens[j] = len(wavs[i]) / longest
-        embed(pad, lens)
 
-    walls = []
-    with torch.no_grad():
-        run(batches[0])
-        for _ in range(repeats):
-            t0 = time.perf_counter()
-            for idx in batches:
-                run(idx)
-            walls.append(time.perf_counter() - t0)
-    audio = sum(len(w) for w in wavs) / sample_rate
-    return {
-        "batch_size": batch_size,
-        "wall_s_per_repeat": [round(w, 2) for w in walls],
-        "real_time_factor": round(min(walls) / audio, 5),
-    }
+def quantize_int8(onnx_path, out_path):
+    """onnxruntime's dynamic int8 quantisation of an exported
+    ``embedding.onnx``: the ECAPA-TDNN's weights in int8, activations
+    quantised per call; the front end stays float. The file keeps the
+    float file's metadata (``model_fingerprint``).
+
+    Arguments
+    ---------
+    onnx_path : str or Path
+        Float file (``emoinv-export --format onnx``).
+    out_path : str or Path
+        The int8 file.
+
+    Returns
+    -------
+    Path
+        ``out_path``.
+    """
+    import logging
+
+    import onnx
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.ERROR)  # its pre-processing hint, for this call
+    try:
+        quantize_dynamic(
+            str(onnx_path),
+            str(out_path),
+            weight_type=QuantType.QInt8,
+            nodes_to_exclude=_plain_onnx_nodes(onnx.load(str(onnx_path))),
+        )
+    finally:
+        root.setLevel(level)
+    return Path(out_path)
 
 
-def _model_rtf(model_dir, wavs, threads):
-    """PyTorch (one by one, batches of 16) and onnxruntime RTF of a
-    folder."""
+def _session(path, threads):
     import onnxruntime
+
+    opts = onnxruntime.SessionOptions()
+    opts.intra_op_num_threads = threads
+    opts.inter_op_num_threads = 1
+    opts.graph_optimization_level = (
+        onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
+    )
+    return onnxruntime.InferenceSession(
+        str(path), opts, providers=["CPUExecutionProvider"]
+    )
+
+
+def embedding_models(model_dir, work):
+    """Exported folders timed: the default model (``model_dir``, or random
+    weights of ``hparams/emoinv.yaml``'s shapes when it does not exist) and
+    ECAPA-TDNN C = 512 and C = 1024 with random weights (seeded; the speed
+    does not depend on the weights)."""
+    import torch
+    from speechbrain.lobes.models.ECAPA_TDNN import ECAPA_TDNN
+
+    from speechbrain_emoinv.config import load_config
+    from speechbrain_emoinv.export import export_pretrained
+
+    models = {}
+    if Path(model_dir).joinpath("embedding_model.ckpt").is_file():
+        models["default"] = (Path(model_dir), "the exported model")
+    else:
+        hp, _ = load_config(
+            str(ROOT / "hparams" / "emoinv.yaml"), {"output_folder": str(work)}
+        )
+        models["default"] = (hp["embedding_kwargs"], "random weights")
+    for name, (channels, attention) in EMB_SIZES.items():
+        kwargs = dict(
+            input_size=80,
+            channels=channels,
+            attention_channels=attention,
+            lin_neurons=192,
+        )
+        models[name] = (kwargs, "random weights")
+    out = {}
+    for name, (source, note) in models.items():
+        if isinstance(source, dict):
+            torch.manual_seed(0)
+            ecapa = ECAPA_TDNN(**source).eval()
+            source = export_pretrained(Path(work) / name, ecapa, source)
+        out[name] = (source, note)
+    return out
+
+
+def embedding_paths(folder, work, batch, threads):
+    """Callables ``f(wavs)`` (a ``(n, T)`` float32 array) per backend and
+    mode: ``b1`` embeds the n utterances one call each, ``batched`` in one
+    call of n (= ``batch``). Also returns facts per backend (parity with
+    PyTorch; int8: cosine to the float embedding)."""
+    import numpy as np
+    import torch
 
     from speechbrain_emoinv.evaluation.embedding import load_model
     from speechbrain_emoinv.export import export_format
 
-    model_dir = Path(model_dir)
-    model = load_model(model_dir, Path(tempfile.mkdtemp()) / "loaded")
-    n_params = sum(p.numel() for p in model.mods.embedding_model.parameters())
-    out = {
-        "n_parameters": n_params,
-        "checkpoint_mb": round(
-            (model_dir / "embedding_model.ckpt").stat().st_size / 2**20, 2
-        ),
-        **_time_rtf(model.encode_batch, wavs),
-        "batched": _time_rtf_batched(model.encode_batch, wavs),
-    }
-    onnx_path, diff = export_format(
-        model_dir, "onnx", Path(tempfile.mkdtemp()) / "embedding.onnx"
-    )
-    opts = onnxruntime.SessionOptions()
-    opts.intra_op_num_threads = threads
-    opts.inter_op_num_threads = 1
-    session = onnxruntime.InferenceSession(str(onnx_path), opts)
-
-    def embed_onnx(wav):
-        return session.run(None, {"wav": wav.numpy()})[0]
-
-    out["onnxruntime"] = {
-        "version": onnxruntime.__version__,
-        "parity_max_abs_diff": diff,
-        **_time_rtf(embed_onnx, wavs),
-    }
-    return out
-
-
-def embedding_rtf(model_dir, n_utts, data):
-    """RTF of the exported model and of an ECAPA C = 512 model, PyTorch
-    and onnxruntime."""
-    import torch
-    from speechbrain.lobes.models.ECAPA_TDNN import ECAPA_TDNN
-
-    from speechbrain_emoinv.export import export_pretrained
-
-    wavs = _eval_utterances(n_utts, data)
-    threads = torch.get_num_threads()
-    result = {"torch_threads": threads, "data": str(data)}
-    exported = _model_rtf(model_dir, wavs, threads)
-    result["exported"] = {"model_dir": str(model_dir), **exported}
-    kwargs = dict(
-        input_size=80,
-        channels=[512, 512, 512, 512, 1536],
-        attention_channels=128,
-        lin_neurons=192,
-    )
-    with tempfile.TemporaryDirectory() as tmp:
-        folder = export_pretrained(
-            Path(tmp) / "c512", ECAPA_TDNN(**kwargs).eval(), kwargs
+    model = load_model(folder)
+    work = Path(work)
+    work.mkdir(parents=True, exist_ok=True)
+    files, facts = {}, {}
+    for fmt in ("torchscript", "onnx"):
+        for mode, n in (("b1", 1), ("batched", batch)):
+            out = work / f"{fmt}_{mode}.{'onnx' if fmt == 'onnx' else 'pt'}"
+            path, gaps = export_format(folder, fmt, out, batch_size=n)
+            files[fmt, mode] = path
+            facts[f"{fmt}_parity_1_minus_cos_{mode}"] = gaps["cosine"]
+    for mode in ("b1", "batched"):
+        files["onnx_int8", mode] = quantize_int8(
+            files["onnx", mode], work / f"onnx_int8_{mode}.onnx"
         )
-        result["ecapa_c512"] = {
-            "note": "untrained weights (speed only), same Fbank front end",
-            **_model_rtf(folder, wavs, threads),
+
+    def torch_paths(fn):
+        def one_by_one(wavs):
+            with torch.inference_mode():
+                for wav in wavs:
+                    fn(torch.from_numpy(wav[None]))
+
+        def batched(wavs):
+            with torch.inference_mode():
+                fn(torch.from_numpy(wavs))
+
+        return {"b1": one_by_one, "batched": batched}
+
+    def onnx_paths(fmt):
+        sessions = {
+            m: _session(files[fmt, m], threads) for m in ("b1", "batched")
         }
-    return result
+
+        def one_by_one(wavs):
+            for wav in wavs:
+                sessions["b1"].run(None, {"wav": wav[None]})
+
+        def batched(wavs):
+            sessions["batched"].run(None, {"wav": wavs})
+
+        return {"b1": one_by_one, "batched": batched}, sessions["b1"]
+
+    scripted = {
+        m: torch.jit.load(str(files["torchscript", m]))
+        for m in ("b1", "batched")
+    }
+    paths = {
+        "pytorch": torch_paths(model.encode_batch),
+        "torchscript": {
+            "b1": torch_paths(scripted["b1"])["b1"],
+            "batched": torch_paths(scripted["batched"])["batched"],
+        },
+    }
+    paths["onnx"], float_session = onnx_paths("onnx")
+    paths["onnx_int8"], int8_session = onnx_paths("onnx_int8")
+    rng = np.random.default_rng(0)
+    cos = []
+    for seconds in (2, 8):
+        wav = (0.1 * rng.standard_normal((1, 16000 * seconds))).astype(
+            "float32"
+        )
+        a = float_session.run(None, {"wav": wav})[0][0]
+        b = int8_session.run(None, {"wav": wav})[0][0]
+        cos.append(float(a @ b / np.linalg.norm(a) / np.linalg.norm(b)))
+    facts["onnx_int8_cosine_to_float_min"] = round(min(cos), 5)
+    facts["n_parameters"] = sum(
+        p.numel() for p in model.mods.embedding_model.parameters()
+    )
+    return paths, facts
+
+
+def _cell(model, backend, mode, seconds):
+    return f"{model}/{backend}/{mode}/{seconds}s"
+
+
+def embedding_rtf(args, log=print):
+    """The embedding table (module docstring, part 2): every cell timed
+    once per round, rounds in alternating order; resumable (the JSON is
+    written after each round and a rerun with the same settings goes on
+    from there)."""
+    import numpy as np
+    import torch
+
+    from speechbrain_emoinv.export import model_fingerprint
+
+    torch.set_num_threads(args.threads)
+    work = Path(args.work or tempfile.mkdtemp(prefix="bench_embedding_"))
+    models = embedding_models(args.model_dir, work)
+    config = {
+        "threads": args.threads,
+        "batch": args.batch,
+        "seconds": args.seconds,
+        "backends": list(EMB_BACKENDS),
+        "models": {
+            name: {"fingerprint": model_fingerprint(folder), "weights": note}
+            for name, (folder, note) in models.items()
+        },
+    }
+    state = _load_json(args.out)
+    if not state or state.get("config") != config:
+        if state:
+            log(f"{args.out}: other settings, starting afresh")
+        state = {"config": config, "rounds_done": 0, "blocks": {}, "load": []}
+    if state["rounds_done"] >= args.rounds:
+        log(f"{args.out}: all {args.rounds} rounds done")
+        return state
+    paths, facts = {}, {}
+    for name, (folder, _) in models.items():
+        log(f"exporting {name} (TorchScript, ONNX, int8) ...")
+        paths[name], facts[name] = embedding_paths(
+            folder, work / name / "formats", args.batch, args.threads
+        )
+    state["facts"] = facts
+    rng = np.random.default_rng(1)
+    wavs = {
+        s: (0.1 * rng.standard_normal((args.batch, int(16000 * s)))).astype(
+            "float32"
+        )
+        for s in args.seconds
+    }
+    cells = [
+        (m, b, mode, s)
+        for m in models
+        for b in EMB_BACKENDS
+        for mode in ("b1", "batched")
+        for s in args.seconds
+    ]
+    for m, b, mode, s in cells:  # warm-up: one untimed block per cell
+        paths[m][b][mode](wavs[s])
+    started = time.time()
+    for r in range(state["rounds_done"], args.rounds):
+        load = os.getloadavg()[0]
+        for m, b, mode, s in cells if r % 2 == 0 else cells[::-1]:
+            t0 = time.perf_counter()
+            paths[m][b][mode](wavs[s])
+            wall = time.perf_counter() - t0
+            key = _cell(m, b, mode, s)
+            state["blocks"].setdefault(key, []).append(round(wall, 5))
+        state["rounds_done"] = r + 1
+        state["load"].append([round(load, 2), round(os.getloadavg()[0], 2)])
+        _write_embedding(state, args)
+        log(f"round {r + 1}/{args.rounds} done ({time.time() - started:.0f} s)")
+    return state
+
+
+def _load_json(path):
+    path = Path(path)
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def embedding_summary(state):
+    """Real-time factors per cell (min and median over the rounds), the
+    fastest path per model and duration, and the C = 512 goal."""
+    import numpy as np
+
+    cfg = state["config"]
+    cells = {}
+    for key, walls in state["blocks"].items():
+        model, backend, mode, seconds = key.split("/")
+        audio = cfg["batch"] * float(seconds[:-1])
+        rtf = np.array(walls) / audio
+        cells[key] = {
+            "rtf_min": round(float(rtf.min()), 5),
+            "rtf_median": round(float(np.median(rtf)), 5),
+        }
+    fastest = {}
+    for model in cfg["models"]:
+        for seconds in cfg["seconds"]:
+            for mode in ("b1", "batched"):
+                best = min(
+                    cfg["backends"],
+                    key=lambda b: cells[_cell(model, b, mode, seconds)][
+                        "rtf_median"
+                    ],
+                )
+                fastest[f"{model}/{mode}/{seconds}s"] = best
+    c512 = [
+        cells[_cell("c512", "onnx", "b1", s)]["rtf_median"]
+        for s in cfg["seconds"]
+    ]
+    return {
+        "cells": cells,
+        "fastest": fastest,
+        "goal_c512_onnx_b1_rtf_median_max": max(c512),
+        "goal_met": max(c512) <= RTF_GOAL,
+    }
+
+
+def _write_embedding(state, args):
+    out = dict(state)
+    out["command"] = "python benchmarks/bench_cost.py " + " ".join(sys.argv[1:])
+    out["hardware"] = f"{os.cpu_count()} CPU cores, no GPU"
+    out["versions"] = _versions()
+    if state["blocks"]:
+        out["summary"] = embedding_summary(state)
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(out, indent=2) + "\n")
+
+
+def _versions():
+    import onnxruntime
+    import torch
+
+    return {"torch": torch.__version__, "onnxruntime": onnxruntime.__version__}
+
+
+def render_embedding(emb):
+    """Markdown table of the embedding real-time factors."""
+    cfg, summary = emb["config"], emb["summary"]
+    names = {
+        "default": "exported default",
+        "c512": "C = 512",
+        "c1024": "C = 1024",
+    }
+    head = " | ".join(
+        f"{b} {'1 by 1' if m == 'b1' else 'batched'}"
+        for b in cfg["backends"]
+        for m in ("b1", "batched")
+    )
+    lines = [
+        f"Embedding real-time factor (wall s per audio s; median / min of "
+        f"{emb['rounds_done']} rounds; {cfg['threads']} threads; blocks of "
+        f"{cfg['batch']} utterances, one call each (1 by 1) or one call "
+        "for all (batched)):",
+        "",
+        f"| model | utterance | {head} | fastest 1 by 1 |",
+        "|---|---|" + "---|" * (2 * len(cfg["backends"]) + 1),
+    ]
+    for model in cfg["models"]:
+        for s in cfg["seconds"]:
+            row = []
+            for b in cfg["backends"]:
+                for m in ("b1", "batched"):
+                    c = summary["cells"][_cell(model, b, m, s)]
+                    row.append(f"{c['rtf_median']:.4f} / {c['rtf_min']:.4f}")
+            best = summary["fastest"][f"{model}/b1/{s}s"]
+            lines.append(
+                f"| {names.get(model, model)} | {s:g} s | {' | '.join(row)} "
+                f"| {best} |"
+            )
+    goal = summary["goal_c512_onnx_b1_rtf_median_max"]
+    lines += [
+        "",
+        f"C = 512 through onnxruntime one by one: at most {goal:.4f} "
+        f"(median) over the durations: goal RTF <= {RTF_GOAL} "
+        + ("met" if summary["goal_met"] else "NOT met")
+        + ". 1-min load average per round (start, end): "
+        + ", ".join(f"{a}/{b}" for a, b in emb["load"])
+        + f" on {emb['hardware']} (above the core count = other jobs).",
+    ]
+    return "\n".join(lines)
 
 
 def main(argv=None):
-    """Runs both measurements and writes ``cost.json``."""
+    """Runs the parts asked for and writes their JSON files."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--worker", choices=CONFIGS)
-    parser.add_argument("--steps", type=int, default=20)
-    parser.add_argument("--block", type=int, default=5)
-    parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument(
-        "--model-dir", default=str(ROOT / "results/emoinv/1986/pretrained")
+        "--part", choices=["all", "training", "embedding"], default="all"
     )
-    parser.add_argument("--rtf-utterances", type=int, default=200)
-    parser.add_argument(
-        "--data",
-        default=str(ROOT / "data/mbrola_default/prepared/eval.csv"),
-        help="manifest of the utterances the RTF is measured on",
+    training = parser.add_argument_group("training part")
+    training.add_argument("--steps", type=int, default=20)
+    training.add_argument("--block", type=int, default=5)
+    training.add_argument("--warmup", type=int, default=2)
+    emb = parser.add_argument_group("embedding part")
+    emb.add_argument(
+        "--model-dir",
+        default=str(ROOT / "results/emoinv/1986/pretrained"),
+        help="the exported default model (random weights of "
+        "hparams/emoinv.yaml's shapes when missing)",
     )
-    parser.add_argument("--part", choices=["all", "embedding"], default="all")
+    emb.add_argument("--threads", type=int, default=os.cpu_count())
+    emb.add_argument("--rounds", type=int, default=5)
+    emb.add_argument(
+        "--batch", type=int, default=4, help="utterances per block"
+    )
+    emb.add_argument(
+        "--seconds",
+        type=lambda t: [float(x) for x in t.split(",")],
+        default=[2.0, 8.0, 30.0],
+        help="utterance durations, comma-separated",
+    )
+    emb.add_argument("--out", default=str(OUT_EMBEDDING))
+    emb.add_argument(
+        "--work", default=None, help="folder of the exported files (temp)"
+    )
     args = parser.parse_args(argv)
     if args.worker:
         worker(args.worker)
         return
-    if args.part == "embedding":
-        embedding_only(args, argv)
-        return
+    if args.part in ("all", "training"):
+        training_part(args, argv)
+    if args.part in ("all", "embedding"):
+        print("embedding real-time factor ...")
+        state = embedding_rtf(args)
+        _write_embedding(state, args)
+        print(render_embedding(_load_json(args.out)))
+
+
+def training_part(args, argv):
+    """Training throughput of the configs; writes ``cost.json``."""
     t0, load_start = time.time(), os.getloadavg()
     print(f"training throughput ({', '.join(CONFIGS)}), interleaved ...")
     train = training_throughput(args.steps, args.block, args.warmup)
-    load_mid = os.getloadavg()
-    print("embedding real-time factor ...")
-    rtf = embedding_rtf(args.model_dir, args.rtf_utterances, args.data)
     full, base = train["emoinv"], train["baseline"]
     result = {
         "command": "python benchmarks/bench_cost.py "
@@ -409,7 +677,6 @@ def main(argv=None):
         "data": "simulated default MBROLA corpus (data/mbrola_default)",
         "load_average_1min": {
             "start": round(load_start[0], 2),
-            "after_training_part": round(load_mid[0], 2),
             "end": round(os.getloadavg()[0], 2),
         },
         "wall_s": round(time.time() - t0, 1),
@@ -435,66 +702,11 @@ def main(argv=None):
         "throughput_ratio_anchors_cpu": round(
             full["anchors_per_cpu_s"] / base["anchors_per_cpu_s"], 3
         ),
-        "embedding": rtf,
         "metrics_speed": _metrics_speed(),
     }
     OUT.parent.mkdir(parents=True, exist_ok=True)
     OUT.write_text(json.dumps(result, indent=2) + "\n")
     print(render(result))
-
-
-def embedding_only(args, argv):
-    """``--part embedding``: the RTF part alone, into
-    ``cost_embedding.json``."""
-    load_start = time.time(), os.getloadavg()[0]
-    rtf = embedding_rtf(args.model_dir, args.rtf_utterances, args.data)
-    rtf["command"] = "python benchmarks/bench_cost.py " + " ".join(
-        argv or sys.argv[1:]
-    )
-    rtf["hardware"] = f"{os.cpu_count()} CPU cores, no GPU"
-    rtf["load_average_1min"] = {
-        "start": round(load_start[1], 2),
-        "end": round(os.getloadavg()[0], 2),
-    }
-    rtf["wall_s"] = round(time.time() - load_start[0], 1)
-    OUT_EMBEDDING.parent.mkdir(parents=True, exist_ok=True)
-    OUT_EMBEDDING.write_text(json.dumps(rtf, indent=2) + "\n")
-    print(render_embedding(rtf))
-
-
-def render_embedding(emb):
-    """Markdown table of the embedding real-time factors."""
-    lines = [
-        f"Embedding real-time factor ({emb['torch_threads']} threads, "
-        f"{emb['exported']['n_utterances']} utterances, "
-        f"{emb['exported']['audio_s']} s of audio, best of 3 passes; one "
-        "utterance per call unless stated):",
-        "",
-        "| Model | parameters | PyTorch | PyTorch, batches of 16 | "
-        "onnxruntime | ONNX vs PyTorch max abs diff |",
-        "|---|---|---|---|---|---|",
-    ]
-    for key, name in (
-        ("exported", "exported model"),
-        ("ecapa_c512", "ECAPA C=512"),
-    ):
-        m = emb[key]
-        lines.append(
-            f"| {name} | {m['n_parameters'] / 1e6:.2f} M | "
-            f"{m['real_time_factor']:.4f} | "
-            f"{m['batched']['real_time_factor']:.4f} | "
-            f"{m['onnxruntime']['real_time_factor']:.4f} | "
-            f"{m['onnxruntime']['parity_max_abs_diff']:.1e} |"
-        )
-    if "load_average_1min" in emb:
-        load = emb["load_average_1min"]
-        lines += [
-            "",
-            f"1-min load average {load['start']} at start, {load['end']} "
-            f"at end on {emb['hardware']} (above the core count = other "
-            "jobs competed).",
-        ]
-    return "\n".join(lines)
 
 
 def _metrics_speed():
@@ -531,8 +743,6 @@ def render(result):
         f"{result['throughput_ratio_anchors']:.3f}, "
         f"{result['throughput_ratio_anchors_best_block']:.3f}, "
         f"{result['throughput_ratio_anchors_cpu']:.3f}.",
-        "",
-        render_embedding(result["embedding"]),
         "",
         f"Load average (1 min) start {result['load_average_1min']['start']}"
         f", end {result['load_average_1min']['end']} on "

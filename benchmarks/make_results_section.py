@@ -7,6 +7,8 @@ Reads only committed files:
     benchmarks/results/ablation/summary.json      (benchmarks/ablation.py)
     benchmarks/results/reference_resemblyzer.json (reference_resemblyzer.py)
     benchmarks/results/cost.json                  (benchmarks/bench_cost.py)
+    benchmarks/results/cost_embedding.json        (bench_cost.py --part embedding)
+    benchmarks/results/gpu/<date>.json            (benchmarks/gpu_check.py)
     benchmarks/results/tuning/summary.json        (benchmarks/tuning.py)
 
 README.md gets a five-line summary (what was run, the seeds, the headline
@@ -44,6 +46,8 @@ from ablation import (  # noqa: E402
     seed_status,
     tables,
 )
+from bench_cost import render_embedding  # noqa: E402
+from gpu_check import render as render_gpu  # noqa: E402
 from tuning import table as tuning_table  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
@@ -158,7 +162,6 @@ def cost_lines(cost):
     if cost is None:
         return ["Cost: not measured yet (`benchmarks/bench_cost.py`)."]
     t = cost["training"]
-    emb = cost["embedding"]
     load = cost["load_average_1min"]
     lines = [
         "## Cost",
@@ -182,7 +185,6 @@ def cost_lines(cost):
             f"{row['best_block_seconds_per_step']:.3f} | "
             f"{row['cpu_seconds_per_step']:.3f} | {row['peak_rss_mb']:.0f} |"
         )
-    ex, c512 = emb["exported"], emb["ecapa_c512"]
     lines += [
         "",
         "Training throughput ratio full method / baseline in samples/s "
@@ -193,18 +195,6 @@ def cost_lines(cost):
         f"anchors/s: {cost['throughput_ratio_anchors']:.3f}, "
         f"{cost['throughput_ratio_anchors_best_block']:.3f}, "
         f"{cost['throughput_ratio_anchors_cpu']:.3f}.",
-        "",
-        f"Embedding real-time factor ({emb['torch_threads']} threads, "
-        f"{ex['n_utterances']} evaluation utterances, {ex['audio_s']:.0f} s "
-        "of audio, best of 3 passes): exported default model "
-        f"(`{ex['model_dir']}`, {ex['n_parameters'] / 1e6:.2f} M "
-        f"parameters, {ex['checkpoint_mb']:.1f} MB) "
-        f"{ex['real_time_factor']:.4f} one utterance per call, "
-        f"{ex['batched']['real_time_factor']:.4f} in batches of "
-        f"{ex['batched']['batch_size']}; ECAPA-TDNN C = 512 "
-        f"({c512['n_parameters'] / 1e6:.2f} M parameters, {c512['note']}) "
-        f"{c512['real_time_factor']:.4f} and "
-        f"{c512['batched']['real_time_factor']:.4f}.",
     ]
     if cost.get("metrics_speed"):
         lines.append(
@@ -215,6 +205,31 @@ def cost_lines(cost):
             "Metrics speed (`benchmarks/bench_metrics.py`): not saved yet."
         )
     return lines
+
+
+def embedding_lines(emb):
+    """CPU embedding speed (``bench_cost.py --part embedding``)."""
+    lines = ["", "### Embedding speed on the CPU", ""]
+    if not emb or "config" not in emb or "summary" not in emb:
+        return lines + [
+            "Not measured yet in the current form: `python "
+            "benchmarks/bench_cost.py --part embedding` "
+            "(`cost_embedding.json`)."
+        ]
+    return lines + [f"`{emb['command'].strip()}`:", "", render_embedding(emb)]
+
+
+def gpu_lines(folder):
+    """The latest GPU check (``benchmarks/gpu_check.py``), if any."""
+    runs = sorted(p for p in folder.glob("*.json")) if folder.is_dir() else []
+    runs = [r for r in map(_load, runs) if not r.get("smoke")]
+    lines = ["", "### Training on a GPU", ""]
+    if not runs:
+        return lines + [
+            "No GPU run yet; `benchmarks/gpu_check.py` is ready (how to run "
+            "it: docs/deployment.md#gpus)."
+        ]
+    return lines + [render_gpu(runs[-1])]
 
 
 def page(summary):
@@ -263,6 +278,8 @@ def page(summary):
         ]
     lines += tuning_lines(_load(RESULTS / "tuning" / "summary.json"))
     lines += cost_lines(_load(RESULTS / "cost.json"))
+    lines += embedding_lines(_load(RESULTS / "cost_embedding.json"))
+    lines += gpu_lines(RESULTS / "gpu")
     lines += [
         "",
         "Per-run details (command, wall and CPU time, stage-1 model, "

@@ -5,8 +5,16 @@ a folder a checkpoint -- *before* the parameter files. A run killed while
 saving (SIGKILL, out of memory, a pre-empted node) therefore leaves a folder
 that looks complete, and the rerun fails to load it (``EOFError`` from a
 truncated file). Here the meta file is written under a temporary name and
-renamed into place after every parameter file is on disk, so an interrupted
-save is simply not a checkpoint and the rerun resumes from the previous one.
+renamed into place after every parameter file is on disk (synced), so an
+interrupted save is simply not a checkpoint and the rerun resumes from the
+previous one. Such leftovers (``CKPT.yaml.partial``) are removed when the
+next run starts recovering, and at once when a save fails (a full disk
+gets its space back); the failure names the folder and the free space.
+
+A checkpoint that is complete but does not load (a file damaged later) is
+an error naming it; with ``fallback=True`` (the recipe's ``ckpt_fallback``
+key, ``--ckpt_fallback=True``) it is set aside as ``corrupt-CKPT+...`` and
+the previous checkpoint is recovered instead.
 
 Authors
  * speechbrain-emoinv contributors 2026
@@ -14,19 +22,34 @@ Authors
 
 import logging
 import os
+import shutil
 
 from speechbrain.utils.checkpoints import METAFNAME, Checkpointer
 from speechbrain.utils.distributed import if_main_process
 
+from speechbrain_emoinv.atomic_files import error_cause, fsync_file, write_error
+from speechbrain_emoinv.run_guard import RunError
+
 logger = logging.getLogger(__name__)
 PARTIAL_SUFFIX = ".partial"
+CORRUPT_PREFIX = "corrupt-"
+
+
+class CorruptCheckpointError(RunError):
+    """A checkpoint that does not load."""
 
 
 class AtomicCheckpointer(Checkpointer):
     """:class:`speechbrain.utils.checkpoints.Checkpointer` that commits a
     checkpoint by renaming its meta file last.
 
-    Arguments are those of SpeechBrain's ``Checkpointer``.
+    Arguments
+    ---------
+    *args, **kwargs
+        Those of SpeechBrain's ``Checkpointer``.
+    fallback : bool
+        A checkpoint that does not load: set it aside and recover the
+        previous one (True), or stop with an error naming it (False).
 
     Example
     -------
@@ -40,6 +63,10 @@ class AtomicCheckpointer(Checkpointer):
     >>> ckpter.find_checkpoint().path == ckpt.path
     True
     """
+
+    def __init__(self, *args, fallback=False, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fallback = fallback
 
     def _save_checkpoint_metafile(
         self, fpath, meta_to_include={}, end_of_epoch=True
@@ -62,8 +89,106 @@ class AtomicCheckpointer(Checkpointer):
         Checkpoint or None
             The saved checkpoint (None on non-main processes).
         """
-        ckpt = super().save_checkpoint(*args, **kwargs)
+        try:
+            ckpt = super().save_checkpoint(*args, **kwargs)
+        except Exception as err:
+            partial = self.remove_partial() if if_main_process() else []
+            raise write_error(
+                partial[0] if partial else self.checkpoints_dir, err
+            ) from err
         if if_main_process() and ckpt is not None:
+            for path in ckpt.path.iterdir():
+                fsync_file(path)
             meta = ckpt.path / METAFNAME
             os.replace(meta.with_name(METAFNAME + PARTIAL_SUFFIX), meta)
         return ckpt
+
+    def remove_partial(self):
+        """Removes the folders of interrupted saves (main process only).
+
+        Returns
+        -------
+        list of Path
+            The removed folders.
+
+        Example
+        -------
+        >>> import tempfile, pathlib
+        >>> folder = pathlib.Path(tempfile.mkdtemp())
+        >>> (folder / "CKPT+x").mkdir()
+        >>> _ = (folder / "CKPT+x" / "CKPT.yaml.partial").write_text("")
+        >>> [p.name for p in AtomicCheckpointer(folder).remove_partial()]
+        ['CKPT+x']
+        """
+        partial = sorted(
+            path.parent
+            for path in self.checkpoints_dir.glob(
+                f"CKPT*/{METAFNAME}{PARTIAL_SUFFIX}"
+            )
+            if not (path.parent / METAFNAME).exists()
+        )
+        for folder in partial:
+            shutil.rmtree(folder)
+        if partial:
+            logger.warning(
+                "Removed %d interrupted checkpoint save(s) in %s: %s",
+                len(partial),
+                self.checkpoints_dir,
+                ", ".join(p.name for p in partial),
+            )
+        return partial
+
+    def recover_if_possible(
+        self, importance_key=None, max_key=None, min_key=None, **kwargs
+    ):
+        """Recovers the chosen checkpoint, as SpeechBrain does; first
+        removes interrupted saves. A checkpoint that does not load is an
+        error naming it, or with ``fallback`` set aside for the next one.
+
+        Arguments
+        ---------
+        importance_key, max_key, min_key, **kwargs
+            As for ``Checkpointer.recover_if_possible``.
+
+        Returns
+        -------
+        Checkpoint or None
+            The recovered checkpoint.
+        """
+        if if_main_process():
+            self.remove_partial()
+        aside = []
+        while True:
+            chosen = self.find_checkpoint(
+                importance_key, max_key, min_key, **kwargs
+            )
+            if chosen is None and aside:
+                # Part of the state may come from a corrupt checkpoint.
+                raise CorruptCheckpointError(
+                    f"{self.checkpoints_dir}: no checkpoint that loads is "
+                    f"left (set aside: {', '.join(aside)}); remove the "
+                    "folder to train from the start"
+                )
+            if chosen is None:
+                logger.info("Would load a checkpoint here, but none found.")
+                return None
+            try:
+                self.load_checkpoint(chosen)
+                return chosen
+            except Exception as err:
+                if not self.fallback:
+                    raise CorruptCheckpointError(
+                        f"{chosen.path}: checkpoint does not load "
+                        f"({error_cause(err)}); rerun with "
+                        "--ckpt_fallback=True to set it aside and resume "
+                        "from the previous checkpoint"
+                    ) from err
+            aside.append(CORRUPT_PREFIX + chosen.path.name)
+            if if_main_process():
+                os.rename(chosen.path, chosen.path.with_name(aside[-1]))
+            logger.warning(
+                "Checkpoint %s does not load: set aside as %s, trying the "
+                "previous one",
+                chosen.path,
+                aside[-1],
+            )

@@ -25,6 +25,8 @@ import os
 from hyperpyyaml import load_hyperpyyaml, resolve_references
 from ruamel.yaml import YAML
 
+from speechbrain_emoinv.atomic_files import write_text
+
 
 def _yaml():
     return YAML()  # round-trip: keeps tags, comments and key order
@@ -176,8 +178,32 @@ def save_resolved_config(text, overrides, folder):
     a: 2
     b: 2
     """
-    resolved = resolve_references(text, overrides or None)
     path = os.path.join(folder, "hyperparams.yaml")
-    with open(path, "w", encoding="utf-8") as fout:
-        fout.write(resolved.getvalue())
+    write_text(path, resolved_config(text, overrides))
     return path
+
+
+def resolved_config(text, overrides=None):
+    """The resolved config with the command-line overrides applied (the
+    text :func:`save_resolved_config` writes).
+
+    Example
+    -------
+    >>> print(resolved_config("a: 1\\nb: !ref <a>\\n", {"a": 3}).strip())
+    a: 3
+    b: 3
+    """
+    return resolve_references(text, overrides or None).getvalue()
+
+
+def with_override(overrides, key, value):
+    """Command-line overrides (YAML text or dict) plus ``key: value``.
+
+    Example
+    -------
+    >>> with_override("lr: 0.5\\n", "seed", 3)
+    {'lr': 0.5, 'seed': 3}
+    """
+    if isinstance(overrides, str):
+        overrides = YAML().load(overrides)
+    return {**(overrides or {}), key: value}

@@ -15,6 +15,8 @@ from speechbrain_emoinv.stable_random import check_range, uniform_in
 
 __all__ = ["CopyPaste"]
 
+MODES = ("concat", "replace", "partner", "anchor")
+
 
 def _randint_upto(high, u):
     """Integers uniform in ``[0, high]`` from uniforms ``u`` in [0, 1)."""
@@ -33,6 +35,11 @@ class CopyPaste(torch.nn.Module):
       partner, in random order, together as long as the anchor.
     * ``"replace"``: a random span of the anchor is overwritten by an
       equally long random span of the partner.
+    * ``"partner"``: the partner itself, whole (the parallel sample is
+      all of the other emotion).
+    * ``"anchor"``: the anchor itself, unchanged (no parallel data: the
+      equal-budget control, whose second half shares every draw with the
+      method's).
 
     The output keeps the anchor's padded length, valid length and relative
     lengths; its padding is zeros and padding is never pasted.
@@ -40,7 +47,7 @@ class CopyPaste(torch.nn.Module):
     Arguments
     ---------
     mode : str
-        ``"concat"`` or ``"replace"``.
+        ``"concat"``, ``"replace"``, ``"partner"`` or ``"anchor"``.
     span_ratio : tuple of float
         ``(low, high)`` range of the partner's share.
     min_samples : int
@@ -59,8 +66,8 @@ class CopyPaste(torch.nn.Module):
 
     def __init__(self, mode="concat", span_ratio=(0.3, 0.7), min_samples=1600):
         super().__init__()
-        if mode not in ("concat", "replace"):
-            raise ValueError(f"mode must be 'concat' or 'replace': {mode!r}")
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {MODES}: {mode!r}")
         self.mode = mode
         self.span_ratio = check_range("span_ratio", span_ratio)
         self.min_samples = int(min_samples)
@@ -82,10 +89,15 @@ class CopyPaste(torch.nn.Module):
         Returns
         -------
         out : torch.Tensor
-            ``(B, T)`` parallel samples.
+            ``(B, T)`` parallel samples (``(B, T2)`` for ``"partner"``).
         out_lens : torch.Tensor
-            ``(B,)``, the anchors' relative lengths.
+            ``(B,)``, the anchors' relative lengths (the partners' for
+            ``"partner"``).
         """
+        if self.mode == "anchor":
+            return anchor.clone(), anchor_lens.clone()
+        if self.mode == "partner":
+            return partner.to(anchor.dtype).clone(), partner_lens.clone()
         batch, t_a = anchor.shape
         dev = anchor.device
         len_a = torch.round(anchor_lens.double() * t_a).long()

@@ -9,7 +9,9 @@ learns a linear map of its own embedding onto the teacher's:
     L = AAM-softmax + w * mean_i (1 - cos(W e_i, t_i))
 
 The teacher's embeddings are cached per manifest (keyed by the teacher and
-every row's audio), so each machine computes them once.
+every row's audio), so each machine computes them once; a cache file is
+written atomically, and one that cannot be read is embedded again (with a
+warning naming it).
 
 Authors
  * speechbrain-emoinv contributors 2026
@@ -17,13 +19,17 @@ Authors
 
 import hashlib
 import json
-import os
 from pathlib import Path
 
 import numpy as np
 import torch
 from speechbrain.utils.logger import get_logger
 
+from speechbrain_emoinv.atomic_files import (
+    atomic_path,
+    error_cause,
+    write_errors_named,
+)
 from speechbrain_emoinv.data.manifest import file_stamp, read_manifest
 
 __all__ = ["EmbeddingDistillation", "teacher_embeddings"]
@@ -101,9 +107,18 @@ def teacher_embeddings(manifest, cache_folder, batch_partials=256):
     key = hashlib.sha1(key_text.encode()).hexdigest()[:16]
     path = Path(cache_folder) / f"{key}.npz"
     if path.is_file():
-        cached = np.load(path)
-        logger.info("Teacher embeddings: reusing %s", path)
-        return dict(zip(cached["ids"].tolist(), cached["emb"], strict=True))
+        try:
+            cached = np.load(path)
+            ids, emb = cached["ids"].tolist(), cached["emb"]
+        except Exception as err:  # truncated or corrupt: embed again
+            logger.warning(
+                "Teacher embeddings: %s cannot be read (%s): embedding again",
+                path,
+                error_cause(err),
+            )
+        else:
+            logger.info("Teacher embeddings: reusing %s", path)
+            return dict(zip(ids, emb, strict=True))
     try:
         from resemblyzer import VoiceEncoder, preprocess_wav
         from resemblyzer.audio import wav_to_mel_spectrogram
@@ -147,7 +162,7 @@ def teacher_embeddings(manifest, cache_folder, batch_partials=256):
     emb /= np.linalg.norm(emb, axis=1, keepdims=True)
     ids = np.array([r["ID"] for r in rows])
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.tmp.npz")
-    np.savez(tmp, ids=ids, emb=emb)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp, write_errors_named(path):
+        with open(tmp, "wb") as fout:  # a file object: no ".npz" added
+            np.savez(fout, ids=ids, emb=emb)
     return dict(zip(ids.tolist(), emb, strict=True))

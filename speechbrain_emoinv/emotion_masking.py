@@ -73,8 +73,10 @@ class EmotionAwareMasking(torch.nn.Module):
       target is covered.
 
     Ties (silence) are broken at random; padding frames are never chosen.
-    The mask is chosen on the clean waveform and stretched onto the
-    features' frame count, which speed perturbation may have changed.
+    The mask is chosen on the clean waveform and stretched, row by row,
+    from its valid frames onto the valid frames of the features, which
+    speed perturbation may have stretched and a wider batch (the anchors
+    the parallels are concatenated with) may have padded further.
     Masked frames get 0, the sentence mean after mean normalisation.
 
     Arguments
@@ -208,28 +210,47 @@ class EmotionAwareMasking(torch.nn.Module):
             candidate &= ~(near & active)
         return mask
 
-    def forward(self, feats, wavs, lengths):
+    def forward(self, feats, wavs, lengths, feat_lengths=None):
         """Masks ``feats`` where the clean ``wavs`` are loudest.
 
         Arguments
         ---------
         feats : torch.Tensor
             Features ``(B, N, F)`` of ``wavs`` (possibly augmented, e.g.
-            speed-perturbed to another ``N``).
+            speed-perturbed to another ``N``, or padded in a wider batch).
         wavs : torch.Tensor
             The clean waveforms ``(B, T)``.
         lengths : torch.Tensor
             Relative lengths ``(B,)`` of ``wavs``.
+        feat_lengths : torch.Tensor, optional
+            Relative lengths ``(B,)`` of ``feats`` (default ``lengths``:
+            features of ``wavs`` as they are padded).
 
         Returns
         -------
         torch.Tensor
             Masked copy of ``feats``.
+
+        Example
+        -------
+        >>> em = EmotionAwareMasking(mask_ratio=(0.1, 0.1), prob=1.0)
+        >>> wavs = torch.zeros(1, 16000)
+        >>> wavs[0, 7800:9640] = 1.0  # loud: frames 50-59
+        >>> feats = torch.ones(1, 201, 80)  # the same, padded to 2 s
+        >>> out = em(feats, wavs, torch.ones(1), torch.tensor([0.5]))
+        >>> (out[0, :, 0] == 0).nonzero().squeeze(1).tolist()
+        [50, 51, 52, 53, 54, 55, 56, 57, 58, 59]
         """
+        if feat_lengths is None:
+            feat_lengths = lengths
         mask = self.compute_mask(wavs, lengths)
-        # frame j of the features shows the content of clean frame
-        # j * (n_in - 1) / (n_out - 1): speed changes stretch the time axis
+        # Row b's valid frames are stretched onto its valid feature frames:
+        # feature frame j shows the content of clean frame j * scale[b]
+        # (speed changes stretch the time axis, padding does not).
         n_in, n_out = mask.shape[1], feats.shape[1]
+        scale = (n_in - 1) / max(n_out - 1, 1) * lengths.double()
+        scale = scale / feat_lengths.double().clamp(min=1e-9)
         pos = torch.arange(n_out, device=feats.device, dtype=torch.float64)
-        idx = torch.round(pos * (n_in - 1) / max(n_out - 1, 1)).long()
-        return feats.masked_fill(mask[:, idx].unsqueeze(-1), 0.0)
+        idx = torch.round(pos[None] * scale[:, None].to(pos.device)).long()
+        picked = mask.gather(1, idx.clamp(max=n_in - 1)) & (idx < n_in)
+        return feats.masked_fill(picked.unsqueeze(-1), 0.0)

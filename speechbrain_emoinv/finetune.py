@@ -20,6 +20,9 @@ from speechbrain.utils.fetching import FetchConfig
 from speechbrain.utils.parameter_transfer import Pretrainer
 
 CKPT_FILE = "embedding_model.ckpt"
+# Written beside it by the recipe's export (as in SpeechBrain's hub folders).
+CLASSIFIER_FILE = "classifier.ckpt"
+LABELS_FILE = "label_encoder.txt"
 
 
 def checkpoint_source(source):
@@ -97,14 +100,27 @@ def strict_load(model, path):
     try:
         model.load_state_dict(state, strict=True)
     except RuntimeError as err:
-        lines = [ln.strip() for ln in str(err).splitlines()[1:] if ln.strip()]
-        more = f" (and {len(lines) - 2} more)" if len(lines) > 2 else ""
         raise ValueError(
             f"{os.path.realpath(path)} does not fit the configured embedding "
-            f"model: {' '.join(lines[:2])}{more}. Set the model size in the "
+            f"model: {mismatch_summary(err)}. Set the model size in the "
             "YAML (ecapa_channels, ecapa_attention, emb_dim, n_mels) to the "
             "pretrained one."
         ) from None
+
+
+def mismatch_summary(err):
+    """The first two lines of PyTorch's ``load_state_dict`` error (which
+    lists every mismatched tensor, tens of KB for a whole model).
+
+    Example
+    -------
+    >>> err = RuntimeError("Error(s):\\n\\ta\\n\\tb\\n\\tc\\n")
+    >>> mismatch_summary(err)
+    'a b (and 1 more)'
+    """
+    lines = [ln.strip() for ln in str(err).splitlines()[1:] if ln.strip()]
+    more = f" (and {len(lines) - 2} more)" if len(lines) > 2 else ""
+    return f"{' '.join(lines[:2])}{more}"
 
 
 def load_embedding_weights(model, source, collect_in, fetch_config=None):
@@ -151,3 +167,66 @@ def load_embedding_weights(model, source, collect_in, fetch_config=None):
     )
     pretrainer.load_collected()
     return path
+
+
+def load_known_classes(classifier, label_encoder, source):
+    """Warm start of the speaker classifier from a pretrained one.
+
+    Every class of ``label_encoder`` that the source's classifier knew too
+    (same speaker label) starts from its learnt AAM weight row; the others
+    keep their random start. Stage 2 rehearses the voices of stage 1: with
+    their class centres in place from the first step, AAM-softmax does not
+    pull the embeddings toward random centres while the new ones settle.
+
+    Arguments
+    ---------
+    classifier : speechbrain.lobes.models.ECAPA_TDNN.Classifier
+        The freshly built classifier (its ``weight``: classes x dim).
+    label_encoder : speechbrain.dataio.encoder.CategoricalEncoder
+        This run's speaker classes.
+    source : str
+        Pretrained folder (or its checkpoint file) holding
+        ``classifier.ckpt`` and ``label_encoder.txt``.
+
+    Returns
+    -------
+    int
+        Classes warm-started (0 when the source has no classifier).
+
+    Example
+    -------
+    >>> import tempfile
+    >>> from speechbrain.dataio.encoder import CategoricalEncoder
+    >>> from speechbrain.lobes.models.ECAPA_TDNN import Classifier
+    >>> folder = tempfile.mkdtemp()
+    >>> old, new = Classifier(4, out_neurons=2), Classifier(4, out_neurons=3)
+    >>> torch.save(old.state_dict(), os.path.join(folder, CLASSIFIER_FILE))
+    >>> enc_old, enc_new = CategoricalEncoder(), CategoricalEncoder()
+    >>> enc_old.update_from_iterable(["a", "b"])
+    >>> enc_old.save(os.path.join(folder, LABELS_FILE))
+    >>> enc_new.update_from_iterable(["c", "b", "a"])
+    >>> load_known_classes(new, enc_new, folder)
+    2
+    >>> torch.equal(new.weight[2], old.weight[0])  # "a"
+    True
+    """
+    folder = source if os.path.isdir(source) else os.path.dirname(source)
+    ckpt = os.path.join(folder, CLASSIFIER_FILE)
+    labels = os.path.join(folder, LABELS_FILE)
+    if not (os.path.isfile(ckpt) and os.path.isfile(labels)):
+        return 0
+    from speechbrain.dataio.encoder import CategoricalEncoder
+
+    known = CategoricalEncoder()
+    known.load(labels)
+    weight = torch.load(ckpt, map_location="cpu", weights_only=True)["weight"]
+    classifier = getattr(classifier, "module", classifier)
+    shared = [
+        (index, known.lab2ind[label])
+        for label, index in label_encoder.lab2ind.items()
+        if label in known.lab2ind
+    ]
+    with torch.no_grad():
+        for new, old in shared:
+            classifier.weight[new] = weight[old]
+    return len(shared)

@@ -26,7 +26,10 @@ class PairSampler:
 
     ``partner_emotion="other"``: a row of any other emotion of the speaker.
     ``partner_emotion="neutral"`` (the original CopyPaste): a neutral row for
-    an emotional anchor, an emotional row for a neutral one. Rows whose
+    an emotional anchor, an emotional row for a neutral one.
+    ``partner_emotion="emotional"``: a row of another non-neutral emotion
+    (for a neutral anchor, any emotional row): pairs of two different
+    emotions, the hardest trials. Rows whose
     speaker has no such row fall back to the next rule that can be met
     (other emotion, then same emotion, then the row itself); they are
     counted in ``n_fallback`` and announced with a warning.
@@ -41,7 +44,7 @@ class PairSampler:
     emotions : list
         Emotion label of each row.
     partner_emotion : str
-        ``"other"`` or ``"neutral"``.
+        ``"other"``, ``"neutral"`` or ``"emotional"``.
     seed : int
         Seed of the draws.
 
@@ -56,12 +59,15 @@ class PairSampler:
     (0, 0, True)
     >>> sampler.partner(3), sampler.n_fallback, sampler.partner(3, twin=True)
     (4, 2, 4)
+    >>> emo = PairSampler(["a"] * 3, ["angry", "sad", "neutral"], "emotional")
+    >>> emo.partner(0), emo.partner(1), emo.partner(2) in (0, 1)
+    (1, 0, True)
     """
 
     def __init__(self, spk_ids, emotions, partner_emotion="other", seed=1234):
-        if partner_emotion not in ("other", "neutral"):
+        if partner_emotion not in ("other", "neutral", "emotional"):
             raise ValueError(
-                f"partner_emotion must be 'other' or 'neutral': "
+                "partner_emotion must be 'other', 'neutral' or 'emotional': "
                 f"{partner_emotion!r}"
             )
         if len(spk_ids) != len(emotions) or not len(spk_ids):
@@ -87,6 +93,8 @@ class PairSampler:
                 wanted = [
                     e for e in others if (e == NEUTRAL) != (emo == NEUTRAL)
                 ]
+            elif partner_emotion == "emotional":
+                wanted = [e for e in others if e != NEUTRAL]
             rule = next(r for r in (wanted, others, [emo]) if r)
             rows = sorted(r for e in rule for r in groups[(spk, e)])
             self._partners[(spk, emo)] = np.array(rows)

@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from speechbrain_emoinv.atomic_files import torch_save
 from speechbrain_emoinv.data.manifest import file_stamp
 
 EPS = 1e-6
@@ -401,8 +402,6 @@ class EmbeddingCache:
         emb = torch.as_tensor(emb, dtype=torch.float32)
         check_finite(emb, ids)
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
         blob = {"ids": list(ids), "emb": emb, "issues": dict(issues or {})}
-        torch.save(blob, tmp)
-        tmp.replace(path)  # atomic: a killed run leaves no half file
+        torch_save(blob, path)  # atomic: a killed run leaves no half file
         return list(ids), emb

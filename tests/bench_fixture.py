@@ -35,6 +35,8 @@ def fake_eer(name, seed, lst, norm="cosine"):
         "merged": 1.5,
         "real_read": 6.0 - 0.5 * (i % 3),
         "real_acted": 9.0 + 0.5 * (i % 2),
+        # the real voices' merged list (fake_real_results: real_acted's)
+        "real_merged": 9.0 + 0.5 * (i % 2),
     }
     return 20.0 - i + 0.5 * seed + offset[lst] + 0.25 * NORMS.index(norm)
 

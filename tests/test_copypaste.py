@@ -186,3 +186,17 @@ def test_other_dtype_and_bad_arguments():
         CopyPaste("splice")
     with pytest.raises(ValueError, match="span_ratio"):
         CopyPaste(span_ratio=(0.7, 0.3))
+
+
+@pytest.mark.parametrize("mode", ["anchor", "partner"])
+def test_whole_utterance_modes_return_one_input_untouched(mode):
+    anchor = torch.randn(2, 100)
+    anchor_lens = torch.tensor([1.0, 0.6])
+    partner = torch.randn(2, 80)
+    partner_lens = torch.tensor([0.5, 1.0])
+    out, out_lens = CopyPaste(mode)(anchor, anchor_lens, partner, partner_lens)
+    want, want_lens = (
+        (anchor, anchor_lens) if mode == "anchor" else (partner, partner_lens)
+    )
+    assert torch.equal(out, want) and torch.equal(out_lens, want_lens)
+    assert out.data_ptr() != want.data_ptr()  # a copy, never the input

@@ -15,7 +15,11 @@ import yaml
 from speechbrain_emoinv.cli.export import main as export_main
 from speechbrain_emoinv.evaluation.embedding import load_model
 from speechbrain_emoinv.evaluation.toy import make_toy_model
-from speechbrain_emoinv.export import write_model_card
+from speechbrain_emoinv.export import (
+    file_fingerprint,
+    model_fingerprint,
+    write_model_card,
+)
 
 ATOL = 1e-4
 
@@ -67,6 +71,7 @@ def test_card_header_table_and_citations(toy):
 def test_export_format_matches_pytorch(toy, tmp_path, fmt, capsys):
     assert export_main(["--model", str(toy), "--format", fmt]) == 0
     path = capsys.readouterr().out.split("\t")[0]
+    assert file_fingerprint(path) == model_fingerprint(toy)
     wav = (0.1 * np.random.default_rng(3).standard_normal(27_000)).astype(
         "float32"
     )
@@ -77,7 +82,9 @@ def test_export_format_matches_pytorch(toy, tmp_path, fmt, capsys):
         # The model card's onnxruntime example, run as written.
         sf.write(tmp_path / "a.wav", wav, 16000, subtype="FLOAT")
         card = (toy / "README.md").read_text()
-        code = re.search(r"```python\n(import onnxruntime.*?)```", card, re.S)
+        code = re.search(
+            r"```python\n(import numpy, onnxruntime.*?)```", card, re.S
+        )
         code = code.group(1).replace('"embedding.onnx"', repr(path))
         code = code.replace('"a.wav"', repr(str(tmp_path / "a.wav")))
         scope = {}

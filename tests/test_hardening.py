@@ -446,18 +446,24 @@ def test_security_note():
 
 
 def test_table_rows_name_existing_tests():
+    """Each table of docs/hardening.md and its test file name the same
+    tests (this file, then tests/test_faults.py)."""
     text = (ROOT / "docs" / "hardening.md").read_text()
-    table = text.split("| case | behaviour | kind | test |\n")[1]
-    rows = table.split("\n\n")[0].splitlines()[1:]  # below the | --- |
-    named = [re.findall(r"`(test_\w+)`", ln) for ln in rows]
-    assert all(named) and rows
-    here = {
-        name
-        for name in globals()
-        if name.startswith("test_") and callable(globals()[name])
-    }
-    listed = {n for names in named for n in names}
-    assert listed <= here, listed - here
-    assert here - listed == {"test_table_rows_name_existing_tests"}
-    kinds = [ln.split("|")[3].strip() for ln in rows]
-    assert set(kinds) <= {"error", "handled", "error + handled"}
+    parts = text.split("| case | behaviour | kind | test |\n")[1:]
+    files = ("test_hardening.py", "test_faults.py")
+    assert len(parts) == len(files)
+    for part, name in zip(parts, files, strict=True):
+        rows = part.split("\n\n")[0].splitlines()[1:]  # below the | --- |
+        named = [re.findall(r"`(test_\w+)`", ln) for ln in rows]
+        assert all(named) and rows
+        source = (ROOT / "tests" / name).read_text()
+        here = set(re.findall(r"^def (test_\w+)", source, re.M))
+        listed = {n for names in named for n in names}
+        assert listed <= here, listed - here
+        assert here - listed == (
+            {"test_table_rows_name_existing_tests"}
+            if name == files[0]
+            else set()
+        )
+        kinds = [ln.split("|")[3].strip() for ln in rows]
+        assert set(kinds) <= {"error", "handled", "error + handled"}

@@ -54,6 +54,8 @@ def datasets(tmp_path, caplog):
         "dataloader_options": {"batch_size": 3},
         "number_of_epochs": 5,
         "lr_annealing": CyclicLRScheduler(),
+        "rehearsal_annotation": None,
+        "distillation": None,
     }
     with caplog.at_level(logging.WARNING):
         train, _ = _recipe().dataio_prep(hparams)

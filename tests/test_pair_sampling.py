@@ -225,3 +225,16 @@ def test_bad_input():
         PairSampler(["a"], ["x"], partner_emotion="happy")
     with pytest.raises(IndexError, match="out of range"):
         PairSampler(["a"], ["x"]).partner(1)
+
+
+def test_emotional_partners_join_two_different_emotions():
+    spk = ["a"] * 6 + ["b"] * 2
+    emo = ["neutral", "angry", "angry", "sad", "happy", "neutral"]
+    emo += ["angry", "neutral"]  # b: one emotion only -> falls back
+    sampler = PairSampler(spk, emo, partner_emotion="emotional", seed=3)
+    for row in range(6):
+        for epoch in range(20):
+            other = sampler.partner(row, epoch=epoch)
+            assert spk[other] == "a" and emo[other] not in ("neutral", emo[row])
+    assert emo[sampler.partner(6)] == "neutral"  # b's next best row
+    assert sampler.n_fallback == 1

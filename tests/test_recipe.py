@@ -151,6 +151,48 @@ def test_finetune_from_exported_folder(full_run, tmp_path):
     # starting from the trained encoder gives a lower first-epoch loss.
     tuned, scratch = train_log(run)[0], train_log(out)[0]
     assert _log_stats(tuned)["train loss"] < _log_stats(scratch)["train loss"]
+    # The export carries its classifier: the same speakers' classes start
+    # from it, so the first epoch's loss is lower again.
+    warm = tmp_path / "warm"
+    log = run_recipe(
+        TINY,
+        f"--output_folder={warm}",
+        f"--pretrained_path={out / 'pretrained'}",
+        "--warm_classifier=True",
+    )
+    assert "Classifier: 3 classes warm-started" in log
+    warmed = _log_stats(train_log(warm)[0])["train loss"]
+    assert warmed < _log_stats(tuned)["train loss"]
+
+
+def test_interpolated_export_mixes_the_best_checkpoint_with_its_start(
+    full_run, tmp_path
+):
+    """WiSE-FT: the export is (1 - a) start + a best checkpoint, a the
+    candidate with the lowest validation EER (logged and recorded)."""
+    out, _ = full_run
+    run = tmp_path / "wise"
+    log = run_recipe(
+        TINY,
+        f"--output_folder={run}",
+        f"--pretrained_path={out / 'pretrained'}",
+        "--interpolate=[0.0, 0.5, 1.0]",
+        "--number_of_epochs=1",
+    )
+    line = re.search(r"Interpolation with the start: a = (\S+) (\{.*\})", log)
+    a, eers = float(line.group(1)), eval(line.group(2))
+    assert set(eers) == {0.0, 0.5, 1.0} and eers[a] == min(eers.values())
+    assert (
+        "interpolation" in (run / "pretrained" / "hyperparams.yaml").read_text()
+    )
+    start = torch.load(out / "pretrained" / "embedding_model.ckpt")
+    (ckpt,) = (run / "save").glob("CKPT*")
+    best = torch.load(ckpt / "embedding_model.ckpt")
+    got = torch.load(run / "pretrained" / "embedding_model.ckpt")
+    for k, v in got.items():
+        if v.is_floating_point():
+            want = (1 - a) * start[k] + a * best[k]
+            assert torch.allclose(v, want, atol=1e-6), k
     # A model of another size cannot start from it: the error names a layer.
     with pytest.raises(AssertionError, match=r"size mismatch for \S+: copy"):
         run_recipe(
@@ -364,15 +406,18 @@ def test_ablation_configs_change_only_their_switches(name):
     for key in ("ecapa_channels", "n_mels", "lr", "sentence_len", "seed"):
         assert row[key] == full[key]
     if "equal_budget" in name:
-        # As many samples per step and as many steps as the full method.
-        assert row["batch_size"] == 2 * full["batch_size"]
-        assert row["number_of_epochs"] == 2 * full["number_of_epochs"]
+        # As many samples per step and as many steps as the full method,
+        # the second half its twins (no emotional parallel data).
+        assert row["batch_size"] == full["batch_size"] and row["use_pairs"]
+        assert row["number_of_epochs"] == full["number_of_epochs"]
+        assert row["copypaste"].mode == "anchor"
+        assert row["independent_crop"] and not row["use_em"]
 
 
 @pytest.mark.parametrize(
     "name, changed",
     [
-        ("valid_eval", set()),
+        ("valid_eval", {"rehearsal_annotation", "interpolate"}),
         ("pair_weight_0.5", {"pair_weight"}),
         ("em_always", {"emotion_masking"}),
         ("copypaste_replace", {"copypaste"}),
@@ -382,17 +427,25 @@ def test_ablation_configs_change_only_their_switches(name):
         ("no_rehearsal", {"rehearsal_annotation"}),
         ("l2sp", {"rehearsal_annotation", "l2sp"}),
         ("rehearsal_pairs", {"rehearsal_pairs"}),
+        ("warm", {"warm_classifier"}),
+        ("warm_l2sp", {"warm_classifier", "l2sp"}),
     ],
 )
 def test_tuning_configs_never_score_evaluation_speakers(name, changed):
     """Tuning variants are scored on the validation lists and change only
-    the knob they are named after."""
-    full, _ = load_config(str(ROOT / "hparams" / "emoinv.yaml"))
-    row, _ = load_config(str(ROOT / "benchmarks" / "tuning" / f"{name}.yaml"))
+    the knob they are named after: against ``valid_eval``, which keeps
+    stage 2 as the defaults stood when they ran (rehearsal, unmixed)."""
+    tuning = ROOT / "benchmarks" / "tuning"
+    defaults, _ = load_config(str(ROOT / "hparams" / "emoinv.yaml"))
+    row, _ = load_config(str(tuning / f"{name}.yaml"))
     assert row["evaluate"].keywords["split"] == "valid"
     assert row["evaluate_real"].keywords["split"] == "valid"
-    assert full["evaluate"].keywords["split"] == "eval"
+    assert defaults["evaluate"].keywords["split"] == "eval"
+    full = defaults
+    if name != "valid_eval":
+        full, _ = load_config(str(tuning / "valid_eval.yaml"))
     differs = {
+        "interpolate": row["interpolate"] != full["interpolate"],
         "pair_weight": row["pair_weight"] != full["pair_weight"],
         "emotion_masking": vars(row["emotion_masking"])
         != vars(full["emotion_masking"]),
@@ -405,6 +458,7 @@ def test_tuning_configs_never_score_evaluation_speakers(name, changed):
         != full["rehearsal_annotation"],
         "l2sp": row["l2sp"].alpha != full["l2sp"].alpha,
         "rehearsal_pairs": row["rehearsal_pairs"] != full["rehearsal_pairs"],
+        "warm_classifier": row["warm_classifier"] != full["warm_classifier"],
     }
     assert {k for k, v in differs.items() if v} == changed
     for key in ("ecapa_channels", "lr", "batch_size", "number_of_epochs"):

@@ -50,8 +50,9 @@ def test_threshold_at_operating_point_on_validation(run):
     eer_point = threshold_at(scores, trials.labels, "eer")
     thr = meta["verification_threshold"]
     assert abs(thr - want) < 0.005 < abs(thr - eer_point)
-    # At most 5 % false accepts, whichever way the scores moved (2e-3).
-    far = np.mean(scores[~trials.labels] > thr + 0.002)
+    # At most 5 % false accepts, whichever way the scores moved (the same
+    # 5e-3 margin; a threshold at 5 % misses would let ~30 % in).
+    far = np.mean(scores[~trials.labels] > thr + 0.005)
     assert 0 < far <= 0.05
     assert meta["score_calibration"]["scale"] > 0
 

@@ -164,9 +164,10 @@ def test_full_method():
     (wavs, lens), feats = spies["features"].calls[0]
     assert_rows(wavs, lens, trimmed(*batch.sig) + trimmed(clean, clean_lens))
     # EM gets the parallels' features and their clean waveforms ...
-    (em_feats, em_wavs, em_lens), masked = spies["em"].calls[0]
+    (em_feats, em_wavs, em_lens, em_feat_lens), masked = spies["em"].calls[0]
     assert torch.equal(em_feats, feats[B:])
     assert em_wavs is clean and em_lens is clean_lens
+    assert torch.equal(em_feat_lens, lens[B:])
     # ... and the encoder the anchors untouched, the parallels masked.
     (enc_feats, enc_lens), _ = spies["encoder"].calls[0]
     assert torch.equal(enc_feats[:B], feats[:B])
@@ -224,8 +225,9 @@ def test_augmentation_sees_both_halves_em_the_clean_parallels():
     )
     (wavs, lens), feats = spies["features"].calls[0]
     assert wavs is aug_out and lens is aug_out_lens
-    (em_feats, em_wavs, _), _ = spies["em"].calls[0]
+    (em_feats, em_wavs, _, em_feat_lens), _ = spies["em"].calls[0]
     assert torch.equal(em_feats, feats[B:]) and em_wavs is clean
+    assert torch.equal(em_feat_lens, lens[B:])
 
 
 @pytest.mark.parametrize("use_pairs", [True, False])
@@ -290,7 +292,7 @@ def test_rehearsal_rows_follow_the_parallels_aam_only(use_pairs):
     (enc_feats, _), _ = spies["encoder"].calls[0]
     assert torch.equal(enc_feats[-B:], feats[-B:])
     if use_pairs:
-        (em_feats, _, _), _ = spies["em"].calls[0]
+        (em_feats, *_), _ = spies["em"].calls[0]
         assert torch.equal(em_feats, feats[B : 2 * B])
     # AAM sees the real rows' own labels; the pair loss never sees them.
     (_, spk, emb_anchor, emb_parallel), _ = spies["cost"].calls[0]

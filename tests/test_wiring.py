@@ -62,6 +62,9 @@ def erl(pair_weight):
     return (desc[0], dict(desc[1], pair_weight=pair_weight))
 
 
+SPAN = {"training": True, "span_ratio": [0.3, 0.7], "min_samples": 1600}
+
+
 def test_full_method_switches():
     full, _ = load_config(str(ROOT / "hparams" / "emoinv.yaml"))
     assert full["use_pairs"] and full["use_em"] and full["use_augment"]
@@ -75,15 +78,10 @@ def test_full_method_switches():
         (
             "baseline_equal_budget",
             {
-                "use_pairs": False,
-                "batch_size": 32,
-                "number_of_epochs": 6,
-                "dataloader_options": {
-                    "batch_size": 32,
-                    "shuffle": True,
-                    "num_workers": 1,
-                },
-                "epoch_counter": ("EpochCounter", {"current": 0, "limit": 6}),
+                "copypaste": ("CopyPaste", {"mode": "anchor", **SPAN}),
+                "pair_weight": 0.0,
+                "use_em": False,
+                "compute_cost": erl(0.0),
             },
         ),
         (

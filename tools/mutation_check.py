@@ -10,13 +10,18 @@ must pass, or a "caught" bug would mean nothing.
 
 Usage::
 
-    python tools/mutation_check.py              # every bug (~15 min, 2 cores)
+    python tools/mutation_check.py              # every bug (~25 min, 2 cores)
     python tools/mutation_check.py --list
     python tools/mutation_check.py masking_on_anchors replace_span_at_0
 
 Prints one line per bug (caught / MISSED, seconds) and a summary; exits 0
 when every bug was caught, 1 when one was missed, 2 when a bug no longer
 applies (its code changed: update MUTANTS) or the tests fail unchanged.
+CI does not run it (too long for its budget): the output of the last full
+run is committed in ``tools/mutation_check.txt``; run it again, and commit
+its output there, after changing a test it names or a MUTANTS entry::
+
+    python tools/mutation_check.py | tee tools/mutation_check.txt
 
 Authors
  * speechbrain-emoinv contributors 2026
@@ -60,32 +65,34 @@ MUTANTS = [
     Mutant(
         "copypaste_skipped",
         RECIPE,
-        "            clean, clean_lens = self.hparams.copypaste(\n"
-        "                *base, *batch.partner_sig\n            )\n",
+        "            clean, clean_lens = self.hparams.copypaste(*base, *partner)\n",
         "            clean, clean_lens = base\n",
         ("tests/test_recipe_wiring.py",),
     ),
     Mutant(
         "copypaste_partners_rolled",
         RECIPE,
-        "*base, *batch.partner_sig\n",
-        "*base, *[x.roll(1, 0) for x in batch.partner_sig]\n",
+        "twin, partner = batch.twin_sig, batch.partner_sig\n",
+        "twin, partner = batch.twin_sig, [x.roll(1, 0) for x in batch.partner_sig]\n",
         ("tests/test_recipe_wiring.py",),
     ),
     Mutant(
         "masking_on_anchors",
         RECIPE,
-        "                feats[n_anchor:], clean, clean_lens\n            )\n"
-        "            feats = torch.cat([feats[:n_anchor], masked])\n",
-        "                feats[:n_anchor], clean, clean_lens\n            )\n"
+        "                feats[parallel], clean, clean_lens, lens[parallel]\n"
+        "            )\n"
+        "            feats = torch.cat([feats[:n_anchor], masked, feats[2 * n_anchor :]])\n",
+        "                feats[:n_anchor], clean, clean_lens, lens[parallel]\n"
+        "            )\n"
         "            feats = torch.cat([masked, feats[n_anchor:]])\n",
         ("tests/test_recipe_wiring.py",),
     ),
     Mutant(
         "em_on_augmented_waveform",
         RECIPE,
-        "                feats[n_anchor:], clean, clean_lens\n",
-        "                feats[n_anchor:], wavs[n_anchor:], lens[n_anchor:]\n",
+        "                feats[parallel], clean, clean_lens, lens[parallel]\n",
+        "                feats[parallel], wavs[parallel], lens[parallel], "
+        "lens[parallel]\n",
         ("tests/test_recipe_wiring.py",),
     ),
     Mutant(
@@ -100,8 +107,8 @@ MUTANTS = [
     Mutant(
         "shared_crop_ignored",
         RECIPE,
-        "base = batch.twin_sig if indep else batch.sig",
-        "base = batch.twin_sig",
+        "base = twin if self.hparams.independent_crop else (wavs, lens)",
+        "base = twin",
         ("tests/test_recipe_wiring.py",),
     ),
     Mutant(
@@ -249,8 +256,8 @@ MUTANTS = [
     Mutant(
         "valid_scores_negated",
         RECIPE,
-        "    return scores, trials.labels\n",
-        "    return -scores, trials.labels\n",
+        "    return scores, trials.labels, corpus\n",
+        "    return -scores, trials.labels, corpus\n",
         ("tests/test_recipe.py::test_export_loads_without_network",),
     ),
     Mutant(
@@ -292,6 +299,115 @@ MUTANTS = [
         '            group["lr"] = 0.0\n',
         ("tests/test_recipe.py::test_run_prints_table_and_exports",),
     ),
+    # The examples of issue 25 (bugs that passed every test before the
+    # contract tests, tests/test_contract_*.py).
+    Mutant(
+        "checkpointer_keeps_the_worst",
+        RECIPE,
+        '                min_keys=["EER"],\n',
+        '                max_keys=["EER"],\n',
+        ("tests/test_contract_selection.py",),
+    ),
+    Mutant(
+        "corpora_weighed_by_the_pooled_list",
+        RECIPE,
+        '        stats["score"] = sum(stats[f"EER {c}"] for c in kinds) / '
+        "len(kinds)\n",
+        '        stats["score"] = stats["EER"]\n',
+        ("tests/test_contract_selection.py",),
+    ),
+    Mutant(
+        "stage1_key_hashes_the_file_bytes",
+        RECIPE,
+        "    key = hashlib.sha1(resolve_config(config).encode()).hexdigest()"
+        "[:12]\n",
+        '    with open(config, "rb") as fin:\n'
+        "        key = hashlib.sha1(fin.read()).hexdigest()[:12]\n",
+        ("tests/test_contract_caching.py",),
+    ),
+    Mutant(
+        "pad_cat_keeps_old_relative_lengths",
+        RECIPE,
+        "    lens = [rel * w.shape[1] / n_max for w, rel in batches]\n",
+        "    lens = [rel for _, rel in batches]\n",
+        ("tests/test_contract_invariance.py",),
+    ),
+    Mutant(
+        "batch_embedding_without_lengths",
+        "speechbrain_emoinv/evaluation/embedding.py",
+        "        emb = model.encode_batch(padded, lens / lens.max())\n",
+        "        emb = model.encode_batch(padded)\n",
+        ("tests/test_contract_invariance.py",),
+    ),
+    # One more bug per contract kind (and the EM padding fix reverted).
+    Mutant(
+        "export_of_the_last_epoch",
+        RECIPE,
+        '    brain.evaluate(\n        valid,\n        min_key="EER",\n',
+        "    brain.evaluate(\n        valid,\n",
+        ("tests/test_contract_selection.py",),
+    ),
+    Mutant(
+        "averaging_takes_intra_epoch_checkpoints",
+        RECIPE,
+        '            ckpt_predicate=lambda c: "EER" in c.meta, '
+        "max_num_checkpoints=n\n",
+        "            max_num_checkpoints=n\n",
+        (
+            "tests/test_contract_selection.py::"
+            "test_averaging_takes_the_last_n_end_of_epoch_checkpoints",
+        ),
+    ),
+    Mutant(
+        "mindcf_prior_ignored",
+        "speechbrain_emoinv/metrics.py",
+        "        p_target = 0.01 if number is None else number\n",
+        "        p_target = 0.01\n",
+        ("tests/test_contract_operating_points.py",),
+    ),
+    Mutant(
+        "fingerprint_ignores_hyperparameters",
+        "speechbrain_emoinv/export.py",
+        "    return files_digest([model_dir / CKPT_FILE, model_dir / "
+        "HPARAMS_FILE])\n",
+        "    return files_digest([model_dir / CKPT_FILE])\n",
+        ("tests/test_contract_caching.py",),
+    ),
+    Mutant(
+        "step_draws_same_on_every_rank",
+        RECIPE,
+        "self.step_key = (self.hparams.epoch_counter.current, self.step, rank)\n",
+        "self.step_key = (self.hparams.epoch_counter.current, self.step, 0)\n",
+        ("tests/test_contract_randomness.py",),
+    ),
+    Mutant(
+        "batch_rows_reordered",
+        "speechbrain_emoinv/evaluation/embedding.py",
+        "            wavs = [load_row(rows[i], model) for i in batch]\n",
+        "            wavs = [load_row(rows[i], model) for i in sorted(batch)]\n",
+        ("tests/test_contract_invariance.py",),
+    ),
+    Mutant(
+        "em_mask_over_the_padded_width",
+        "speechbrain_emoinv/emotion_masking.py",
+        "        if feat_lengths is None:\n            feat_lengths = lengths\n",
+        "        feat_lengths = lengths\n",
+        ("tests/test_contract_invariance.py",),
+    ),
+    Mutant(
+        "hard_nontargets_any_gender",
+        "speechbrain_emoinv/data/trials.py",
+        "            enrol, test, spk, text, gender, n_hard, False, rng, taken\n",
+        "            enrol, test, spk, text, const, n_hard, False, rng, taken\n",
+        ("tests/test_contract_composition.py",),
+    ),
+    Mutant(
+        "calibration_offset_dropped",
+        "speechbrain_emoinv/evaluation/report.py",
+        '        llr = calibration["scale"] * scores + calibration["offset"]\n',
+        '        llr = calibration["scale"] * scores\n',
+        ("tests/test_contract_known_answers.py",),
+    ),
 ]
 
 
@@ -325,7 +441,7 @@ def run_tests(copy, tests, timeout):
             timeout=timeout,
         )
     except subprocess.TimeoutExpired:
-        return False, time.time() - t0, "timed out"
+        return False, time.time() - t0, ["timed out"]
     out = (proc.stdout + proc.stderr).strip().splitlines()
     return proc.returncode == 0, time.time() - t0, out
 

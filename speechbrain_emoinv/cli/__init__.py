@@ -1,15 +1,16 @@
 """Command-line tools; :func:`run_main` makes each behave like a Unix tool.
 
-Exit status 0 on success, 1 on an error, 2 on a usage error (argparse);
-results go to stdout, diagnostics to stderr; an error is one line
-(``<prog>: error: <message>``), its traceback only with ``--debug``.
+Exit status 0 on success, 1 on an error, 2 on a usage error (argparse),
+130 when interrupted (Ctrl-C); results go to stdout, diagnostics to
+stderr; an error is one line (``<prog>: error: <message>``), its traceback
+only with ``--debug``.
 """
 
 import argparse
 import sys
 
 
-def make_parser(prog, description, model=False):
+def make_parser(prog, description, model=False, backend=False):
     """``ArgumentParser`` with the shared ``--debug`` flag.
 
     Arguments
@@ -18,6 +19,8 @@ def make_parser(prog, description, model=False):
         As in ``argparse.ArgumentParser``.
     model : bool
         Add the required ``--model`` (an exported model folder).
+    backend : bool
+        Add ``--backend`` (the embedding path, default ``auto``).
 
     Returns
     -------
@@ -29,6 +32,8 @@ def make_parser(prog, description, model=False):
     True
     >>> make_parser("x", "y", model=True).parse_args(["--model", "m"]).model
     'm'
+    >>> make_parser("x", "y", backend=True).parse_args([]).backend
+    'auto'
     """
     p = argparse.ArgumentParser(prog=prog, description=description)
     p.add_argument(
@@ -36,7 +41,34 @@ def make_parser(prog, description, model=False):
     )
     if model:
         p.add_argument("--model", required=True, help="exported model folder")
+    if backend:
+        p.add_argument(
+            "--backend",
+            choices=["auto", "onnx", "pytorch"],
+            default="auto",
+            help="embedding path: onnx = onnxruntime on the folder's "
+            "embedding.onnx (emoinv-export; fastest on CPUs), pytorch = "
+            "SpeechBrain; auto = onnx when it can run, else pytorch with a "
+            "note",
+        )
     return p
+
+
+def positive_int(text):
+    """An integer above 0 (argparse type): sizes and counts.
+
+    Example
+    -------
+    >>> positive_int("16")
+    16
+    >>> positive_int("0")
+    Traceback (most recent call last):
+    ...
+    argparse.ArgumentTypeError: not a positive integer: '0'
+    """
+    if not text.strip().isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"not a positive integer: {text!r}")
+    return int(text)
 
 
 def run_main(prog, run, argv=None):
@@ -54,8 +86,9 @@ def run_main(prog, run, argv=None):
     Returns
     -------
     int
-        0 on success, 1 on an error (one line on stderr), or what a
-        ``SystemExit`` (argparse) carries.
+        0 on success, 1 on an error (one line on stderr), 130 on Ctrl-C
+        (``KeyboardInterrupt``, one line), or what a ``SystemExit``
+        (argparse) carries.
 
     Example
     -------
@@ -71,6 +104,11 @@ def run_main(prog, run, argv=None):
     argv = sys.argv[1:] if argv is None else list(argv)
     try:
         run(argv)
+    except KeyboardInterrupt:
+        if "--debug" in argv:
+            raise
+        print(f"{prog}: interrupted", file=sys.stderr)
+        return 130
     except Exception as err:
         if "--debug" in argv:
             raise

@@ -10,11 +10,13 @@ Several processes (each embeds one shard; rank 0's output is the merge)::
         --model results/export --csv data/eval.csv --out emb/
 
 Finished chunks are kept in ``OUT/chunks/<model key>-<manifest key>``
-(keys of the checkpoint's content and of the manifest and its audio
-files), so rerunning after a crash skips them, while another model or
-changed input never reuses them. The result is ``OUT/embeddings.pt``:
+(keys of the checkpoint's content and embedding path, and of the manifest
+and its audio files), named by world and chunk size, so rerunning after
+a crash skips them, while another model or path, changed input or another
+``--chunk-size`` never reuses them. The result is ``OUT/embeddings.pt``:
 ``{"ids": [...], "emb": Tensor[N, D], "model": <model key>,
-"short_or_silent": {ID: issue}}`` in manifest order.
+"backend": "onnx" | "pytorch", "short_or_silent": {ID: issue}}`` in
+manifest order.
 """
 
 import os
@@ -23,14 +25,16 @@ from pathlib import Path
 
 import torch
 
-from speechbrain_emoinv.cli import make_parser, run_main
+from speechbrain_emoinv.atomic_files import torch_save
+from speechbrain_emoinv.cli import make_parser, positive_int, run_main
 from speechbrain_emoinv.data.manifest import read_manifest
 from speechbrain_emoinv.evaluation.embedding import (
     dist_info,
     embed_manifest,
-    load_model,
+    embedding_key,
+    load_embedder,
 )
-from speechbrain_emoinv.evaluation.run import warn_clips
+from speechbrain_emoinv.evaluation.run import pick_backend, warn_clips
 from speechbrain_emoinv.scoring import manifest_key
 
 
@@ -49,6 +53,7 @@ def build_parser():
         "Embed every row of a manifest CSV (resumable, sharded under "
         "torchrun).",
         model=True,
+        backend=True,
     )
     p.add_argument(
         "--csv",
@@ -56,8 +61,19 @@ def build_parser():
         help="manifest CSV (columns ID, wav, start, stop, spk_id, emotion)",
     )
     p.add_argument("--out", required=True, help="output folder")
-    p.add_argument("--batch-size", type=int, default=16)
-    p.add_argument("--chunk-size", type=int, default=256)
+    p.add_argument(
+        "--batch-size",
+        type=positive_int,
+        default=16,
+        help="PyTorch path only",
+    )
+    p.add_argument(
+        "--chunk-size",
+        type=positive_int,
+        default=256,
+        help="utterances per resumable chunk file (chunks are kept per "
+        "size: a rerun with another size starts its own)",
+    )
     p.add_argument(
         "--device", default=None, help="default: cuda:<local rank> or cpu"
     )
@@ -75,8 +91,10 @@ def run(argv=None):
         device = f"cuda:{local}" if torch.cuda.is_available() else "cpu"
     out = Path(args.out)
     rows = read_manifest(args.csv, strict=False)
-    model = load_model(args.model, device=device)
-    work = out / "chunks" / f"{model.fingerprint}-{manifest_key(args.csv)}"
+    backend = pick_backend(args.model, args.backend, device, "emoinv-embed")
+    model = load_embedder(args.model, backend, device=device)
+    key = embedding_key(model.fingerprint, backend)
+    work = out / "chunks" / f"{key}-{manifest_key(args.csv)}"
     issues = {}
     ids, emb = embed_manifest(
         model,
@@ -89,10 +107,9 @@ def run(argv=None):
     )
     path = out / "embeddings.pt"
     if rank == 0:
-        tmp = path.with_suffix(".tmp")
         blob = {"ids": ids, "emb": emb, "model": model.fingerprint}
-        torch.save({**blob, "short_or_silent": issues}, tmp)
-        tmp.replace(path)
+        blob["backend"] = backend
+        torch_save({**blob, "short_or_silent": issues}, path)
         warn_clips(issues, "emoinv-embed")
         print(f"{len(ids)} embeddings of size {emb.shape[1]} -> {path}")
     if world > 1:

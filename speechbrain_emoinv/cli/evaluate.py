@@ -10,7 +10,7 @@ import sys
 
 import torch
 
-from speechbrain_emoinv.cli import make_parser, run_main
+from speechbrain_emoinv.cli import make_parser, positive_int, run_main
 from speechbrain_emoinv.evaluation import run_evaluation
 
 
@@ -28,6 +28,7 @@ def build_parser():
         "Score every trial list of a split with an exported model; write "
         "results.json, results.md and figures.",
         model=True,
+        backend=True,
     )
     p.add_argument("--data", required=True, help="prepared data folder")
     p.add_argument("--split", default="eval", help="eval or valid")
@@ -37,8 +38,10 @@ def build_parser():
         default="train",
         help="manifest split for s-norm/AS-norm; 'none' disables",
     )
-    p.add_argument("--cohort-size", type=int, default=2000)
-    p.add_argument("--topk", type=int, default=300, help="AS-norm top-k")
+    p.add_argument("--cohort-size", type=positive_int, default=2000)
+    p.add_argument(
+        "--topk", type=positive_int, default=300, help="AS-norm top-k"
+    )
     p.add_argument(
         "--exclude-speakers",
         default=None,
@@ -51,11 +54,18 @@ def build_parser():
         help="embedding cache (keyed by model and manifest content)",
     )
     p.add_argument("--device", default="cpu")
-    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument(
+        "--batch-size",
+        type=positive_int,
+        default=16,
+        help="PyTorch path only",
+    )
     p.add_argument("--projection", choices=["tsne", "pca"], default="tsne")
     p.add_argument("--no-plots", action="store_true")
     p.add_argument("--no-probe", action="store_true")
-    p.add_argument("--threads", type=int, default=None, help="torch threads")
+    p.add_argument(
+        "--threads", type=positive_int, default=None, help="torch threads"
+    )
     return p
 
 
@@ -77,6 +87,7 @@ def run(argv=None):
         cache_dir=args.cache_dir,
         device=args.device,
         batch_size=args.batch_size,
+        backend=args.backend,
         plots=not args.no_plots,
         probe=not args.no_probe,
         projection=args.projection,

@@ -8,13 +8,14 @@ Examples::
 
 The file takes one mono utterance ``(1, T)`` at the model's sample rate and
 returns its embedding ``(1, D)``; it is checked against the folder's PyTorch
-model on random signals of other lengths than the traced one (largest
-absolute difference printed; above 1e-4 the command fails). Without
-``--out`` the file goes into the model folder.
+model on random signals of other lengths than the traced one: 1 - cosine
+of each embedding and the change of each pair's cosine score are printed,
+and above 1e-4 the command fails, leaving no file. Without ``--out`` the
+file goes into the model folder.
 """
 
 from speechbrain_emoinv.cli import make_parser, run_main
-from speechbrain_emoinv.export import FORMAT_FILES, PARITY_ATOL, export_format
+from speechbrain_emoinv.export import FORMAT_FILES, PARITY_TOL, export_format
 
 
 def build_parser():
@@ -42,15 +43,16 @@ def run(argv):
     """Parses ``argv`` and writes the file; prints its path and parity."""
     args = build_parser().parse_args(argv)
     try:
-        path, diff = export_format(args.model, args.format, args.out)
+        path, gaps = export_format(args.model, args.format, args.out)
     except ImportError as err:
         raise RuntimeError(
             f"{err.name or err} is missing: pip install "
             "'speechbrain-emoinv[export]'"
         ) from err
     print(
-        f"{path}\t{args.format}\tmax |embedding - PyTorch| {diff:.2e} "
-        f"(tolerance {PARITY_ATOL:g})"
+        f"{path}\t{args.format}\tvs PyTorch: 1 - cosine "
+        f"{gaps['cosine']:.1e}, score change {gaps['score']:.1e} "
+        f"(tolerance {PARITY_TOL:g})"
     )
 
 

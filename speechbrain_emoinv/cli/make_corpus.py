@@ -7,7 +7,7 @@ Example: ``emoinv-make-corpus --size default --out data/mbrola`` (add
 import sys
 import time
 
-from speechbrain_emoinv.cli import make_parser, run_main
+from speechbrain_emoinv.cli import make_parser, positive_int, run_main
 from speechbrain_emoinv.data.mbrola_corpus import (
     SIZES,
     MissingToolError,
@@ -28,7 +28,7 @@ def run(argv=None):
     )
     parser.add_argument("--size", default="default", choices=sorted(SIZES))
     parser.add_argument("--out", default="data/mbrola", help="output folder")
-    parser.add_argument("--num-workers", type=int, default=None)
+    parser.add_argument("--num-workers", type=positive_int, default=None)
     parser.add_argument("--seed", type=int, default=1234)
     parser.add_argument(
         "--prepare",

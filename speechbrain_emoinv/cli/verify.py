@@ -14,7 +14,9 @@ Examples::
 ``--trials`` lines are ``enrol.wav test.wav`` (relative paths from
 ``--data`` or the list's folder) or our trial format ``label enrol_ID
 test_ID [emotions]`` with utterance IDs looked up in ``--data``'s
-manifests.
+manifests. A line holding a tab is split on tabs only, so paths with
+spaces are written ``enrol path<TAB>test path``. The file is UTF-8 (a
+byte-order mark is skipped).
 """
 
 import argparse
@@ -25,14 +27,15 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from speechbrain_emoinv.cli import make_parser, run_main
+from speechbrain_emoinv.cli import make_parser, positive_int, run_main
 from speechbrain_emoinv.data.manifest import (
     EmptyManifestError,
     is_manifest,
     read_manifest,
 )
-from speechbrain_emoinv.evaluation.embedding import embed_rows, load_model
-from speechbrain_emoinv.evaluation.run import warn_clips
+from speechbrain_emoinv.data.trials import text_lines
+from speechbrain_emoinv.evaluation.embedding import embed_rows, load_embedder
+from speechbrain_emoinv.evaluation.run import pick_backend, warn_clips
 from speechbrain_emoinv.export import read_metadata
 from speechbrain_emoinv.scoring import cosine_scores
 
@@ -52,6 +55,7 @@ def build_parser():
         "Cosine score and same/different decision under the model's "
         "stored threshold.",
         model=True,
+        backend=True,
     )
     p.add_argument("wavs", nargs="*", help="enrol.wav test.wav")
     p.add_argument("--trials", help="batch mode: a list of pairs")
@@ -61,7 +65,7 @@ def build_parser():
     )
     p.add_argument("--device", default="cpu")
     # 1 = no padding: a file's embedding does not depend on its partners.
-    p.add_argument("--batch-size", type=int, default=1)
+    p.add_argument("--batch-size", type=positive_int, default=1)
     p.add_argument(
         "--savedir",
         help="parent of the loader's temporary working folder "
@@ -101,14 +105,10 @@ def model_threshold(model_dir, override=None):
     """
     if override is not None:
         return override, "given"
+    # read_metadata refuses a stored threshold outside [-1, 1] or NaN.
     stored = read_metadata(model_dir).get("verification_threshold")
     if stored is None:
         return DEFAULT_THRESHOLD, "default: none stored"
-    if not isinstance(stored, int | float) or not math.isfinite(stored):
-        raise ValueError(
-            f"{Path(model_dir) / 'hyperparams.yaml'}: verification_threshold "
-            f"{stored!r} is not a finite number"
-        )
     return float(stored), "stored"
 
 
@@ -146,42 +146,43 @@ def parse_pairs(trials, data=None):
     trials = Path(trials)
     root = Path(data) if data else trials.parent
     rows, index, pairs, manifest = [], {}, [], None
-    with open(trials, encoding="utf-8") as fin:
-        for line_no, line in enumerate(fin, start=1):
-            parts = line.split()
-            if not parts or parts[0].startswith("#"):
-                continue
-            where = f"{trials}:{line_no}"
-            if len(parts) == 2:
-                label, names = None, parts
-            elif len(parts) in (3, 5) and parts[0] in ("0", "1"):
-                label, names = int(parts[0]), parts[1:3]
-                if manifest is None:
-                    manifest = _manifest_index(data, where)
-            else:
-                raise ValueError(
-                    f"{where}: expected 'enrol.wav test.wav' or "
-                    "'label enrol_ID test_ID [emo emo]'"
-                )
-            idx = []
-            for name in names:
-                if name not in index:
-                    if label is None:
-                        path = Path(name)
-                        row = _file_row(
-                            path if path.is_absolute() else root / path, where
-                        )
-                    elif name in manifest:
-                        row = manifest[name]
-                    else:
-                        raise ValueError(
-                            f"{where}: unknown utterance {name!r} (not in "
-                            f"the manifests of {data})"
-                        )
-                    index[name] = len(rows)
-                    rows.append(row)
-                idx.append(index[name])
-            pairs.append((idx[0], idx[1], label, names[0], names[1]))
+    for line_no, line in text_lines(trials):
+        # Tab-separated when the line has a tab: paths may hold spaces.
+        sep = "\t" if "\t" in line else None
+        parts = [p.strip() for p in line.split(sep) if p.strip()]
+        if not parts or parts[0].startswith("#"):
+            continue
+        where = f"{trials}:{line_no}"
+        if len(parts) == 2:
+            label, names = None, parts
+        elif len(parts) in (3, 5) and parts[0] in ("0", "1"):
+            label, names = int(parts[0]), parts[1:3]
+            if manifest is None:
+                manifest = _manifest_index(data, where)
+        else:
+            raise ValueError(
+                f"{where}: expected 'enrol.wav test.wav' or "
+                "'label enrol_ID test_ID [emo emo]'"
+            )
+        idx = []
+        for name in names:
+            if name not in index:
+                if label is None:
+                    path = Path(name)
+                    row = _file_row(
+                        path if path.is_absolute() else root / path, where
+                    )
+                elif name in manifest:
+                    row = manifest[name]
+                else:
+                    raise ValueError(
+                        f"{where}: unknown utterance {name!r} (not in "
+                        f"the manifests of {data})"
+                    )
+                index[name] = len(rows)
+                rows.append(row)
+            idx.append(index[name])
+        pairs.append((idx[0], idx[1], label, names[0], names[1]))
     if not pairs:
         raise ValueError(f"{trials}: empty trial list")
     return rows, pairs
@@ -229,7 +230,10 @@ def run(argv=None):
     else:
         rows = [_file_row(w, "command line") for w in args.wavs]
         pairs = [(0, 1, None, *args.wavs)]
-    model = load_model(args.model, args.savedir, args.device)
+    backend = pick_backend(
+        args.model, args.backend, args.device, "emoinv-verify"
+    )
+    model = load_embedder(args.model, backend, args.savedir, args.device)
     issues = {}
     emb = embed_rows(model, rows, args.batch_size, issues)
     enrol = np.array([p[0] for p in pairs])

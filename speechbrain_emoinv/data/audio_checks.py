@@ -37,6 +37,9 @@ from scipy.signal import resample_poly
 TARGET_SR = 16000
 MIN_DURATION = 0.1  # seconds; shorter clips are "too_short"
 SILENCE_THRESHOLD = 1e-4  # peak at most this (full scale 1.0): "silent"
+# Longest audio one forward pass of the tools sees: a longer clip is
+# embedded as the mean of equal windows of at most this length.
+WINDOW_SECONDS = 60.0
 SKIP_ISSUES = (
     "missing",
     "empty",

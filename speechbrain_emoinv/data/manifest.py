@@ -151,7 +151,11 @@ def check_id(uid, where):
         )
 
 
-def audio_glob(folder, pattern):
+# Audio formats a corpus may hold that the WAV preparers do not read.
+OTHER_AUDIO = (".flac", ".mp3", ".ogg", ".opus", ".m4a", ".aac")
+
+
+def audio_glob(folder, pattern, report=None):
     """Sorted files matching ``pattern`` with ``.wav`` in any letter case.
 
     Arguments
@@ -160,6 +164,9 @@ def audio_glob(folder, pattern):
         Folder to search in.
     pattern : str
         Glob ending in ``.wav`` (e.g. ``Actor_*/*.wav``); ``**`` recurses.
+    report : PrepareReport or None
+        Receives ``other_format`` for each file of the pattern in another
+        audio format (:data:`OTHER_AUDIO`), which is left out.
 
     Returns
     -------
@@ -168,13 +175,18 @@ def audio_glob(folder, pattern):
     Example
     -------
     >>> d = getfixture("tmp_path")
-    >>> for n in ("a.wav", "b.WAV", "c.txt"):
+    >>> for n in ("a.wav", "b.WAV", "c.txt", "d.flac"):
     ...     _ = (d / n).write_text("")
-    >>> [p.name for p in audio_glob(d, "*.wav")]
-    ['a.wav', 'b.WAV']
+    >>> rep = PrepareReport("toy")
+    >>> [p.name for p in audio_glob(d, "*.wav", rep)], rep.counts()
+    (['a.wav', 'b.WAV'], {'other_format': 1})
     """
     if not pattern.endswith(".wav"):
         raise ValueError(f"audio pattern must end with .wav: {pattern!r}")
+    if report is not None:
+        for path in sorted(Path(folder).glob(pattern[:-4] + ".*")):
+            if path.suffix.lower() in OTHER_AUDIO:
+                report.add("other_format", path, "not read: convert to WAV")
     return sorted(Path(folder).glob(pattern[:-4] + ".[wW][aA][vV]"))
 
 

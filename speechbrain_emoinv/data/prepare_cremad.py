@@ -68,7 +68,7 @@ def prepare_cremad(data_folder, save_folder, **kwargs):
         root = Path(data_folder)
         demo = root / "VideoDemographics.csv"
         genders = read_demographics(demo) if demo.is_file() else {}
-        for wav in audio_glob(root / "AudioWAV", "*.wav"):
+        for wav in audio_glob(root / "AudioWAV", "*.wav", report):
             m = _NAME.match(wav.stem)
             if not m:
                 raise ValueError(

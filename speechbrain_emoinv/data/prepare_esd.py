@@ -44,7 +44,7 @@ def prepare_esd(data_folder, save_folder, speaker_genders=None, **kwargs):
                 continue
             lang = "zh" if int(spk_dir.name) <= 10 else "en"
             for emo_dir in sorted(p for p in spk_dir.iterdir() if p.is_dir()):
-                for wav in audio_glob(emo_dir, "**/*.wav"):
+                for wav in audio_glob(emo_dir, "**/*.wav", report):
                     m = _NAME.match(wav.stem)
                     if not m or m.group(1) != spk_dir.name:
                         raise ValueError(

@@ -34,7 +34,7 @@ def prepare_ravdess(data_folder, save_folder, **kwargs):
     """
 
     def collect(report, add):
-        for wav in audio_glob(data_folder, "Actor_*/*.wav"):
+        for wav in audio_glob(data_folder, "Actor_*/*.wav", report):
             m = _NAME.match(wav.stem)
             actor_dir = wav.parent.name.split("_")[-1]
             if not m or m.group(7) != actor_dir:

@@ -158,7 +158,7 @@ def prepare_voxceleb(
             genders.update(read_meta(m))
         known = set()
         for root in roots:
-            for wav in audio_glob(root / "wav", "*/*/*.wav"):
+            for wav in audio_glob(root / "wav", "*/*/*.wav", report):
                 rel = wav.relative_to(root / "wav").as_posix()
                 spk = rel.split("/")[0]
                 gender = genders.get(spk, "")

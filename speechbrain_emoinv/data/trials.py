@@ -261,23 +261,58 @@ def iter_trial_lines(path):
     ...
     ValueError: ...t.txt:1: malformed trial line '2 a b': label must be 0 or 1, got '2'
     """
-    with open(path, encoding="utf-8") as f:
-        for num, line in enumerate(f, 1):
-            words = line.split()
-            if not words or words[0].startswith("#"):
-                continue
-            where = f"{path}:{num}: malformed trial line {line.strip()!r}"
-            if len(words) not in (3, 5):
-                raise ValueError(
-                    f"{where}: expected 3 or 5 columns (<1|0> <enrol> "
-                    f"<test> [<emo> <emo>]), got {len(words)}"
-                )
-            if words[0] not in ("0", "1"):
-                raise ValueError(
-                    f"{where}: label must be 0 or 1, got {words[0]!r}"
-                )
-            emotions = words[3:] if len(words) == 5 else [None, None]
-            yield (num, int(words[0]), words[1], words[2], *emotions)
+    for num, line in text_lines(path):
+        words = line.split()
+        if not words or words[0].startswith("#"):
+            continue
+        where = f"{path}:{num}: malformed trial line {line.strip()!r}"
+        if len(words) not in (3, 5):
+            raise ValueError(
+                f"{where}: expected 3 or 5 columns (<1|0> <enrol> "
+                f"<test> [<emo> <emo>]), got {len(words)}"
+            )
+        if words[0] not in ("0", "1"):
+            raise ValueError(f"{where}: label must be 0 or 1, got {words[0]!r}")
+        emotions = words[3:] if len(words) == 5 else [None, None]
+        yield (num, int(words[0]), words[1], words[2], *emotions)
+
+
+def text_lines(path):
+    """Numbered lines of a UTF-8 text file (trial lists).
+
+    A byte-order mark (as some editors write) is skipped; a file in
+    another encoding (e.g. latin-1) is an error naming it.
+
+    Arguments
+    ---------
+    path : str or Path
+        Text file.
+
+    Yields
+    ------
+    tuple
+        ``(line number, line)``, numbered from 1.
+
+    Example
+    -------
+    >>> p = getfixture("tmp_path") / "t.txt"
+    >>> _ = p.write_bytes("\\ufeffa.wav b.wav\\n".encode())
+    >>> list(text_lines(p))
+    [(1, 'a.wav b.wav\\n')]
+    >>> _ = p.write_bytes("caf\\xe9.wav b.wav\\n".encode("latin-1"))
+    >>> list(text_lines(p))
+    Traceback (most recent call last):
+    ...
+    ValueError: ...t.txt: not UTF-8 text (a byte 0xe9): save it as UTF-8
+    """
+    with open(path, encoding="utf-8-sig") as f:
+        try:
+            yield from enumerate(f, 1)
+        except UnicodeDecodeError as err:
+            raise ValueError(
+                f"{path}: not UTF-8 text (a byte "
+                f"{err.object[err.start]:#x}): save it as UTF-8"
+            ) from None
 
 
 def read_trials(path):

@@ -24,6 +24,7 @@ Authors
  * speechbrain-emoinv contributors 2025
 """
 
+import importlib.util
 import math
 import os
 from pathlib import Path
@@ -32,10 +33,11 @@ import numpy as np
 import torch
 from speechbrain.dataio import audio_io
 
-from speechbrain_emoinv.data.audio_checks import clip_issue
+from speechbrain_emoinv.atomic_files import error_cause, torch_save
+from speechbrain_emoinv.data.audio_checks import WINDOW_SECONDS, clip_issue
 from speechbrain_emoinv.scoring import check_finite
 
-MAX_SECONDS = 60.0  # most (padded) audio one forward pass sees
+MAX_SECONDS = WINDOW_SECONDS  # most (padded) audio one forward pass sees
 
 
 def load_model(model_dir, savedir=None, device="cpu"):
@@ -70,27 +72,233 @@ def load_model(model_dir, savedir=None, device="cpu"):
     from speechbrain.inference.speaker import SpeakerRecognition
     from speechbrain.utils.fetching import FetchConfig, LocalStrategy
 
-    from speechbrain_emoinv.export import model_fingerprint
+    from speechbrain_emoinv.export import (
+        CKPT_FILE,
+        model_fingerprint,
+        read_metadata,
+    )
+    from speechbrain_emoinv.finetune import mismatch_summary
 
     model_dir = Path(model_dir).resolve()
     if not (model_dir / "hyperparams.yaml").is_file():
         raise FileNotFoundError(
             f"{model_dir}: not an exported model folder (no hyperparams.yaml)"
         )
+    read_metadata(model_dir)  # refuses an edited sample rate or threshold
     key = model_fingerprint(model_dir)
     if savedir is not None:
         Path(savedir).mkdir(parents=True, exist_ok=True)
+    ckpt = model_dir / CKPT_FILE
     with tempfile.TemporaryDirectory(prefix=f"emoinv-{key}-", dir=savedir) as w:
-        model = SpeakerRecognition.from_hparams(
-            source=str(model_dir),
-            savedir=w,
-            run_opts={"device": device},
-            fetch_config=FetchConfig(allow_network=False),
-            local_strategy=LocalStrategy.NO_LINK,
-        )
+        try:
+            model = SpeakerRecognition.from_hparams(
+                source=str(model_dir),
+                savedir=w,
+                run_opts={"device": device},
+                fetch_config=FetchConfig(allow_network=False),
+                local_strategy=LocalStrategy.NO_LINK,
+            )
+        except Exception as err:
+            if "size mismatch" in str(err):
+                raise ValueError(
+                    f"{ckpt} does not fit {model_dir / 'hyperparams.yaml'} "
+                    f"({mismatch_summary(err)}): the two files come from "
+                    "different models; export the folder again"
+                ) from None
+            _check_checkpoint(ckpt)
+            raise
     model.eval()
     model.fingerprint = key
     return model
+
+
+def _check_checkpoint(path):
+    """Raises naming ``path`` when it does not load (truncated, corrupt)."""
+    try:
+        torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:
+        raise ValueError(
+            f"{path}: cannot be read ({error_cause(err)}): the file is "
+            "truncated or corrupt; export or copy the model again"
+        ) from None
+
+
+# Embedding paths of the tools: onnxruntime running the folder's
+# ``embedding.onnx`` (the fastest on CPUs: benchmarks/bench_cost.py
+# --part embedding) or SpeechBrain's PyTorch model.
+BACKENDS = ("auto", "onnx", "pytorch")
+
+
+def resolve_backend(model_dir, backend="auto", device="cpu"):
+    """The embedding path a tool takes for a folder, and why not onnx.
+
+    ``onnx`` needs a CPU device, onnxruntime and a readable
+    ``embedding.onnx`` (``emoinv-export --format onnx``) made from the
+    folder's current checkpoint. ``auto`` takes it when it can and else PyTorch; a forced
+    ``onnx`` that cannot run is an error.
+
+    Arguments
+    ---------
+    model_dir : str or Path
+        Exported folder.
+    backend : str
+        ``auto``, ``onnx`` or ``pytorch``.
+    device : str
+        Torch device of the tool.
+
+    Returns
+    -------
+    name : str
+        ``onnx`` or ``pytorch``.
+    reason : str or None
+        Why ``auto`` fell back to PyTorch (None otherwise).
+
+    Example
+    -------
+    >>> resolve_backend("no_such_dir", "pytorch")
+    ('pytorch', None)
+    >>> resolve_backend("no_such_dir", "auto", device="cuda:0")[1]
+    'onnxruntime runs on the CPU, the device is cuda:0'
+    """
+    from speechbrain_emoinv.export import (
+        FORMAT_FILES,
+        file_fingerprint,
+        model_fingerprint,
+    )
+
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown backend {backend!r}: {', '.join(BACKENDS)}")
+    if backend == "pytorch":
+        return "pytorch", None
+    path = Path(model_dir) / FORMAT_FILES["onnx"]
+    export = f"emoinv-export --model {model_dir} --format onnx"
+    if device != "cpu":
+        reason = f"onnxruntime runs on the CPU, the device is {device}"
+    elif importlib.util.find_spec("onnxruntime") is None:
+        reason = (
+            "onnxruntime is not installed (pip install "
+            "'speechbrain-emoinv[export]')"
+        )
+    elif not path.is_file():
+        reason = f"no {path} (write it with `{export}`)"
+    else:
+        want = model_fingerprint(model_dir)
+        try:
+            made_from = file_fingerprint(path)
+        except Exception as err:  # truncated or corrupt
+            reason = (
+                f"{path} cannot be read ({error_cause(err)}): rewrite it "
+                f"with `{export}`"
+            )
+        else:
+            if made_from == want:
+                return "onnx", None
+            reason = (
+                f"{path} was made from another checkpoint (rewrite it with "
+                f"`{export}`)"
+            )
+    if backend == "onnx":
+        raise ValueError(f"--backend onnx: {reason}")
+    return "pytorch", reason
+
+
+class OnnxEmbedder:
+    """An exported folder's ``embedding.onnx`` run by onnxruntime, with
+    the calls of ``SpeakerRecognition`` that the tools use.
+
+    Every utterance is embedded alone, at its own length (the file takes
+    one utterance per call), so an embedding never depends on the other
+    members of a batch.
+
+    Arguments
+    ---------
+    model_dir : str or Path
+        Exported folder holding an up-to-date ``embedding.onnx``.
+    threads : int or None
+        onnxruntime's intra-op threads (default: torch's thread count).
+    """
+
+    backend = "onnx"
+
+    def __init__(self, model_dir, threads=None):
+        import onnxruntime
+        from speechbrain.dataio.preprocess import AudioNormalizer
+
+        from speechbrain_emoinv.export import (
+            FORMAT_FILES,
+            model_fingerprint,
+            read_metadata,
+        )
+
+        model_dir = Path(model_dir)
+        self.fingerprint = model_fingerprint(model_dir)
+        rate = int(read_metadata(model_dir).get("sample_rate", 16000))
+        self.audio_normalizer = AudioNormalizer(sample_rate=rate)
+        opts = onnxruntime.SessionOptions()
+        opts.intra_op_num_threads = threads or torch.get_num_threads()
+        opts.inter_op_num_threads = 1
+        opts.graph_optimization_level = (
+            onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
+        )
+        self.session = onnxruntime.InferenceSession(
+            str(model_dir / FORMAT_FILES["onnx"]),
+            opts,
+            providers=["CPUExecutionProvider"],
+        )
+
+    def encode_batch(self, wavs, wav_lens=None):
+        """``(B, T)`` padded waveforms and relative lengths -> ``(B, 1,
+        D)`` embeddings, as ``SpeakerRecognition.encode_batch``."""
+        if wavs.dim() == 1:
+            wavs = wavs[None]
+        if wav_lens is None:
+            wav_lens = torch.ones(wavs.shape[0])
+        n = torch.round(wav_lens * wavs.shape[1]).long().tolist()
+        wavs = wavs.float().cpu().numpy()
+        out = [
+            self.session.run(None, {"wav": wav[None, :k]})[0]
+            for wav, k in zip(wavs, n, strict=True)
+        ]
+        return torch.from_numpy(np.concatenate(out))[:, None]
+
+
+def load_embedder(model_dir, backend="auto", savedir=None, device="cpu"):
+    """The tools' embedding model of a folder: :class:`OnnxEmbedder` or
+    :func:`load_model`'s ``SpeakerRecognition``, as
+    :func:`resolve_backend` picks.
+
+    Arguments
+    ---------
+    model_dir : str or Path
+        Exported folder (trusted).
+    backend : str
+        ``auto``, ``onnx`` or ``pytorch``, resolved beforehand or here.
+    savedir, device
+        As in :func:`load_model`.
+
+    Returns
+    -------
+    OnnxEmbedder or SpeakerRecognition
+        With ``fingerprint`` and ``backend`` (``onnx`` or ``pytorch``).
+    """
+    name, _ = resolve_backend(model_dir, backend, device)
+    if name == "onnx":
+        return OnnxEmbedder(model_dir)
+    model = load_model(model_dir, savedir, device)
+    model.backend = "pytorch"
+    return model
+
+
+def embedding_key(fingerprint, backend):
+    """Cache key of a model's embeddings on one path (the two paths
+    differ by float rounding and by padding: caches never mix them).
+
+    Example
+    -------
+    >>> embedding_key("abc", "pytorch"), embedding_key("abc", "onnx")
+    ('abc', 'abc-onnx')
+    """
+    return fingerprint if backend == "pytorch" else f"{fingerprint}-{backend}"
 
 
 def load_row(row, model):
@@ -163,6 +371,9 @@ def length_sorted_batches(rows, batch_size, max_pad=0.02):
     [[1, 2], [3], [0]]
     >>> [b.tolist() for b in length_sorted_batches(rows, 3, max_pad=1.0)]
     [[1, 2, 3], [0]]
+    >>> unknown = [{"start": 0, "stop": -1}] * 2  # no duration (ran forever)
+    >>> [b.tolist() for b in length_sorted_batches(unknown, 2)]
+    [[0], [1]]
     """
     length = _lengths(rows)
     order = np.argsort(-length, kind="stable")
@@ -171,8 +382,10 @@ def length_sorted_batches(rows, batch_size, max_pad=0.02):
     while start < order.size:
         window = length[order[start : start + batch_size]]
         too_short = window < (1.0 - max_pad) * window[0]
-        end = start + (
-            int(np.argmax(too_short)) if too_short.any() else window.size
+        # At least one row: an unknown length (no duration, stop -1) is
+        # negative and "too short" for itself.
+        end = start + max(
+            1, int(np.argmax(too_short)) if too_short.any() else window.size
         )
         batches.append(order[start:end])
         start = end
@@ -274,8 +487,11 @@ def shard_chunks(n_rows, rows, rank, world_size, chunk_size):
     return [mine[i : i + chunk_size] for i in range(0, mine.size, chunk_size)]
 
 
-def _chunk_path(work_dir, world_size, rank, c):
-    return Path(work_dir) / f"w{world_size}_r{rank}_c{c:06d}.pt"
+def _chunk_path(work_dir, world_size, chunk_size, rank, c):
+    # Keyed by world and chunk size: a rerun with other sizes cuts other
+    # chunks and never mixes them with these.
+    name = f"w{world_size}_s{chunk_size}_r{rank}_c{c:06d}.pt"
+    return Path(work_dir) / name
 
 
 def embed_shard(
@@ -320,7 +536,7 @@ def embed_shard(
     todo = [
         (c, idx)
         for c, idx in enumerate(chunks)
-        if not _chunk_path(work_dir, world_size, rank, c).is_file()
+        if not _chunk_path(work_dir, world_size, chunk_size, rank, c).is_file()
     ]
     if progress:
         from tqdm import tqdm
@@ -329,15 +545,14 @@ def embed_shard(
     for c, idx in todo:
         issues = {}
         emb = embed_rows(model, [rows[i] for i in idx], batch_size, issues)
-        path = _chunk_path(work_dir, world_size, rank, c)
-        tmp = path.with_suffix(".tmp")
+        path = _chunk_path(work_dir, world_size, chunk_size, rank, c)
         ids = [rows[i]["ID"] for i in idx]
-        torch.save({"ids": ids, "emb": emb, "issues": issues}, tmp)
-        tmp.replace(path)  # atomic: a killed run never leaves half a chunk
+        # atomic: a killed run never leaves half a chunk
+        torch_save({"ids": ids, "emb": emb, "issues": issues}, path)
     return len(todo)
 
 
-def merge_chunks(rows, work_dir, world_size=1, issues=None):
+def merge_chunks(rows, work_dir, world_size=1, chunk_size=256, issues=None):
     """Assembles all ranks' chunk files in manifest order.
 
     Arguments
@@ -348,6 +563,8 @@ def merge_chunks(rows, work_dir, world_size=1, issues=None):
         Folder of chunk files.
     world_size : int
         Number of processes that wrote them.
+    chunk_size : int
+        Utterances per chunk file they were written with.
     issues : dict or None
         Receives the chunks' short/silent clips (see :func:`embed_rows`).
 
@@ -360,7 +577,8 @@ def merge_chunks(rows, work_dir, world_size=1, issues=None):
     """
     index = {r["ID"]: i for i, r in enumerate(rows)}
     emb, have = None, np.zeros(len(rows), dtype=bool)
-    for path in sorted(Path(work_dir).glob(f"w{world_size}_r*_c*.pt")):
+    pattern = f"w{world_size}_s{chunk_size}_r*_c*.pt"
+    for path in sorted(Path(work_dir).glob(pattern)):
         blob = torch.load(path, weights_only=True)
         pos = [index[i] for i in blob["ids"]]
         if emb is None:
@@ -425,4 +643,4 @@ def embed_manifest(
         if not dist.is_initialized():
             dist.init_process_group("gloo")
         dist.barrier()
-    return merge_chunks(rows, work_dir, world, issues)
+    return merge_chunks(rows, work_dir, world, chunk_size, issues)

@@ -88,25 +88,32 @@ def _write_manifest(rows, path):
 class _Embedder:
     """Loads the model on the first cache miss only."""
 
-    def __init__(self, model_dir, cache_dir, key, device, batch_size):
+    def __init__(self, model_dir, cache_dir, backend, device, batch_size):
+        from speechbrain_emoinv.evaluation.embedding import embedding_key
+
         self.model_dir, self.device = model_dir, device
-        self.key, self.batch_size = key, batch_size
+        self.backend, self.batch_size = backend, batch_size
+        self.fingerprint = model_fingerprint(model_dir)
         self.model = None
-        self.cache = EmbeddingCache(cache_dir, key)
+        self.cache = EmbeddingCache(
+            cache_dir, embedding_key(self.fingerprint, backend)
+        )
         self.issues = {}  # ID -> too_short / silent, over every manifest
 
     def __call__(self, manifest_path, rows, progress=False):
         from speechbrain_emoinv.evaluation.embedding import (
             embed_manifest,
-            load_model,
+            load_embedder,
         )
 
         issues = {}
 
         def compute():
             if self.model is None:
-                self.model = load_model(self.model_dir, device=self.device)
-                if self.model.fingerprint != self.key:
+                self.model = load_embedder(
+                    self.model_dir, self.backend, device=self.device
+                )
+                if self.model.fingerprint != self.fingerprint:
                     raise RuntimeError(
                         f"{self.model_dir}: the model changed during the run"
                     )
@@ -127,6 +134,19 @@ class _Embedder:
             raise RuntimeError(f"{manifest_path}: cached ids do not match")
         self.issues.update(issues)
         return emb
+
+
+def pick_backend(model_dir, backend, device, prog):
+    """:func:`~speechbrain_emoinv.evaluation.embedding.resolve_backend`,
+    with a one-line note on stderr when ``auto`` falls back to PyTorch."""
+    from speechbrain_emoinv.evaluation.embedding import resolve_backend
+
+    name, reason = resolve_backend(model_dir, backend, device)
+    if reason:
+        print(
+            f"{prog}: note: embedding with PyTorch: {reason}", file=sys.stderr
+        )
+    return name
 
 
 def warn_clips(issues, prog="emoinv-eval"):
@@ -156,6 +176,7 @@ def run_evaluation(
     cache_dir=None,
     device="cpu",
     batch_size=16,
+    backend="pytorch",
     plots=True,
     probe=True,
     projection="tsne",
@@ -189,7 +210,12 @@ def run_evaluation(
     device : str
         Torch device for embedding.
     batch_size : int
-        Utterances per forward pass.
+        Utterances per forward pass (PyTorch; onnxruntime embeds each
+        utterance alone).
+    backend : str
+        ``pytorch`` (the recipe's and benchmarks' path), ``onnx`` or
+        ``auto`` (``emoinv-eval``'s default: ``embedding.resolve_backend``;
+        a fall-back to PyTorch is noted on stderr).
     plots : bool
         Write the four PNG figures.
     probe : bool
@@ -210,8 +236,6 @@ def run_evaluation(
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     cache_dir = Path(cache_dir) if cache_dir else out_dir / "embedding_cache"
-    key = model_fingerprint(model_dir)
-    embed = _Embedder(model_dir, cache_dir, key, device, batch_size)
 
     manifest = data_dir / f"{split}.csv"
     rows = read_manifest(manifest, strict=False)
@@ -246,6 +270,9 @@ def run_evaluation(
             + ", ".join(f"{n} {t.n_excluded}" for n, t in lists.items())
         )
 
+    backend = pick_backend(model_dir, backend, device, "emoinv-eval")
+    embed = _Embedder(model_dir, cache_dir, backend, device, batch_size)
+    key = embed.fingerprint
     emb = embed(manifest, rows, progress=False)
     ids = [r["ID"] for r in rows]
     cohort_emb, cohort_rows = None, []
@@ -303,7 +330,11 @@ def run_evaluation(
     table = metrics_table(results_lists)
     results = {
         "split": split,
-        "model": {"dir": str(model_dir.resolve()), "fingerprint": key},
+        "model": {
+            "dir": str(model_dir.resolve()),
+            "fingerprint": key,
+            "backend": backend,
+        },
         "data_dir": str(data_dir.resolve()),
         "cohort": {
             "split": cohort,

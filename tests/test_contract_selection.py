@@ -1,0 +1,190 @@
+"""Contract of selection: the exported model is the one the stated
+criterion picks.
+
+- ``average_last_n: 1``: the best checkpoint by validation EER. One tiny
+  run of two epochs whose validation EERs differ, the better one first (a
+  run exporting its last epoch, or keeping the worse one, shows it): the
+  run keeps the best checkpoint and the most recent one (to resume), the
+  export holds the best one's weights and threshold, and the exported
+  folder, scored on the validation lists by the evaluation code, gets the
+  train log's best EER.
+- ``average_last_n: N``: the average of the last N end-of-epoch
+  checkpoints' encoders, never an intra-epoch one (checkpoints with
+  weights that name their epoch, averaged by hand).
+"""
+
+import math
+import re
+import sys
+
+import pytest
+import torch
+from recipe_utils import ROOT, TINY, TINY_DATA, run_recipe, train_log
+
+from speechbrain_emoinv.config import load_config
+from speechbrain_emoinv.evaluation.run import run_evaluation
+from speechbrain_emoinv.export import read_metadata
+
+sys.path.insert(0, str(ROOT))
+import train_speaker_embeddings as recipe  # noqa: E402
+
+# Seed of the tiny run: its epoch 1 validates better than its epoch 2
+# (EER 17.7 vs 30.3 % when written).
+SEED = 3
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("selection") / "run"
+    run_recipe(TINY, f"--output_folder={out}", f"--seed={SEED}")
+    logged = {}
+    for line in train_log(out):
+        epoch = int(re.search(r"epoch: (\d+)", line).group(1))
+        logged[epoch] = float(re.search(r"valid EER: ([0-9.]+)", line).group(1))
+    assert len(logged) >= 2 and len(set(logged.values())) == len(logged)
+    best = min(logged, key=logged.get)
+    assert best != max(logged), (
+        f"the run's last epoch is its best {logged}: which checkpoint is "
+        "exported is not tested; choose another SEED"
+    )
+    return out, logged, best
+
+
+def _meta(ckpt):
+    """The keys of a checkpoint's CKPT.yaml, as text."""
+    lines = (ckpt / "CKPT.yaml").read_text().splitlines()
+    return dict(ln.split(": ", 1) for ln in lines if ": " in ln)
+
+
+def test_export_is_the_best_checkpoint_of_the_train_log(tiny_run):
+    out, logged, best = tiny_run
+    kept = {}
+    for ckpt in (out / "save").glob("CKPT*"):
+        meta = _meta(ckpt)
+        if meta.get("end-of-epoch") == "true":
+            epoch = int((ckpt / "counter.ckpt").read_text())
+            kept[epoch] = ckpt
+            assert float(meta["EER"]) == pytest.approx(logged[epoch], abs=5e-3)
+    # the best by the criterion, and the most recent for resuming
+    assert set(kept) == {best, max(logged)}, (sorted(kept), logged)
+    exported = torch.load(
+        out / "pretrained" / "embedding_model.ckpt", weights_only=True
+    )
+    chosen = torch.load(kept[best] / "embedding_model.ckpt", weights_only=True)
+    assert exported.keys() == chosen.keys()
+    for key, value in chosen.items():
+        assert torch.equal(exported[key], value), key
+    # its threshold (the EER point of that epoch's validation scores)
+    stored = read_metadata(out / "pretrained")["verification_threshold"]
+    assert stored == pytest.approx(float(_meta(kept[best])["threshold"]))
+
+
+def test_exported_model_scores_the_logged_best_on_validation(
+    tiny_run, tmp_path
+):
+    """The evaluation code (its own batching) scores the export on the
+    validation list the recipe validated on: the train log's best EER,
+    far from the other epochs'."""
+    out, logged, best = tiny_run
+    results = run_evaluation(
+        out / "pretrained",
+        TINY_DATA / "prepared",
+        tmp_path,
+        split="valid",
+        cohort=None,
+        plots=False,
+        probe=False,
+        log=lambda *a: None,
+    )
+    eer = results["lists"]["merged"]["cosine"]["eer"]
+    assert eer == pytest.approx(logged[best], abs=1.0), (eer, logged)
+    assert all(abs(eer - v) > 2.0 for e, v in logged.items() if e != best)
+    card = (out / "pretrained" / "README.md").read_text()
+    assert f"## Valid eer\n\n{logged[best]:.2f} %" in card
+
+
+@pytest.mark.parametrize("n", [2, 3])
+def test_averaging_takes_the_last_n_end_of_epoch_checkpoints(tmp_path, n):
+    """Four end-of-epoch checkpoints whose encoder weights all equal their
+    epoch (EERs 30, 10, 25, 20: the best is epoch 2), then a more recent
+    intra-epoch one (weights 99): the evaluated encoder is the mean of
+    epochs 5 - n ... 4, and those are the checkpoints named."""
+    hparams, _ = load_config(
+        str(TINY),
+        {
+            "output_folder": str(tmp_path),
+            "data_folder": str(TINY_DATA),
+            "average_last_n": n,
+        },
+    )
+    brain = recipe.EmoInvBrain(
+        modules=hparams["modules"],
+        opt_class=hparams["opt_class"],
+        hparams=hparams,
+        run_opts={"device": "cpu"},
+        checkpointer=hparams["checkpointer"],
+    )
+    model, ckpter = hparams["embedding_model"], hparams["checkpointer"]
+
+    def fill(value):
+        with torch.no_grad():
+            for tensor in model.state_dict().values():
+                if tensor.is_floating_point():
+                    tensor.fill_(value)
+
+    names = {}
+    for epoch, eer in zip(range(1, 5), (30.0, 10.0, 25.0, 20.0), strict=True):
+        fill(float(epoch))
+        hparams["epoch_counter"].current = epoch
+        names[epoch] = ckpter.save_checkpoint(meta={"EER": eer}).path.name
+    fill(99.0)
+    ckpter.save_checkpoint(
+        meta={"brain_intra_epoch_ckpt": True}, end_of_epoch=False
+    )
+    brain.on_evaluate_start(min_key="EER")
+    last = range(5 - n, 5)
+    expected = sum(last) / n
+    for key, tensor in model.state_dict().items():
+        if tensor.is_floating_point():
+            assert torch.allclose(tensor, torch.full_like(tensor, expected)), (
+                key
+            )
+    assert sorted(brain.averaged) == sorted(names[e] for e in last)
+
+
+def test_validation_weighs_each_corpus_by_its_own_trials(tmp_path):
+    """Each trial is counted in the corpus of its enrolment utterance (the
+    manifest's ``simulated`` column): a corpus that separates its speakers
+    scores 0 % whatever the other corpus's scale."""
+    rows = ["ID,duration,wav,start,stop,spk_id,emotion,simulated"]
+    # Angles (rad) of two utterances per speaker: the real voices' impostors
+    # (cos ~0.8) score above the simulated voices' targets (cos ~0.7).
+    angles = {
+        ("real", "0"): {"a": (0.0, 0.05), "b": (0.6, 0.65)},
+        ("sim", "1"): {"a": (0.0, 0.8), "b": (2.0, 2.8)},
+    }
+    emb = {}
+    for (corpus, flag), speakers in angles.items():
+        for spk, utts in speakers.items():
+            for i, angle in enumerate(utts):
+                utt = f"{corpus}{spk}{i}"
+                rows.append(
+                    f"{utt},1.0,x.wav,0,16000,{corpus}{spk},neutral,{flag}"
+                )
+                emb[utt] = torch.tensor([math.cos(angle), math.sin(angle), 0.0])
+    (tmp_path / "valid.csv").write_text("\n".join(rows) + "\n")
+    trials = [
+        f"{int(e[:-1] == t[:-1])} {e} {t}"
+        for e in emb
+        for t in emb
+        if e < t and e[:3] == t[:3]
+    ]
+    (tmp_path / "trials.txt").write_text("\n".join(trials) + "\n")
+    scores, labels, corpus = recipe.score_trials(
+        emb, tmp_path / "trials.txt", tmp_path / "valid.csv"
+    )
+    assert sorted(set(corpus)) == ["real", "simulated"]
+    assert (corpus == "real").sum() == (corpus == "simulated").sum() == 6
+    stats = recipe.validation_stats(scores, labels, corpus)
+    assert stats["EER real"] == stats["EER simulated"] == stats["score"] == 0
+    assert stats["EER"] > 0  # the pooled list mixes the two scales
