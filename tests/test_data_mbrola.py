@@ -2,6 +2,7 @@
 and prepare_mbrola's prepared folder."""
 
 import csv
+import json
 import time
 from collections import defaultdict
 
@@ -135,6 +136,24 @@ def test_other_options_in_same_folder_refused(tmp_path, micro_size):
     mc.generate_corpus(tmp_path, size=micro_size, num_workers=1)
     with pytest.raises(ValueError, match="other options"):
         mc.generate_corpus(tmp_path, size=micro_size, seed=7)
+
+
+def test_older_generator_corpus_made_again(tmp_path, micro_size, capsys):
+    mc.generate_corpus(tmp_path, size=micro_size, num_workers=1)
+    rows = _meta(tmp_path)
+    blobs = {r["wav"]: (tmp_path / r["wav"]).read_bytes() for r in rows}
+    # A version-1 corpus: no version in its config, other (valid) audio.
+    conf = tmp_path / "corpus_config.json"
+    old = json.loads(conf.read_text())
+    del old["generator_version"]
+    conf.write_text(json.dumps(old))
+    first, second = (tmp_path / r["wav"] for r in rows[:2])
+    first.write_bytes(second.read_bytes())
+    mc.generate_corpus(tmp_path, size=micro_size, num_workers=1)
+    out = capsys.readouterr().out
+    assert "made by generator version 1; generating version 2" in out, out
+    assert all((tmp_path / w).read_bytes() == b for w, b in blobs.items())
+    assert json.loads(conf.read_text())["generator_version"] == 2
 
 
 def test_missing_voice_names_package():

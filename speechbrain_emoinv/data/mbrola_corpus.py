@@ -945,6 +945,21 @@ def generate_corpus(out_dir, size="default", num_workers=None, seed=1234):
     conf_path = out_dir / "corpus_config.json"
     if conf_path.is_file():
         old = json.loads(conf_path.read_text())
+        version = old.get("generator_version", 1)
+        same = {k: v for k, v in conf.items() if k != "generator_version"}
+        if version != GENERATOR_VERSION and same == {
+            k: v for k, v in old.items() if k != "generator_version"
+        }:
+            # The same corpus from an older generator: made again, whole
+            # (its files would pass as already valid).
+            print(
+                f"[mbrola corpus] {out_dir} was made by generator version "
+                f"{version}; generating version {GENERATOR_VERSION} in its place"
+            )
+            shutil.rmtree(out_dir / "wav", ignore_errors=True)
+            (out_dir / "metadata.csv").unlink(missing_ok=True)
+            conf_path.write_text(json.dumps(conf, indent=1))
+            old = conf
         if old != conf:
             raise ValueError(
                 f"{out_dir} holds a corpus made with other options "

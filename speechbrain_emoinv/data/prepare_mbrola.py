@@ -19,6 +19,7 @@ from speechbrain_emoinv.data.manifest import (
     write_prepared_folder,
 )
 from speechbrain_emoinv.data.mbrola_corpus import (
+    GENERATOR_VERSION,
     METADATA_FIELDS,
     generate_corpus,
     voice_split,
