@@ -31,6 +31,7 @@ from speechbrain.utils.metric_stats import EER
 
 sys.path.insert(0, str(ROOT / "benchmarks"))
 import ablation  # noqa: E402
+import keep_voices  # noqa: E402
 import make_results_section as section  # noqa: E402
 import tuning  # noqa: E402
 
@@ -315,6 +316,7 @@ def test_weighted_eer_is_speechbrains_eer_and_counts_copies():
 def test_benchmark_doctests():
     # pytest collects doctests under speechbrain_emoinv/ only.
     assert doctest.testmod(ablation).failed == 0
+    assert doctest.testmod(keep_voices).failed == 0
 
 
 def write_runs(results, row, trials_by_seed):

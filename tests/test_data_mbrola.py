@@ -186,6 +186,8 @@ def test_prepare_mbrola_folder(tiny, tmp_path):
     header = (save / "train.csv").read_text().splitlines()[0]
     assert header == ",".join(FIELDS)
     assert sum(len(v) for v in rows.values()) == 192
+    # Synthetic speech: the recipe's validation tells the corpora apart by it.
+    assert {r["simulated"] for v in rows.values() for r in v} == {"1"}
     spk = {s: {r["spk_id"] for r in v} for s, v in rows.items()}
     assert spk["eval"] == {"mb-us2", "mb-de5", "mb-fr2"}
     assert spk["valid"] == {"mb-de3", "mb-us3"}

@@ -71,7 +71,9 @@ def read_metadata(data_folder):
                     text_id=row["text_id"],
                     gender=row["gender"],
                     lang=row["lang"],
-                    simulated=int(row["simulated"]),
+                    # Synthetic speech, every voice (the corpus's own
+                    # column marks the vocal-tract copies only).
+                    simulated=1,
                 )
             )
             split = voice_split(row["voice"])
@@ -150,6 +152,7 @@ def prepare_mbrola(
     save_folder = Path(save_folder)
     options = dict(
         corpus="mbrola",
+        manifest="simulated=1 on every row",  # 0 on most rows before 2026-12-05
         data_folder=str(Path(data_folder).resolve()),
         size=size,
         seed=seed,
