@@ -153,6 +153,8 @@ def prepare_mbrola(
     options = dict(
         corpus="mbrola",
         manifest="simulated=1 on every row",  # 0 on most rows before 2026-12-05
+        # A corpus of an older generator is made again (generate_corpus).
+        generator_version=GENERATOR_VERSION,
         data_folder=str(Path(data_folder).resolve()),
         size=size,
         seed=seed,
