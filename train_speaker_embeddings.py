@@ -57,6 +57,7 @@ from speechbrain_emoinv.config import (
     with_override,
 )
 from speechbrain_emoinv.data.manifest import read_manifest
+from speechbrain_emoinv.data.mbrola_corpus import GENERATOR_VERSION
 from speechbrain_emoinv.evaluation.lists import read_trial_list
 from speechbrain_emoinv.evaluation.report import (
     fit_llr_calibration,
@@ -704,7 +705,6 @@ def export_cohort(model_dir, eval_folder, device):
     """Stores the evaluation's score-normalisation cohort in the export:
     the rows of the ``cohort.csv`` it wrote, with the embeddings its cache
     holds (the very ones its s-norm / AS-norm used)."""
-    from speechbrain_emoinv.data.manifest import read_manifest
     from speechbrain_emoinv.evaluation.embedding import embed_rows, load_model
     from speechbrain_emoinv.export import model_fingerprint
     from speechbrain_emoinv.scoring import EmbeddingCache
@@ -730,9 +730,11 @@ def export_cohort(model_dir, eval_folder, device):
 
 def stage1_folder(config, cache_folder):
     """``<cache_folder>/<key>``: the stage-1 run of a config, keyed by its
-    resolved text (every row and seed of stage 2 shares it; a changed
-    config is another folder)."""
-    key = hashlib.sha1(resolve_config(config).encode()).hexdigest()[:12]
+    resolved text and the simulated corpus's generator version (every row
+    and seed of stage 2 shares it; a changed config, or a corpus the
+    generator now renders otherwise, is another folder)."""
+    text = resolve_config(config) + f"\n# generator {GENERATOR_VERSION}\n"
+    key = hashlib.sha1(text.encode()).hexdigest()[:12]
     return os.path.join(cache_folder, key)
 
 

@@ -138,6 +138,18 @@ def test_stage1_trained_again_exactly_when_its_config_changes(
         assert did_train and folder != first, "a stale stage 1 is reused"
 
 
+def test_stage1_trained_again_for_a_new_corpus_generator(stage1, monkeypatch):
+    """Stage 1 trains on simulated voices too: audio that a new generator
+    version renders otherwise is another stage 1, whatever the config."""
+    hparams, train = stage1
+    first, _ = train(hparams / "pretrain.yaml")
+    monkeypatch.setattr(
+        recipe, "GENERATOR_VERSION", recipe.GENERATOR_VERSION + 1
+    )
+    second, did_train = train(hparams / "pretrain.yaml")
+    assert did_train and second != first, "a stage 1 of other audio is reused"
+
+
 def test_stage1_key_follows_a_chain_of_base_files(stage1):
     """A row that starts from pretrain.yaml (which starts from
     emoinv.yaml): an edit two links up reaches it."""

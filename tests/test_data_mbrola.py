@@ -2,17 +2,20 @@
 and prepare_mbrola's prepared folder."""
 
 import csv
+import json
 import time
 from collections import defaultdict
 
 import numpy as np
 import pytest
 import soundfile as sf
+import torch
 
 from speechbrain_emoinv.data import mbrola_corpus as mc
 from speechbrain_emoinv.data.manifest import FIELDS, read_manifest
 from speechbrain_emoinv.data.prepare_mbrola import prepare_mbrola
 from speechbrain_emoinv.data.trials import read_trials
+from speechbrain_emoinv.emotion_masking import EmotionAwareMasking, frame_rms
 
 
 @pytest.fixture(scope="module")
@@ -71,15 +74,23 @@ def test_tiny_generated_fast_and_valid(tiny):
 
 def test_styles_act_as_designed(tiny):
     out, _ = tiny
-    dur, rms = defaultdict(list), defaultdict(list)
+    dur, rms, peaks = defaultdict(list), defaultdict(list), defaultdict(list)
     for r in _meta(out):
-        x, sr = sf.read(str(out / r["wav"]))
+        x, sr = sf.read(str(out / r["wav"]), dtype="float32")
         dur[r["emotion"]].append(len(x) / sr)
         rms[r["emotion"]].append(np.sqrt(np.mean(x**2)))
+        # how far EM's loudest 20 % frames stand above the median speech
+        # frame: accents raise it, sad's flat dynamics lower it
+        db = 20 * torch.log10(frame_rms(torch.from_numpy(x)[None])[0] + 1e-6)
+        top = db.sort(descending=True).values[: round(0.2 * len(db))]
+        speech = db[db > db.max() - 40]
+        peaks[r["emotion"]].append(float(top.mean() - speech.median()))
     mean = {k: np.mean(v) for k, v in dur.items()}
     loud = {k: np.mean(v) for k, v in rms.items()}
+    peak = {k: np.mean(v) for k, v in peaks.items()}
     assert mean["sad"] > mean["neutral"] > mean["angry"]
     assert loud["angry"] > loud["neutral"] > loud["sad"]
+    assert peak["angry"] > peak["neutral"] + 1 > peak["sad"] + 2, peak
 
 
 def test_rewrite_pho_f0_level_range_and_speaker_offset():
@@ -125,6 +136,24 @@ def test_other_options_in_same_folder_refused(tmp_path, micro_size):
     mc.generate_corpus(tmp_path, size=micro_size, num_workers=1)
     with pytest.raises(ValueError, match="other options"):
         mc.generate_corpus(tmp_path, size=micro_size, seed=7)
+
+
+def test_older_generator_corpus_made_again(tmp_path, micro_size, capsys):
+    mc.generate_corpus(tmp_path, size=micro_size, num_workers=1)
+    rows = _meta(tmp_path)
+    blobs = {r["wav"]: (tmp_path / r["wav"]).read_bytes() for r in rows}
+    # A version-1 corpus: no version in its config, other (valid) audio.
+    conf = tmp_path / "corpus_config.json"
+    old = json.loads(conf.read_text())
+    del old["generator_version"]
+    conf.write_text(json.dumps(old))
+    first, second = (tmp_path / r["wav"] for r in rows[:2])
+    first.write_bytes(second.read_bytes())
+    mc.generate_corpus(tmp_path, size=micro_size, num_workers=1)
+    out = capsys.readouterr().out
+    assert "made by generator version 1; generating version 2" in out, out
+    assert all((tmp_path / w).read_bytes() == b for w, b in blobs.items())
+    assert json.loads(conf.read_text())["generator_version"] == 2
 
 
 def test_missing_voice_names_package():
@@ -189,3 +218,99 @@ def test_prepare_mbrola_folder(tiny, tmp_path):
     assert (save / "eval.csv").stat().st_mtime_ns == stamp
     prepare_mbrola(out, save, size="tiny", n_trials=20, num_workers=1)
     assert (save / "eval.csv").stat().st_mtime_ns != stamp
+
+
+def _utterance(levels_db, nuclei_hz, sr=16000, seed=0):
+    """Noise phones at given levels: (phones, pho_text, samples).
+
+    Phone i lasts 100 ms; it is a syllable nucleus with F0 ``nuclei_hz[i]``
+    unless that is None. A 50 ms lead pause and a 100 ms end pause frame
+    the phones (silent), as in :func:`mc.rewrite_pho`'s output.
+    """
+    phones = [
+        ("a" if hz else "s", 100, [(0, hz), (100, hz)] if hz else [])
+        for hz in nuclei_hz
+    ] + [("_", 100, [])]
+    pho = "\n".join(["_ 50"] + [f"{ph} {d}" for ph, d, _ in phones])
+    rng = np.random.default_rng(seed)
+    amp = [0.0] + [10 ** (db / 20) for db in levels_db] + [0.0]
+    durs = [50] + [100] * len(levels_db) + [100]
+    noise = [rng.standard_normal(d * sr // 1000) for d in durs]
+    x = np.concatenate([a * n for a, n in zip(amp, noise, strict=True)])
+    return phones, pho, x
+
+
+def _centres_db(gain, n_phones, sr=16000):
+    """Gain in dB at the centre of each 100 ms phone after the lead."""
+    idx = [(50 + 100 * i + 50) * sr // 1000 for i in range(n_phones)]
+    return 20 * np.log10(gain[idx])
+
+
+def test_intensity_contour_accents_the_peak_syllable_smoothly():
+    # consonant, nucleus: three syllables on a falling line; the middle
+    # one rises above it (espeak-ng's accent), so it alone is accented
+    hz = [None, 200.0, None, 240.0, None, 150.0]
+    phones, pho, x = _utterance([-20] * 6, hz)
+    p = dict(accent=6.0, dynamics=1.0)
+    gain = mc.intensity_contour(x, 16000, pho, phones, p)
+    db = _centres_db(gain, 6)
+    assert db - db[0] == pytest.approx([0, 0, 0, 6, 0, 0], abs=1e-6)
+    # ramps, not steps: the 6 dB rise spreads over RAMP_MS
+    ramp = round(mc.RAMP_MS * 16)
+    assert np.abs(np.diff(20 * np.log10(gain))).max() < 6 * 2.5 / ramp
+    assert np.mean((x * gain) ** 2) == pytest.approx(np.mean(x**2))
+    # deterministic: a pure function of its inputs
+    assert np.array_equal(gain, mc.intensity_contour(x, 16000, pho, phones, p))
+
+
+def test_intensity_contour_dynamics_scales_the_spread_of_phone_levels():
+    levels = np.array([-10.0, -20.0, -14.0, -16.0, -45.0])  # last: closure
+    phones, pho, x = _utterance(levels, [200.0, None, 200.0, None, None])
+    p = dict(accent=0.0, dynamics=0.5)
+    db = _centres_db(mc.intensity_contour(x, 16000, pho, phones, p), 5)
+    # measured phone levels, then half their spread around the mean;
+    # no phone moves by more than DYNAMICS_LIMIT_DB (the closure)
+    lim = mc.DYNAMICS_LIMIT_DB
+    expected = np.clip(-0.5 * (levels - levels.mean()), -lim, lim)
+    assert expected[-1] == lim
+    assert db - db[0] == pytest.approx(expected - expected[0], abs=0.2)
+
+
+@pytest.mark.parametrize("voice,vtl", [("us1", ()), ("de5", (1.18,))])
+def test_mbrola_output_lasts_the_pho_durations(voice, vtl):
+    # intensity_contour places each phone's gain by this: the output lasts
+    # the sum of the .pho durations at the output rate, a few ms short
+    spk = mc.find_speakers([voice], vtl_factors=vtl)[-1]
+    phones = mc.espeak_pho(spk.espeak_voice, "The bus is late again.")
+    p = mc.draw_style("neutral", np.random.default_rng(0))
+    pho = mc.rewrite_pho(phones, p, 0.0, np.random.default_rng(0))
+    x, sr = mc.render(pho, spk)
+    ms = sum(int(line.split()[1]) for line in pho.splitlines())
+    assert 0 <= ms * sr / 1000 - len(x) < 0.01 * sr
+
+
+def test_em_masks_the_accented_syllables_of_an_angry_rendering(monkeypatch):
+    """Item 4(b) of issue 26: EM's loudest frames are the emphasis."""
+    accents, real = [], mc.intensity_contour
+
+    def keep(x, sr, pho, phones, params):
+        # where synthesize puts the accents: its gain without dynamics
+        accents.append(real(x, sr, pho, phones, dict(params, dynamics=1.0)))
+        return real(x, sr, pho, phones, params)
+
+    monkeypatch.setattr(mc, "intensity_contour", keep)
+    em = EmotionAwareMasking(mask_ratio=(0.1, 0.1), mode="topk", prob=1.0)
+    spk = mc.find_speakers(["us1"])[0]  # 16 kHz: gain and output align
+    for tid, text in mc.load_sentences()[4:6]:
+        phones = mc.espeak_pho(spk.espeak_voice, text)
+        wav = mc.synthesize(spk, "angry", phones, f"mb-us1_angry_{tid}")
+        wav = torch.from_numpy(wav / 32768.0).float()[None]
+        masked = em.compute_mask(wav, torch.ones(1))[0].numpy()
+        assert len(accents[-1]) == wav.shape[1]
+        gain_db = 20 * np.log10(accents[-1][::160][: len(masked)])
+        emphasised = gain_db > np.median(gain_db) + 3.0
+        level = frame_rms(wav)[0].numpy()
+        speech = level > level.max() * 0.01  # within 40 dB
+        hit = emphasised[masked].mean()
+        chance = emphasised[speech].mean()
+        assert hit > max(0.5, 3 * chance), (tid, hit, chance)

@@ -5,7 +5,8 @@ one speaker (``mb-de4`` and ``mb-de4-en`` are the same person: the speaker id
 is ``mb-de4``). espeak-ng turns text into MBROLA phoneme lines (``--pho``);
 we rewrite their F0 and durations per emotional *style* and render them with
 ``mbrola``. Every style is a distribution: each utterance draws its own F0
-level, range and contour, tempo and pauses, loudness and voice colour
+level, range and contour, tempo and pauses, loudness, intensity contour
+(louder accented syllables, wider or flatter dynamics) and voice colour
 (spectral tilt, low-pass, breath noise). Optional vocal-tract-length copies
 (``mbrola -l RATE``) add simulated speakers, always in their source's split.
 
@@ -34,15 +35,18 @@ from pathlib import Path
 
 import numpy as np
 import soundfile as sf
-from scipy.signal import butter, lfilter, resample_poly, sosfilt
+from scipy.signal import butter, detrend, lfilter, resample_poly, sosfilt
 from tqdm import tqdm
 
 from speechbrain_emoinv.stable_random import stable_seed
 
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2
 SAMPLE_RATE = 16000
 SENTENCES_FILE = Path(__file__).with_name("sentences.txt")
 MBROLA_DIRS = ("/usr/share/mbrola", "/usr/share/mbrola/voices")
+ACCENT_SHARE = 1 / 3  # accented share of an utterance's syllables
+RAMP_MS = 10.0  # raised-cosine gain ramps at phone edges: no clicks
+DYNAMICS_LIMIT_DB = 6.0  # flattening must not lift closures to vowels
 
 # Fixed speaker split (source databases; derived speakers follow them).
 EVAL_VOICES = "us2 en1 de5 de7 fr2 fr5 nl2 pl1 ro1 sw2 hu1 lt1 br3 cz2".split()
@@ -78,7 +82,10 @@ SIZES = {
 
 # Style distributions: name -> (mean, standard deviation) per parameter.
 # level/decl/final/jitter in semitones, loud in dB, tilt in [-1, 1]
-# (>0 brighter), lowpass in Hz (0: none), breath in dB re. speech RMS.
+# (>0 brighter), lowpass in Hz (0: none), breath in dB re. speech RMS;
+# accent: dB on the accented syllables, dynamics: factor on the spread of
+# the phones' levels (<1 flatter); see intensity_contour.
+# Directions follow the literature on acted emotion (docs/data.md).
 _P = ("level", "range", "decl", "final", "jitter", "tempo", "phone_sd")
 _Q = ("pause", "loud", "tilt", "lowpass", "breath")
 STYLES = {
@@ -87,42 +94,49 @@ STYLES = {
         jitter=(0.15, 0.03), tempo=(1.0, 0.04), phone_sd=(0.05, 0.01),
         pause=(1.0, 0.1), loud=(0, 1), tilt=(0, 0.08), lowpass=(0, 0),
         breath=(-99, 0),
+        accent=(0, 0), dynamics=(1, 0),
     ),
     "angry": dict(
         level=(3.5, 1), range=(1.5, 0.15), decl=(-4, 1), final=(-2.5, 1),
         jitter=(0.4, 0.1), tempo=(0.88, 0.04), phone_sd=(0.08, 0.02),
         pause=(0.6, 0.1), loud=(5, 1.2), tilt=(0.6, 0.12), lowpass=(0, 0),
         breath=(-99, 0),
+        accent=(8, 1.5), dynamics=(1.3, 0.1),
     ),
     "happy": dict(
         level=(4, 1), range=(1.7, 0.2), decl=(-1, 1), final=(1.5, 1),
         jitter=(0.3, 0.08), tempo=(0.93, 0.04), phone_sd=(0.07, 0.02),
         pause=(0.8, 0.1), loud=(2.5, 1), tilt=(0.3, 0.1), lowpass=(0, 0),
         breath=(-99, 0),
+        accent=(6, 1.2), dynamics=(1.15, 0.08),
     ),
     "sad": dict(
         level=(-2, 0.8), range=(0.5, 0.08), decl=(-2.5, 0.8),
         final=(-1.5, 0.6), jitter=(0.15, 0.04), tempo=(1.25, 0.06),
         phone_sd=(0.06, 0.02), pause=(1.8, 0.25), loud=(-5, 1.2),
         tilt=(-0.5, 0.12), lowpass=(4000, 500), breath=(-32, 3),
+        accent=(0, 0), dynamics=(0.4, 0.1),
     ),
     "fear": dict(
         level=(5, 1.2), range=(0.8, 0.12), decl=(0.5, 1), final=(2, 1),
         jitter=(1.0, 0.2), tempo=(0.85, 0.05), phone_sd=(0.15, 0.03),
-        pause=(1.3, 0.3), loud=(-1, 1.2), tilt=(0.2, 0.1), lowpass=(0, 0),
+        pause=(1.3, 0.3), loud=(-1, 1.2), tilt=(-0.35, 0.1), lowpass=(0, 0),
         breath=(-26, 3),
+        accent=(4, 1), dynamics=(1.1, 0.08),
     ),
     "surprise": dict(
         level=(5, 1), range=(1.9, 0.2), decl=(1, 1), final=(5, 1.2),
         jitter=(0.3, 0.08), tempo=(0.95, 0.05), phone_sd=(0.07, 0.02),
         pause=(1.0, 0.15), loud=(3, 1), tilt=(0.35, 0.1), lowpass=(0, 0),
         breath=(-99, 0),
+        accent=(6, 1.2), dynamics=(1.15, 0.08),
     ),
     "disgust": dict(
         level=(-1.5, 0.8), range=(1.2, 0.12), decl=(-3, 1), final=(-2, 0.8),
         jitter=(0.3, 0.08), tempo=(1.15, 0.05), phone_sd=(0.08, 0.02),
         pause=(1.4, 0.2), loud=(0.5, 1), tilt=(-0.2, 0.1),
         lowpass=(5000, 600), breath=(-99, 0),
+        accent=(0, 0), dynamics=(1, 0),
     ),
 }  # fmt: skip
 
@@ -423,6 +437,7 @@ def draw_style(style, rng, variation=1.0):
     params["pause"] = max(params["pause"], 0.2)
     params["phone_sd"] = max(params["phone_sd"], 0.0)
     params["jitter"] = max(params["jitter"], 0.0)
+    params["dynamics"] = max(params["dynamics"], 0.0)
     return params
 
 
@@ -547,6 +562,135 @@ def render(pho_text, speaker, volume=1.0):
     return samples / 32768.0, rate
 
 
+def syllable_nuclei(phones):
+    """Which phones are syllable nuclei: their F0 contour starts at 0 %.
+
+    espeak-ng gives vowels (and syllabic consonants) a contour from the
+    phone's start; consonants get none or only transition points.
+
+    Arguments
+    ---------
+    phones : list
+        Output of :func:`espeak_pho`.
+
+    Returns
+    -------
+    numpy.ndarray
+        True for each nucleus among the phones.
+
+    Example
+    -------
+    >>> phones = [
+    ...     ("d", 65, []),
+    ...     ("O", 34, [(0, 232.0), (100, 215.0)]),
+    ...     ("r", 34, [(80, 215.0), (100, 215.0)]),
+    ... ]
+    >>> syllable_nuclei(phones).tolist()
+    [False, True, False]
+    """
+    return np.array([bool(pts) and pts[0][0] == 0 for _, _, pts in phones])
+
+
+def accented_nuclei(phones):
+    """The accented syllables of an utterance.
+
+    espeak-ng marks pitch accents by F0 peaks: the nuclei whose peak (in
+    semitones) stands highest above the utterance's declination line (a
+    linear trend over the nuclei), :data:`ACCENT_SHARE` of them and at
+    least one, are accented.
+
+    Arguments
+    ---------
+    phones : list
+        Output of :func:`espeak_pho` for one utterance.
+
+    Returns
+    -------
+    numpy.ndarray
+        True for each accented nucleus among the phones.
+
+    Example
+    -------
+    >>> def nucleus(hz):
+    ...     return ("a", 80, [(0, hz), (100, hz)])
+    >>> hz = [240, 232, 205, 200, 208, 180]  # falling, rises on 2nd, 5th
+    >>> phones = [nucleus(h) for h in hz] + [("_", 100, [])]
+    >>> np.flatnonzero(accented_nuclei(phones)).tolist()
+    [1, 4]
+    """
+    nuclei = np.flatnonzero(syllable_nuclei(phones))
+    accented = np.zeros(len(phones), dtype=bool)
+    if len(nuclei):
+        peak = [12 * np.log2(max(f for _, f in phones[i][2])) for i in nuclei]
+        height = detrend(np.array(peak))
+        k = max(1, round(ACCENT_SHARE * len(nuclei)))
+        accented[nuclei[np.argsort(-height, kind="stable")[:k]]] = True
+    return accented
+
+
+def intensity_contour(x, sr, pho_text, phones, params):
+    """Per-sample gain that gives an utterance its intensity contour.
+
+    The phones' levels (measured on ``x``; pauses left alone) are spread
+    by ``dynamics`` around their mean (< 1 flatter, > 1 wider; at most
+    :data:`DYNAMICS_LIMIT_DB` either way) and the accented syllable nuclei
+    (:func:`accented_nuclei`) gain ``accent`` dB. Each phone's gain spans
+    its duration in ``pho_text``: mbrola's output lasts the sum of the
+    durations at its output rate, a few ms short, so the phone edges are
+    stretched onto ``len(x)``; the gain in dB is then smoothed by a
+    :data:`RAMP_MS` raised-cosine window. The utterance's RMS is kept, so
+    loudness stays with mbrola's volume.
+
+    Arguments
+    ---------
+    x : numpy.ndarray
+        Samples rendered from ``pho_text``.
+    sr : int
+        Their sample rate.
+    pho_text : str
+        Output of :func:`rewrite_pho`: a lead pause, then one line per
+        phone of ``phones``.
+    phones : list
+        Output of :func:`espeak_pho`.
+    params : dict
+        ``accent`` (dB) and ``dynamics``.
+
+    Returns
+    -------
+    numpy.ndarray
+        Gain per sample, ``len(x)``.
+
+    Example
+    -------
+    >>> phones = [("t", 50, []), ("a", 100, [(0, 200.0), (100, 180.0)])]
+    >>> x = np.ones(2000)  # lead pause, t, a: 50 + 50 + 100 ms at 10 kHz
+    >>> p = dict(accent=6.0, dynamics=1.0)
+    >>> g = intensity_contour(x, 10000, "_ 50\\nt 50\\na 100", phones, p)
+    >>> round(float(20 * np.log10(g[1500] / g[500])), 2)  # a vs. t
+    6.0
+    >>> bool(np.isclose(np.mean((x * g) ** 2), 1.0))  # RMS kept
+    True
+    """
+    durs = np.array([float(ln.split()[1]) for ln in pho_text.splitlines()])
+    edges = np.concatenate([[0.0], np.cumsum(durs)]) * len(x) / durs.sum()
+    edges = np.round(edges).astype(int)
+    power = [np.mean(x[a:b] ** 2) if b > a else 0.0 for a, b in
+             zip(edges[:-1], edges[1:], strict=True)]  # fmt: skip
+    level = 10 * np.log10(np.array(power) + 1e-10)
+    # the first line of pho_text is the lead pause
+    speech = np.array([False] + [ph != "_" for ph, _, _ in phones])
+    gain_db = np.zeros(len(durs))
+    if speech.any():
+        spread = (params["dynamics"] - 1.0) * (level - level[speech].mean())
+        limit = DYNAMICS_LIMIT_DB
+        gain_db[speech] = np.clip(spread[speech], -limit, limit)
+    gain_db[1:][accented_nuclei(phones)] += params["accent"]
+    ramp = np.hanning(max(3, round(RAMP_MS * sr / 1000)))
+    gain_db = np.repeat(gain_db, np.diff(edges))
+    gain = 10 ** (np.convolve(gain_db, ramp / ramp.sum(), "same") / 20)
+    return gain * np.sqrt(np.mean(x**2) / (np.mean((x * gain) ** 2) + 1e-20))
+
+
 def colour(x, sr, params, rng):
     """Voice colour: spectral tilt, optional low-pass and breath noise.
 
@@ -597,7 +741,7 @@ def colour(x, sr, params, rng):
 
 
 def synthesize(speaker, style, phones, utt_id, seed=1234, variation=1.0):
-    """One utterance: style draw, F0/duration rewrite, render, colour.
+    """One utterance: style draw, F0/duration rewrite, render, colour, gain.
 
     Arguments
     ---------
@@ -638,6 +782,7 @@ def synthesize(speaker, style, phones, utt_id, seed=1234, variation=1.0):
     if len(x) == 0:
         raise RuntimeError(f"mbrola produced no audio for {utt_id}")
     y = colour(x, sr, params, rng)
+    y = y * intensity_contour(y, sr, pho_text, phones, params)
     if sr != SAMPLE_RATE:
         g = gcd(sr, SAMPLE_RATE)
         y = resample_poly(y, SAMPLE_RATE // g, sr // g)
@@ -800,6 +945,21 @@ def generate_corpus(out_dir, size="default", num_workers=None, seed=1234):
     conf_path = out_dir / "corpus_config.json"
     if conf_path.is_file():
         old = json.loads(conf_path.read_text())
+        version = old.get("generator_version", 1)
+        same = {k: v for k, v in conf.items() if k != "generator_version"}
+        if version != GENERATOR_VERSION and same == {
+            k: v for k, v in old.items() if k != "generator_version"
+        }:
+            # The same corpus from an older generator: made again, whole
+            # (its files would pass as already valid).
+            print(
+                f"[mbrola corpus] {out_dir} was made by generator version "
+                f"{version}; generating version {GENERATOR_VERSION} in its place"
+            )
+            shutil.rmtree(out_dir / "wav", ignore_errors=True)
+            (out_dir / "metadata.csv").unlink(missing_ok=True)
+            conf_path.write_text(json.dumps(conf, indent=1))
+            old = conf
         if old != conf:
             raise ValueError(
                 f"{out_dir} holds a corpus made with other options "

@@ -19,6 +19,7 @@ from speechbrain_emoinv.data.manifest import (
     write_prepared_folder,
 )
 from speechbrain_emoinv.data.mbrola_corpus import (
+    GENERATOR_VERSION,
     METADATA_FIELDS,
     generate_corpus,
     voice_split,
@@ -152,6 +153,8 @@ def prepare_mbrola(
     options = dict(
         corpus="mbrola",
         manifest="simulated=1 on every row",  # 0 on most rows before 2026-12-05
+        # A corpus of an older generator is made again (generate_corpus).
+        generator_version=GENERATOR_VERSION,
         data_folder=str(Path(data_folder).resolve()),
         size=size,
         seed=seed,
