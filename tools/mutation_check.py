@@ -408,6 +408,20 @@ MUTANTS = [
         '        llr = calibration["scale"] * scores\n',
         ("tests/test_contract_known_answers.py",),
     ),
+    Mutant(
+        "mbrola_rows_marked_real",
+        "speechbrain_emoinv/data/prepare_mbrola.py",
+        "                    simulated=1,\n",
+        '                    simulated=int(row["simulated"]),\n',
+        ("tests/test_data_mbrola.py",),
+    ),
+    Mutant(
+        "stage1_key_ignores_the_generator",
+        "train_speaker_embeddings.py",
+        '    text = resolve_config(config) + f"\\n# generator {GENERATOR_VERSION}\\n"\n',
+        "    text = resolve_config(config)\n",
+        ("tests/test_contract_caching.py",),
+    ),
 ]
 
 
