@@ -596,9 +596,10 @@ def dataio_prep(hparams):
 def interpolate_with_start(brain, valid, hparams):
     """WiSE-FT: the export mixes the recovered model with the weights it
     was fine-tuned from, ``a`` chosen on the validation voices by
-    ``pick_mix`` (the joint EER, and stage 1 kept when the mean of the
-    corpora's EERs says so); the validation scores of the chosen mix are
-    kept for the threshold and calibration."""
+    ``pick_mix`` (real voices first: the best mean of the corpora's EERs
+    among the mixes no worse than stage 1 on the real ones); the
+    validation scores of the chosen mix are kept for the threshold and
+    calibration."""
     start = torch.load(
         os.path.join(
             hparams["save_folder"], "pretrained_init", "embedding_model.ckpt"
@@ -625,10 +626,12 @@ def interpolate_with_start(brain, valid, hparams):
     eers = {a: round(s["EER"], 3) for a, s in stats.items()}
     brain.interpolation = {"weight": best, "valid_eer": eers}
     logger.info("Interpolation with the start: a = %s %s", best, eers)
-    if "score" in stats[best]:
-        scores = {a: round(float(s["score"]), 3) for a, s in stats.items()}
-        brain.interpolation["valid_score"] = scores
-        logger.info("Mean of the corpora's validation EERs: %s", scores)
+    for key in ("EER real", "EER simulated", "score"):
+        if key in stats[best]:
+            values = {a: round(float(s[key]), 3) for a, s in stats.items()}
+            name = "valid_" + key.lower().replace(" ", "_")
+            brain.interpolation[name] = values
+            logger.info("Validation %s: %s", key, values)
 
 
 def export_and_evaluate(brain, hparams):

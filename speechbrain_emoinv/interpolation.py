@@ -11,7 +11,7 @@ Authors
  * speechbrain-emoinv contributors 2026
 """
 
-__all__ = ["mix_states", "pick_mix", "choose_mix"]
+__all__ = ["REAL_TOLERANCE", "mix_states", "pick_mix", "choose_mix"]
 
 
 def mix_states(start, end, a):
@@ -33,20 +33,26 @@ def mix_states(start, end, a):
     }
 
 
-def pick_mix(stats):
-    """The mix to export (``benchmarks/tuning.md`` §4, rules 5 and 6).
+# EER points the export may lose on real validation voices against the
+# start (benchmarks/tuning.md section 4, rule 7, as rule 6's tolerance).
+REAL_TOLERANCE = 0.5
 
-    Among the fine-tuned mixes (``a > 0``) the lowest joint validation EER
-    (ties: the larger ``a``); the start itself (``a = 0``) instead when its
-    ``score``, the mean of the real and simulated validation EERs, is
-    lower than that mix's: the export is never worse than the model it
-    was fine-tuned from by the measure that weighs real voices alike.
+
+def pick_mix(stats):
+    """The mix to export, real speech first (``benchmarks/tuning.md`` §4,
+    rule 7).
+
+    With both corpora scored: among the mixes whose real validation EER is
+    at most ``REAL_TOLERANCE`` points above the start's (``a = 0``, always
+    one of them), the lowest ``score``, the mean of the real and simulated
+    validation EERs. Otherwise (one corpus, or no ``a = 0``): the lowest
+    EER. Ties: the larger ``a``.
 
     Arguments
     ---------
     stats : dict
-        ``a`` -> validation statistics: ``EER`` (joint list, %) and
-        ``score`` (absent with a single corpus: the EER stands in).
+        ``a`` -> validation statistics: ``EER`` (joint list, %) and, with
+        both corpora, ``EER real`` and ``score``.
 
     Returns
     -------
@@ -56,22 +62,23 @@ def pick_mix(stats):
     Example
     -------
     >>> stats = {
-    ...     0.0: {"EER": 21, "score": 19.5},
-    ...     0.5: {"EER": 18, "score": 18.6},
-    ...     1.0: {"EER": 19, "score": 18.4},
+    ...     0.0: {"EER": 21, "EER real": 20.0, "score": 19.5},
+    ...     0.5: {"EER": 18, "EER real": 20.4, "score": 18.6},
+    ...     1.0: {"EER": 17, "EER real": 23.0, "score": 18.4},
     ... }
-    >>> pick_mix(stats)
+    >>> pick_mix(stats)  # 1.0 scores best but loses 3 points on real voices
     0.5
-    >>> stats[0.5]["score"] = 19.9  # worse than the start
+    >>> stats[0.5]["EER real"] = 21.0
     >>> pick_mix(stats)
     0.0
+    >>> pick_mix({0.5: {"EER": 18}, 1.0: {"EER": 18}})
+    1.0
     """
-    tuned = [a for a in stats if a > 0] or list(stats)
-    best = min(tuned, key=lambda a: (stats[a]["EER"], -a))
-    score = {a: s.get("score", s["EER"]) for a, s in stats.items()}
-    if 0 in score and score[0] < score[best]:
-        return 0.0
-    return best
+    if 0 in stats and "EER real" in stats[0]:
+        limit = stats[0]["EER real"] + REAL_TOLERANCE
+        keep = [a for a, s in stats.items() if s["EER real"] <= limit]
+        return max(keep, key=lambda a: (-stats[a]["score"], a))
+    return max(stats, key=lambda a: (-stats[a]["EER"], a))
 
 
 def choose_mix(model, start, weights, validate):

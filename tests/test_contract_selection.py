@@ -188,3 +188,27 @@ def test_validation_weighs_each_corpus_by_its_own_trials(tmp_path):
     stats = recipe.validation_stats(scores, labels, corpus)
     assert stats["EER real"] == stats["EER simulated"] == stats["score"] == 0
     assert stats["EER"] > 0  # the pooled list mixes the two scales
+
+
+def test_mix_chosen_real_voices_first():
+    """The export is the best mean of the two corpora's validation EERs
+    among the mixes that lose at most REAL_TOLERANCE points on the real
+    voices against stage 1, whatever the pooled EER says."""
+    from speechbrain_emoinv.interpolation import REAL_TOLERANCE, pick_mix
+
+    real = {0.0: 20.0, 0.25: 20.0 + REAL_TOLERANCE, 0.5: 20.6, 1.0: 26.0}
+    sim = {0.0: 18.0, 0.25: 16.0, 0.5: 14.0, 1.0: 10.0}
+    stats = {
+        a: {
+            "EER": 30 - 10 * a,
+            "EER real": real[a],
+            "score": (real[a] + sim[a]) / 2,
+        }
+        for a in real
+    }
+    assert pick_mix(stats) == 0.25  # 0.5 and 1.0 score better, lose more
+    stats[0.25]["EER real"] += 0.01
+    assert pick_mix(stats) == 0.0  # stage 1 itself
+    for s in stats.values():  # one corpus: the pooled EER alone
+        del s["EER real"], s["score"]
+    assert pick_mix(stats) == 1.0
