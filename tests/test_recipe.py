@@ -152,7 +152,8 @@ def test_finetune_from_exported_folder(full_run, tmp_path):
     tuned, scratch = train_log(run)[0], train_log(out)[0]
     assert _log_stats(tuned)["train loss"] < _log_stats(scratch)["train loss"]
     # The export carries its classifier: the same speakers' classes start
-    # from it, so the first epoch's loss is lower again.
+    # from it, so the training loss is lower again (over the run: the
+    # logged first-epoch means can tie at three digits).
     warm = tmp_path / "warm"
     log = run_recipe(
         TINY,
@@ -161,8 +162,11 @@ def test_finetune_from_exported_folder(full_run, tmp_path):
         "--warm_classifier=True",
     )
     assert "Classifier: 3 classes warm-started" in log
-    warmed = _log_stats(train_log(warm)[0])["train loss"]
-    assert warmed < _log_stats(tuned)["train loss"]
+
+    def run_loss(folder):
+        return sum(_log_stats(ln)["train loss"] for ln in train_log(folder))
+
+    assert run_loss(warm) < run_loss(run)
 
 
 def test_interpolated_export_mixes_the_best_checkpoint_with_its_start(
