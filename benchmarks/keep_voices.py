@@ -11,8 +11,8 @@ real_acted``), cosine EER %. Printed per list: stage 1, the exports
 (mean ± std over seeds), the paired change export − stage 1 with its 95 %
 t-interval over seeds (stage 1 is one model: the interval holds stage 2's
 seed-to-seed spread only), the mix each run exported (``a``: 0 is stage 1
-itself) and Resemblyzer's EER (``benchmarks/reference_resemblyzer.py``)
-when its results are there. Writes ``benchmarks/results/keep_voices.json``.
+itself) and Resemblyzer's EER on the real lists
+(``benchmarks/reference_resemblyzer.py``) when its results are there. Writes ``benchmarks/results/keep_voices.json``.
 
 Usage::
 
@@ -96,8 +96,8 @@ def main():
     runs = {s: eers(f) for s, f in folders.items()}
     mixes = {s: chosen_mix(f) for s, f in folders.items()}
     ref = {}
-    if REFERENCE.is_file():
-        lists = json.loads(REFERENCE.read_text())["lists"]
+    if REFERENCE.is_file():  # real lists only: the simulated ones follow
+        lists = json.loads(REFERENCE.read_text())["real_lists"]  # the corpus
         ref = {n: round(m["cosine"]["eer"], 2) for n, m in lists.items()}
     table = {}
     for n in LISTS:
