@@ -98,7 +98,11 @@ def main():
     ref = {}
     if REFERENCE.is_file():  # real lists only: the simulated ones follow
         lists = json.loads(REFERENCE.read_text())["real_lists"]  # the corpus
-        ref = {n: round(m["cosine"]["eer"], 2) for n, m in lists.items()}
+        ref = {
+            n: round(m["cosine"]["eer"], 2)
+            for n, m in lists.items()
+            if n.startswith("real_")
+        }
     table = {}
     for n in LISTS:
         vals = [runs[s][n] for s in seeds]
