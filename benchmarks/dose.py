@@ -176,8 +176,15 @@ def verdict(done):
       (cross - neutral);
     then: rises and falls -> our settings blocked the method; rises and
     nothing falls -> the pair loss cannot help on this data; no rise ->
-    a bug.
+    a bug. Pending until every lambda has run the same seeds, two at least.
     """
+    seeds = [set(done.get(lam, {})) for lam in LAMBDAS]
+    if len(seeds[0]) < 2 or any(s != seeds[0] for s in seeds):
+        have = ", ".join(
+            f"{lam}: {len(s)}" for lam, s in zip(LAMBDAS, seeds, strict=True)
+        )
+        text = f"pending: seeds finished per lambda ({have})"
+        return {"cosine_rises": None, "helped": [], "text": text}
     rise = paired(done, "3", "train_pair_cosine")
     rises = bool(
         rise["n"] >= 2 and rise["all_positive"] and rise["mean"] >= 0.05

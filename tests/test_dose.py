@@ -1,6 +1,7 @@
 """The dose benchmark's statistics and its verdict rule, on made-up runs."""
 
 import json
+import shutil
 import sys
 
 import numpy as np
@@ -79,6 +80,19 @@ def test_verdict_rule(tmp_path, monkeypatch, cosine, merged, expect):
     summary, md = dose.aggregate()
     assert expect in summary["verdict"]["text"]
     assert expect in md and "| 10 | 4 |" in md
+
+
+def test_verdict_pending_until_every_lambda_has_the_same_seeds(
+    tmp_path, monkeypatch
+):
+    monkeypatch.setattr(dose, "RESULTS", tmp_path)
+    flat = lambda lam, s: 0.6  # noqa: E731  (would read "a bug" when done)
+    _fake_runs(tmp_path, flat, lambda lam, s: 14.0, lambda lam, s: 3.0)
+    for seed in (2, 3, 4):  # lambda 3 has seed 1 only
+        shutil.rmtree(tmp_path / dose.row_name("3") / f"seed{seed}")
+    summary, md = dose.aggregate()
+    assert summary["verdict"]["text"].startswith("pending"), summary["verdict"]
+    assert "3: 1" in md
 
 
 def _run(sim, real):
