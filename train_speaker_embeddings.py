@@ -50,8 +50,8 @@ from speechbrain_emoinv.atomic_files import (
     write_errors_named,
 )
 from speechbrain_emoinv.config import (
+    config_key,
     load_config,
-    resolve_config,
     resolved_config,
     save_resolved_config,
     with_override,
@@ -732,12 +732,13 @@ def export_cohort(model_dir, eval_folder, device):
 
 
 def stage1_folder(config, cache_folder):
-    """``<cache_folder>/<key>``: the stage-1 run of a config, keyed by its
-    resolved text and the simulated corpus's generator version (every row
-    and seed of stage 2 shares it; a changed config, or a corpus the
-    generator now renders otherwise, is another folder)."""
-    text = resolve_config(config) + f"\n# generator {GENERATOR_VERSION}\n"
-    key = hashlib.sha1(text.encode()).hexdigest()[:12]
+    """``<cache_folder>/<key>``: the stage-1 run of a config, keyed by what
+    its resolved config says (``config_key``: not its comments) and the
+    simulated corpus's generator version (every row and seed of stage 2
+    shares it; a changed config, or a corpus the generator now renders
+    otherwise, is another folder)."""
+    content = f"{config_key(config)} generator {GENERATOR_VERSION}"
+    key = hashlib.sha1(content.encode()).hexdigest()[:12]
     return os.path.join(cache_folder, key)
 
 

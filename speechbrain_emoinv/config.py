@@ -19,7 +19,9 @@ Authors
  * speechbrain-emoinv contributors 2026
 """
 
+import hashlib
 import io
+import json
 import os
 
 from hyperpyyaml import load_hyperpyyaml, resolve_references
@@ -118,6 +120,46 @@ def resolve_config(hparams_file):
     stream = io.StringIO()
     _yaml().dump(merged_tree(hparams_file), stream)
     return stream.getvalue()
+
+
+def config_key(hparams_file):
+    """SHA-1 of what a config says: the merged keys, values and tags, in
+    order, without comments or layout (a comment edit is the same config).
+
+    Arguments
+    ---------
+    hparams_file : str or Path
+        As for :func:`merged_tree`.
+
+    Returns
+    -------
+    str
+        Hex digest.
+
+    Example
+    -------
+    >>> import tempfile, pathlib
+    >>> tmp = pathlib.Path(tempfile.mkdtemp())
+    >>> _ = (tmp / "a.yaml").write_text("lr: 1  # fast\\nf: !ref <lr>\\n")
+    >>> _ = (tmp / "b.yaml").write_text("# slow?\\nlr: 1\\nf: !ref <lr>\\n")
+    >>> _ = (tmp / "c.yaml").write_text("lr: 1\\nf: <lr>\\n")
+    >>> keys = [config_key(str(tmp / f"{n}.yaml")) for n in "abc"]
+    >>> keys[0] == keys[1], keys[0] == keys[2]
+    (True, False)
+    """
+
+    def content(node):
+        tag = getattr(getattr(node, "tag", None), "value", None)
+        if isinstance(node, dict):
+            body = [[str(k), content(v)] for k, v in node.items()]
+        elif isinstance(node, list):
+            body = [content(v) for v in node]
+        else:
+            body = getattr(node, "value", node)  # a tagged scalar's text
+        return [tag, body] if tag else body
+
+    text = json.dumps(content(merged_tree(hparams_file)), default=str)
+    return hashlib.sha1(text.encode()).hexdigest()
 
 
 def load_config(hparams_file, overrides=None):

@@ -150,6 +150,16 @@ def test_stage1_trained_again_for_a_new_corpus_generator(stage1, monkeypatch):
     assert did_train and second != first, "a stage 1 of other audio is reused"
 
 
+def test_stage1_kept_when_only_comments_change(stage1):
+    """A comment is not a setting: editing one in a base file keeps the
+    trained stage 1."""
+    hparams, train = stage1
+    first, _ = train(hparams / "pretrain.yaml")
+    emoinv = hparams / "emoinv.yaml"
+    emoinv.write_text("# a note\n" + emoinv.read_text().replace("# ", "#  "))
+    assert train(hparams / "pretrain.yaml") == (first, False)
+
+
 def test_stage1_key_follows_a_chain_of_base_files(stage1):
     """A row that starts from pretrain.yaml (which starts from
     emoinv.yaml): an edit two links up reaches it."""

@@ -319,10 +319,8 @@ MUTANTS = [
     Mutant(
         "stage1_key_hashes_the_file_bytes",
         RECIPE,
-        "    key = hashlib.sha1(resolve_config(config).encode()).hexdigest()"
-        "[:12]\n",
-        '    with open(config, "rb") as fin:\n'
-        "        key = hashlib.sha1(fin.read()).hexdigest()[:12]\n",
+        '    content = f"{config_key(config)} generator {GENERATOR_VERSION}"\n',
+        '    content = open(config).read() + f" generator {GENERATOR_VERSION}"\n',
         ("tests/test_contract_caching.py",),
     ),
     Mutant(
@@ -418,8 +416,15 @@ MUTANTS = [
     Mutant(
         "stage1_key_ignores_the_generator",
         "train_speaker_embeddings.py",
-        '    text = resolve_config(config) + f"\\n# generator {GENERATOR_VERSION}\\n"\n',
-        "    text = resolve_config(config)\n",
+        '    content = f"{config_key(config)} generator {GENERATOR_VERSION}"\n',
+        "    content = config_key(config)\n",
+        ("tests/test_contract_caching.py",),
+    ),
+    Mutant(
+        "stage1_key_counts_comments",
+        "speechbrain_emoinv/config.py",
+        "    text = json.dumps(content(merged_tree(hparams_file)), default=str)\n",
+        "    text = resolve_config(hparams_file)\n",
         ("tests/test_contract_caching.py",),
     ),
 ]
