@@ -99,3 +99,11 @@ def test_pins_stay_in_requirements():
     names = {d.split(">")[0].split("<")[0].split("=")[0].lower() for d in deps}
     assert names <= pins, names - pins
     assert sys.version_info >= (3, 10)
+
+
+def test_setup_py_shim_reads_pyproject_metadata():
+    """The top-level setup.py (the design card's file) builds from
+    pyproject.toml's metadata: its name and version come back through it."""
+    proc = _run([sys.executable, "setup.py", "--name", "--version"], cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["speechbrain-emoinv", "0.1.0"]
