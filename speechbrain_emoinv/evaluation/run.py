@@ -29,6 +29,7 @@ from speechbrain_emoinv.evaluation.lists import (
 from speechbrain_emoinv.evaluation.report import (
     emotion_matrix,
     list_order,
+    matrix_table,
     metrics_table,
     render_markdown,
     score_list,
@@ -239,29 +240,7 @@ def run_evaluation(
 
     manifest = data_dir / f"{split}.csv"
     rows = read_manifest(manifest, strict=False)
-    index = {r["ID"]: i for i, r in enumerate(rows)}
-    files = sorted((data_dir / "trials" / split).glob("*.txt"))
-    if not files:
-        raise FileNotFoundError(
-            f"{data_dir / 'trials' / split}: no trial lists"
-        )
-    known = {r["spk_id"] for r in rows}
-    for spk_list in sorted(data_dir.glob("*_speakers.txt")):
-        known.update(spk_list.read_text(encoding="utf-8").split())
-    banned = read_speaker_list(
-        ",".join(sorted(exclude)) if isinstance(exclude, set) else exclude,
-        known,
-        f"{manifest} or the speaker lists of {data_dir}",
-    )
-    lists = {}
-    for path in files:
-        trials = exclude_speakers(
-            read_trial_list(path, index, rows), rows, banned
-        )
-        if len(trials) == 0:
-            raise ValueError(f"{path}: every trial touches an excluded speaker")
-        check_two_classes(trials, f"{path} (after exclusion)")
-        lists[trials.name] = trials
+    lists, banned = read_lists(data_dir, split, rows, exclude)
     n_dropped = sum(t.n_excluded for t in lists.values())
     if banned:
         log(
@@ -272,67 +251,45 @@ def run_evaluation(
 
     backend = pick_backend(model_dir, backend, device, "emoinv-eval")
     embed = _Embedder(model_dir, cache_dir, backend, device, batch_size)
-    key = embed.fingerprint
-    emb = embed(manifest, rows, progress=False)
-    ids = [r["ID"] for r in rows]
-    cohort_emb, cohort_rows = None, []
+    emb = embed(manifest, rows)
+    cohort_rows = []
     if cohort:
-        cohort_manifest = data_dir / f"{cohort}.csv"
-        if cohort_manifest.is_file():
-            cohort_rows = sample_cohort(
-                read_manifest(cohort_manifest, strict=False), cohort_size, seed
-            )
-        if len(cohort_rows) >= 2:
-            path = out_dir / "cohort.csv"
-            _write_manifest(cohort_rows, path)
-            cohort_emb = embed(path, cohort_rows)
-        else:
-            log(f"no usable cohort in {cohort_manifest}: cosine only")
-
+        cohort_rows = sample_cohort(
+            read_cohort(data_dir / f"{cohort}.csv"), cohort_size, seed
+        )
+    cohort_emb = None
+    if len(cohort_rows) >= 2:
+        _write_manifest(cohort_rows, out_dir / "cohort.csv")
+        cohort_emb = embed(out_dir / "cohort.csv", cohort_rows)
+    elif cohort:
+        log(f"no usable cohort in {data_dir / f'{cohort}.csv'}: cosine only")
     short_or_silent = warn_clips(embed.issues)
 
-    scores, results_lists = {}, {}
-    meta = read_metadata(model_dir)
-    for name, trials in lists.items():
-        scores[name] = score_all(
-            emb, trials.enrol, trials.test, cohort_emb, topk, ids
-        )
-        results_lists[name] = score_list(
-            trials,
-            scores[name],
-            meta.get("verification_threshold"),
-            meta.get("score_calibration"),
-        )
-    norms = list(next(iter(scores.values())))
-    gap = {
-        n: (
-            results_lists["cross"][n]["eer"]
-            - results_lists["neutral"][n]["eer"]
-            if {"cross", "neutral"} <= set(lists)
-            else None
-        )
-        for n in norms
+    ids = [r["ID"] for r in rows]
+    scores = {
+        name: score_all(emb, t.enrol, t.test, cohort_emb, topk, ids)
+        for name, t in lists.items()
     }
+    results_lists = score_lists(lists, scores, read_metadata(model_dir))
     merged = "merged" if "merged" in lists else list_order(lists)[-1]
     matrix = emotion_matrix(lists[merged], scores[merged]["cosine"])
-
-    keep = np.array([r["spk_id"] not in banned for r in rows])
+    keep = [r["spk_id"] not in banned for r in rows]
+    kept_rows = [r for r, k in zip(rows, keep, strict=True) if k]
     leak = None
     if probe:
         from speechbrain_emoinv.evaluation.probe import emotion_leakage
 
         leak = emotion_leakage(
             emb[keep],
-            [r["spk_id"] for r, k in zip(rows, keep, strict=True) if k],
-            [r["emotion"] for r, k in zip(rows, keep, strict=True) if k],
+            [r["spk_id"] for r in kept_rows],
+            [r["emotion"] for r in kept_rows],
             seed=seed,
         )
-    table = metrics_table(results_lists)
     results = {
         "split": split,
         "model": {
             "dir": str(model_dir.resolve()),
-            "fingerprint": key,
+            "fingerprint": embed.fingerprint,
             "backend": backend,
         },
         "data_dir": str(data_dir.resolve()),
@@ -344,10 +301,10 @@ def run_evaluation(
         "excluded": {"n_speakers": len(banned), "n_trials": n_dropped},
         "short_or_silent_clips": short_or_silent,
         "lists": results_lists,
-        "emotion_gap": gap,
+        "emotion_gap": emotion_gap(results_lists, next(iter(scores.values()))),
         "eer_matrix": matrix,
         "leakage_probe": leak,
-        "table": table,
+        "table": metrics_table(results_lists),
         "plots": [],
     }
     if plots:
@@ -360,9 +317,105 @@ def run_evaluation(
             merged,
             matrix,
             emb[keep].numpy(),
-            [r for r, k in zip(rows, keep, strict=True) if k],
+            kept_rows,
             projection,
         )
+    write_results(out_dir, results, lists, scores, rows)
+    for line in summary_lines(results):
+        log(line)
+    return results
+
+
+def read_lists(data_dir, split, rows, exclude=None):
+    """The split's trial lists, less the trials of excluded speakers.
+
+    Arguments
+    ---------
+    data_dir : Path
+        Prepared data folder.
+    split : str
+        ``eval`` or ``valid``.
+    rows : list of dict
+        The split's manifest rows.
+    exclude : str or set or None
+        See :func:`run_evaluation`.
+
+    Returns
+    -------
+    lists : dict
+        List name -> trials (``lists.read_trial_list``).
+    banned : set
+        The excluded speakers.
+    """
+    index = {r["ID"]: i for i, r in enumerate(rows)}
+    files = sorted((data_dir / "trials" / split).glob("*.txt"))
+    if not files:
+        raise FileNotFoundError(
+            f"{data_dir / 'trials' / split}: no trial lists"
+        )
+    known = {r["spk_id"] for r in rows}
+    for spk_list in sorted(data_dir.glob("*_speakers.txt")):
+        known.update(spk_list.read_text(encoding="utf-8").split())
+    banned = read_speaker_list(
+        ",".join(sorted(exclude)) if isinstance(exclude, set) else exclude,
+        known,
+        f"{data_dir / f'{split}.csv'} or the speaker lists of {data_dir}",
+    )
+    lists = {}
+    for path in files:
+        trials = exclude_speakers(
+            read_trial_list(path, index, rows), rows, banned
+        )
+        if len(trials) == 0:
+            raise ValueError(f"{path}: every trial touches an excluded speaker")
+        check_two_classes(trials, f"{path} (after exclusion)")
+        lists[trials.name] = trials
+    return lists, banned
+
+
+def read_cohort(manifest):
+    """Rows of the cohort manifest, or none when the file is missing."""
+    return read_manifest(manifest, strict=False) if manifest.is_file() else []
+
+
+def score_lists(lists, scores, meta):
+    """Metrics per list and normalisation, at the model's stored threshold
+    and calibration (``meta``: the folder's metadata)."""
+    return {
+        name: score_list(
+            trials,
+            scores[name],
+            meta.get("verification_threshold"),
+            meta.get("score_calibration"),
+        )
+        for name, trials in lists.items()
+    }
+
+
+def emotion_gap(results_lists, norms):
+    """EER(cross) - EER(neutral) in points for each of ``norms`` (None when
+    either list is missing).
+
+    Example
+    -------
+    >>> emotion_gap(
+    ...     {
+    ...         "cross": {"cosine": {"eer": 7.0}},
+    ...         "neutral": {"cosine": {"eer": 5.5}},
+    ...     },
+    ...     ["cosine"],
+    ... )
+    {'cosine': 1.5}
+    """
+    if not {"cross", "neutral"} <= set(results_lists):
+        return dict.fromkeys(norms)
+    cross, neutral = results_lists["cross"], results_lists["neutral"]
+    return {n: cross[n]["eer"] - neutral[n]["eer"] for n in norms}
+
+
+def write_results(out_dir, results, lists, scores, rows):
+    """``results.json``, ``results.md`` and ``scores.npz`` (per list:
+    cosine scores, labels and the two speakers of each trial)."""
     (out_dir / "results.json").write_text(json.dumps(results, indent=2) + "\n")
     spk = np.array([r["spk_id"] for r in rows])
     np.savez_compressed(
@@ -378,25 +431,29 @@ def run_evaluation(
             )
         },
     )
-    markdown = render_markdown(results)
-    (out_dir / "results.md").write_text(markdown)
-    log(table)
-    log(
+    (out_dir / "results.md").write_text(render_markdown(results))
+
+
+def summary_lines(results):
+    """What ``run_evaluation`` logs: the metrics table, the emotion gap,
+    the emotion matrix and the leakage probe's headline."""
+    gap = results["emotion_gap"]
+    lines = [
+        results["table"],
         "emotion gap (EER cross - neutral, points): "
         + ", ".join(
             f"{n} {'n/a' if g is None else f'{g:+.2f}'}" for n, g in gap.items()
-        )
-    )
-    log(
-        "EER % by "
-        + markdown.split("## EER % by ")[1].split("\n## ")[0].strip()
-    )
+        ),
+        "EER % by enrolment x test emotion (cosine)\n\n"
+        + matrix_table(results["eer_matrix"]),
+    ]
+    leak = results["leakage_probe"]
     cos = (leak or {}).get("within_speaker_cosine") or {}
     if leak and leak["accuracy"] is not None and cos.get("cross_emotion"):
-        log(
+        lines.append(
             f"emotion probe accuracy {leak['accuracy']:.3f} (chance "
             f"{leak['chance_accuracy']:.3f}); within-speaker cosine same "
             f"emotion {cos['same_emotion']:.3f} vs across "
             f"{cos['cross_emotion']:.3f}"
         )
-    return results
+    return lines
