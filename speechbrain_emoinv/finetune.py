@@ -32,8 +32,10 @@ def checkpoint_source(source):
     ---------
     source : str
         A folder holding ``embedding_model.ckpt``, the ``.ckpt`` file
-        itself, or a hub id ``owner/name`` (anything else that does not
-        exist on disk is an error, not a network request).
+        itself, or a hub id ``owner/name``. Anything else that does not
+        exist on disk is an error, not a network request: so is an
+        ``owner/name`` whose ``owner`` is a local folder (a mistyped path)
+        and, with ``HF_HUB_OFFLINE`` set, any hub id.
 
     Returns
     -------
@@ -65,6 +67,18 @@ def checkpoint_source(source):
     if len(parts) != 2 or not all(parts) or source.startswith("."):
         raise FileNotFoundError(
             f"{source}: no such folder or file, and not a hub id (owner/name)"
+        )
+    # A mistyped local path such as ``pretrained/ecapa`` looks like a hub
+    # id: never send it to the network.
+    if os.path.isdir(parts[0]):
+        raise FileNotFoundError(
+            f"{source}: no such folder or file (taken as a local path, as "
+            f"{parts[0]}/ exists here)"
+        )
+    if os.environ.get("HF_HUB_OFFLINE", "0") not in ("", "0"):
+        raise FileNotFoundError(
+            f"{source}: no such folder or file, and HF_HUB_OFFLINE is set "
+            "(a hub id needs the network)"
         )
     return f"{source}/{CKPT_FILE}"
 

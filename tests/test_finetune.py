@@ -8,7 +8,11 @@ from speechbrain.lobes.models.ECAPA_TDNN import ECAPA_TDNN
 from speechbrain.utils.fetching import FetchConfig
 
 from speechbrain_emoinv.export import export_pretrained
-from speechbrain_emoinv.finetune import load_embedding_weights
+from speechbrain_emoinv.finetune import (
+    CKPT_FILE,
+    checkpoint_source,
+    load_embedding_weights,
+)
 
 KW = dict(
     input_size=20,
@@ -70,3 +74,16 @@ def test_missing_sources_name_the_path(tmp_path):
         load_embedding_weights(model, str(tmp_path), tmp_path / "init")
     with pytest.raises(FileNotFoundError, match="not a hub id"):
         load_embedding_weights(model, "results/x/pretrained", tmp_path / "i")
+
+
+def test_missing_local_path_never_taken_for_a_hub_id(tmp_path, monkeypatch):
+    """``pretrained/ecapa`` with a ``pretrained/`` folder here is a mistyped
+    path; with HF_HUB_OFFLINE set no hub id is tried either."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "pretrained").mkdir()
+    with pytest.raises(FileNotFoundError, match="taken as a local path"):
+        checkpoint_source("pretrained/ecapa")
+    assert checkpoint_source("owner/model") == f"owner/model/{CKPT_FILE}"
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(FileNotFoundError, match="HF_HUB_OFFLINE is set"):
+        checkpoint_source("owner/model")
