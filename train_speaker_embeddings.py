@@ -63,12 +63,8 @@ from speechbrain_emoinv.evaluation.report import (
     fit_llr_calibration,
     metrics_table,
 )
-from speechbrain_emoinv.export import (
-    export_pretrained,
-    read_metadata,
-    save_cohort,
-    write_model_card,
-)
+from speechbrain_emoinv.export.folder import export_pretrained, save_cohort
+from speechbrain_emoinv.export.model_card import write_model_card
 from speechbrain_emoinv.finetune import (
     CLASSIFIER_FILE,
     LABELS_FILE,
@@ -77,6 +73,7 @@ from speechbrain_emoinv.finetune import (
 )
 from speechbrain_emoinv.interpolation import choose_mix
 from speechbrain_emoinv.metrics import compute_eer, threshold_at
+from speechbrain_emoinv.pretrained import read_metadata
 from speechbrain_emoinv.run_guard import (
     RunError,
     check_run_settings,
@@ -708,8 +705,8 @@ def export_cohort(model_dir, eval_folder, device):
     """Stores the evaluation's score-normalisation cohort in the export:
     the rows of the ``cohort.csv`` it wrote, with the embeddings its cache
     holds (the very ones its s-norm / AS-norm used)."""
-    from speechbrain_emoinv.evaluation.embedding import embed_rows, load_model
-    from speechbrain_emoinv.export import model_fingerprint
+    from speechbrain_emoinv.evaluation.embedding import embed_rows
+    from speechbrain_emoinv.pretrained import load_model, model_fingerprint
     from speechbrain_emoinv.scoring import EmbeddingCache
 
     path = os.path.join(eval_folder, "cohort.csv")

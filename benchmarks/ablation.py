@@ -67,7 +67,7 @@ from pathlib import Path
 
 import numpy as np
 
-from speechbrain_emoinv.export import model_fingerprint
+from speechbrain_emoinv.pretrained import model_fingerprint
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "ablation"

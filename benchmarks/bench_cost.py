@@ -327,7 +327,7 @@ def embedding_models(model_dir, work):
     from speechbrain.lobes.models.ECAPA_TDNN import ECAPA_TDNN
 
     from speechbrain_emoinv.config import load_config
-    from speechbrain_emoinv.export import export_pretrained
+    from speechbrain_emoinv.export.folder import export_pretrained
 
     models = {}
     if Path(model_dir).joinpath("embedding_model.ckpt").is_file():
@@ -363,8 +363,8 @@ def embedding_paths(folder, work, batch, threads):
     import numpy as np
     import torch
 
-    from speechbrain_emoinv.evaluation.embedding import load_model
-    from speechbrain_emoinv.export import export_format
+    from speechbrain_emoinv.export.formats import export_format
+    from speechbrain_emoinv.pretrained import load_model
 
     model = load_model(folder)
     work = Path(work)
@@ -448,7 +448,7 @@ def embedding_rtf(args, log=print):
     import numpy as np
     import torch
 
-    from speechbrain_emoinv.export import model_fingerprint
+    from speechbrain_emoinv.pretrained import model_fingerprint
 
     torch.set_num_threads(args.threads)
     work = Path(args.work or tempfile.mkdtemp(prefix="bench_embedding_"))

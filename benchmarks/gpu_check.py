@@ -334,7 +334,7 @@ class Check:
         exported pipeline) on batches of random audio."""
         import torch
 
-        from speechbrain_emoinv.export import EmbeddingPipeline
+        from speechbrain_emoinv.export.formats import EmbeddingPipeline
 
         hparams = self.hparams("emoinv", 0)
         pipe = EmbeddingPipeline(

@@ -34,7 +34,8 @@ KW = dict(
 
 
 def _measure(model_dir, wav, mode):
-    from speechbrain_emoinv.evaluation.embedding import embed_rows, load_model
+    from speechbrain_emoinv.evaluation.embedding import embed_rows
+    from speechbrain_emoinv.pretrained import load_model
 
     torch.set_num_threads(2)
     model = load_model(model_dir)
@@ -57,7 +58,7 @@ def main():
         return
     from speechbrain.lobes.models.ECAPA_TDNN import ECAPA_TDNN
 
-    from speechbrain_emoinv.export import export_pretrained
+    from speechbrain_emoinv.export.folder import export_pretrained
 
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)

@@ -39,8 +39,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from speechbrain_emoinv.data.manifest import read_manifest  # noqa: E402
-from speechbrain_emoinv.evaluation.embedding import embed_rows, load_model  # noqa: E402
+from speechbrain_emoinv.evaluation.embedding import embed_rows  # noqa: E402
 from speechbrain_emoinv.metrics import compute_eer  # noqa: E402
+from speechbrain_emoinv.pretrained import load_model  # noqa: E402
 
 OUT = ROOT / "benchmarks" / "results" / "real_shortcuts.json"
 

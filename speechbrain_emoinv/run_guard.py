@@ -40,6 +40,7 @@ from speechbrain_emoinv.data.manifest import (
     file_stamp,
     read_manifest,
 )
+from speechbrain_emoinv.pretrained import model_fingerprint
 
 logger = logging.getLogger(__name__)
 LOCK_FILE = "run.lock"
@@ -266,8 +267,6 @@ def mark_complete(folder, export):
     export : str or Path
         The run's exported model folder.
     """
-    from speechbrain_emoinv.export import model_fingerprint
-
     record = {"export": str(export), "fingerprint": model_fingerprint(export)}
     write_text(Path(folder) / COMPLETE_FILE, json.dumps(record) + "\n")
 
@@ -296,8 +295,6 @@ def incomplete(folder, export):
     >>> incomplete(getfixture("tmp_path"), "pretrained")
     'no completion record (a new or interrupted run)'
     """
-    from speechbrain_emoinv.export import model_fingerprint
-
     path = Path(folder) / COMPLETE_FILE
     if not path.is_file():
         return "no completion record (a new or interrupted run)"

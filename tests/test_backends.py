@@ -18,7 +18,7 @@ from recipe_utils import ROOT
 from speechbrain_emoinv.cli import embed, evaluate, verify
 from speechbrain_emoinv.evaluation import embedding as emb_mod
 from speechbrain_emoinv.evaluation.toy import make_toy_data, make_toy_model
-from speechbrain_emoinv.export import export_format
+from speechbrain_emoinv.export.formats import export_format
 
 ATOL = 1e-4  # float32 rounding of the toy model's embeddings
 

@@ -420,7 +420,7 @@ def test_two_stage_untrained_floor(tmp_path, monkeypatch):
     import two_stage
 
     from speechbrain_emoinv.evaluation.toy import make_toy_data, make_toy_model
-    from speechbrain_emoinv.export import CKPT_FILE as CKPT
+    from speechbrain_emoinv.pretrained import CKPT_FILE as CKPT
 
     torch.set_num_threads(1)
     data = make_toy_data(tmp_path / "data", n_train=3, n_eval=4)

@@ -6,8 +6,9 @@ import torch
 from speechbrain_emoinv.cli import embed
 from speechbrain_emoinv.data.manifest import read_manifest
 from speechbrain_emoinv.evaluation import embedding as emb_mod
-from speechbrain_emoinv.evaluation.embedding import embed_rows, load_model
+from speechbrain_emoinv.evaluation.embedding import embed_rows
 from speechbrain_emoinv.evaluation.toy import make_toy_data, make_toy_model
+from speechbrain_emoinv.pretrained import load_model
 
 
 def test_embed_cli_and_resume(tmp_path, monkeypatch, capsys):

@@ -4,8 +4,8 @@ import pytest
 import torch
 
 from speechbrain_emoinv.cli import verify
-from speechbrain_emoinv.evaluation.embedding import load_model
 from speechbrain_emoinv.evaluation.toy import make_toy_data, make_toy_model
+from speechbrain_emoinv.pretrained import load_model
 
 
 @pytest.fixture(scope="module")

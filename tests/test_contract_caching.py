@@ -35,7 +35,7 @@ from speechbrain_emoinv.data.prepare_cremad import prepare_cremad
 from speechbrain_emoinv.evaluation import embedding as embedding_module
 from speechbrain_emoinv.evaluation.run import run_evaluation
 from speechbrain_emoinv.evaluation.toy import make_toy_data, make_toy_model
-from speechbrain_emoinv.export import model_fingerprint
+from speechbrain_emoinv.pretrained import model_fingerprint
 
 sys.path.insert(0, str(ROOT))
 import train_speaker_embeddings as recipe  # noqa: E402

@@ -29,13 +29,14 @@ from speechbrain.lobes.features import Fbank
 
 from speechbrain_emoinv.data.manifest import read_manifest
 from speechbrain_emoinv.emotion_masking import EmotionAwareMasking, frame_rms
-from speechbrain_emoinv.evaluation.embedding import (
-    embed_rows,
-    load_model,
-    load_row,
-)
+from speechbrain_emoinv.evaluation.embedding import embed_rows, load_row
 from speechbrain_emoinv.evaluation.toy import make_toy_data, make_toy_model
-from speechbrain_emoinv.export import PARITY_TOL, export_format, parity_gaps
+from speechbrain_emoinv.export.formats import (
+    PARITY_TOL,
+    export_format,
+    parity_gaps,
+)
+from speechbrain_emoinv.pretrained import load_model
 
 sys.path.insert(0, str(ROOT))
 from train_speaker_embeddings import pad_cat  # noqa: E402

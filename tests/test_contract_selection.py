@@ -23,7 +23,7 @@ from recipe_utils import ROOT, TINY, TINY_DATA, run_recipe, train_log
 
 from speechbrain_emoinv.config import load_config
 from speechbrain_emoinv.evaluation.run import run_evaluation
-from speechbrain_emoinv.export import read_metadata
+from speechbrain_emoinv.pretrained import read_metadata
 
 sys.path.insert(0, str(ROOT))
 import train_speaker_embeddings as recipe  # noqa: E402

@@ -12,8 +12,8 @@ from speechbrain_emoinv.evaluation import (
     run_evaluation,
 )
 from speechbrain_emoinv.evaluation.toy import make_toy_data, make_toy_model
-from speechbrain_emoinv.export import model_fingerprint
 from speechbrain_emoinv.metrics import compute_eer
+from speechbrain_emoinv.pretrained import model_fingerprint
 from speechbrain_emoinv.scoring import EmbeddingCache
 
 EMOS = ("neutral", "angry", "happy")

@@ -12,13 +12,13 @@ from speechbrain_emoinv.evaluation.embedding import (
     embed_rows,
     embed_shard,
     length_sorted_batches,
-    load_model,
     merge_chunks,
 )
 from speechbrain_emoinv.evaluation.lists import read_speaker_list
 from speechbrain_emoinv.evaluation.probe import within_speaker_cosine
 from speechbrain_emoinv.evaluation.run import sample_cohort
 from speechbrain_emoinv.evaluation.toy import make_toy_data, make_toy_model
+from speechbrain_emoinv.pretrained import load_model
 
 
 @pytest.fixture(scope="module")

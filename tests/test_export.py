@@ -11,11 +11,8 @@ from speechbrain.processing.features import InputNormalization
 from speechbrain.utils.fetching import FetchConfig
 
 from speechbrain_emoinv.evaluation.toy import TINY_ECAPA
-from speechbrain_emoinv.export import (
-    export_pretrained,
-    model_fingerprint,
-    read_metadata,
-)
+from speechbrain_emoinv.export.folder import export_pretrained
+from speechbrain_emoinv.pretrained import model_fingerprint, read_metadata
 
 KW = dict(TINY_ECAPA, input_size=40)
 

@@ -13,12 +13,12 @@ import torch
 import yaml
 
 from speechbrain_emoinv.cli.export import main as export_main
-from speechbrain_emoinv.evaluation.embedding import load_model
 from speechbrain_emoinv.evaluation.toy import make_toy_model
-from speechbrain_emoinv.export import (
+from speechbrain_emoinv.export.model_card import write_model_card
+from speechbrain_emoinv.pretrained import (
     file_fingerprint,
+    load_model,
     model_fingerprint,
-    write_model_card,
 )
 
 ATOL = 1e-4

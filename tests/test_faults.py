@@ -25,7 +25,7 @@ from recipe_utils import ROOT, TINY, TINY_DATA, recipe_cmd, run_recipe
 from test_distillation import _manifest
 
 import speechbrain_emoinv.evaluation.embedding as emb_mod
-import speechbrain_emoinv.export as export_mod
+import speechbrain_emoinv.export.formats as formats_mod
 from speechbrain_emoinv.atomic_files import WriteError, torch_save
 from speechbrain_emoinv.checkpoints import (
     AtomicCheckpointer,
@@ -34,9 +34,11 @@ from speechbrain_emoinv.checkpoints import (
 from speechbrain_emoinv.cli import embed, evaluate, verify
 from speechbrain_emoinv.data.prepare_cremad import prepare_cremad
 from speechbrain_emoinv.distillation import teacher_embeddings
-from speechbrain_emoinv.evaluation.embedding import embed_rows, load_model
+from speechbrain_emoinv.evaluation.embedding import embed_rows
 from speechbrain_emoinv.evaluation.toy import make_toy_data, make_toy_model
-from speechbrain_emoinv.export import export_format, export_pretrained
+from speechbrain_emoinv.export.folder import export_pretrained
+from speechbrain_emoinv.export.formats import export_format
+from speechbrain_emoinv.pretrained import load_model
 from speechbrain_emoinv.run_guard import (
     LOCK_FILE,
     RunError,
@@ -217,7 +219,7 @@ def test_export_parity_on_main_model_size(tmp_path, monkeypatch):
         assert gaps["cosine"] <= 1e-6 and gaps["score"] <= 1e-5, gaps
     # A failed check leaves nothing under the final name.
     (folder / "embedding.torchscript.pt").unlink()
-    monkeypatch.setattr(export_mod, "PARITY_TOL", -1.0)
+    monkeypatch.setattr(formats_mod, "PARITY_TOL", -1.0)
     with pytest.raises(RuntimeError, match="differ from PyTorch: 1 - cosine"):
         export_format(folder, "torchscript")
     assert sorted(p.name for p in folder.iterdir()) == [

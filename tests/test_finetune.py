@@ -7,7 +7,7 @@ import torch
 from speechbrain.lobes.models.ECAPA_TDNN import ECAPA_TDNN
 from speechbrain.utils.fetching import FetchConfig
 
-from speechbrain_emoinv.export import export_pretrained
+from speechbrain_emoinv.export.folder import export_pretrained
 from speechbrain_emoinv.finetune import (
     CKPT_FILE,
     checkpoint_source,

@@ -25,13 +25,10 @@ from speechbrain_emoinv.data.manifest import candidate, read_manifest
 from speechbrain_emoinv.data.prepare_cremad import prepare_cremad
 from speechbrain_emoinv.data.prepare_dusha import prepare_dusha
 from speechbrain_emoinv.evaluation import run_evaluation
-from speechbrain_emoinv.evaluation.embedding import (
-    MAX_SECONDS,
-    embed_rows,
-    load_model,
-)
+from speechbrain_emoinv.evaluation.embedding import MAX_SECONDS, embed_rows
 from speechbrain_emoinv.evaluation.toy import make_toy_data, make_toy_model
-from speechbrain_emoinv.export import render_model_card
+from speechbrain_emoinv.export.model_card import render_model_card
+from speechbrain_emoinv.pretrained import load_model
 from speechbrain_emoinv.scoring import EmbeddingCache
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -10,10 +10,10 @@ import yaml
 from recipe_utils import TINY, run_recipe
 
 from speechbrain_emoinv.data.manifest import read_manifest
-from speechbrain_emoinv.evaluation.embedding import embed_rows, load_model
+from speechbrain_emoinv.evaluation.embedding import embed_rows
 from speechbrain_emoinv.evaluation.lists import read_trial_list
-from speechbrain_emoinv.export import read_metadata
 from speechbrain_emoinv.metrics import threshold_at, verification_metrics
+from speechbrain_emoinv.pretrained import load_model, read_metadata
 from speechbrain_emoinv.scoring import cosine_scores, score_all
 
 

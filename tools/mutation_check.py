@@ -262,8 +262,8 @@ MUTANTS = [
     ),
     Mutant(
         "exported_threshold_dropped",
-        "speechbrain_emoinv/export.py",
-        'thr = "null" if threshold is None else _flow(float(threshold))',
+        "speechbrain_emoinv/export/folder.py",
+        'thr = "null" if threshold is None else yaml_flow(float(threshold))',
         'thr = "null"',
         ("tests/test_export.py",),
     ),
@@ -365,7 +365,7 @@ MUTANTS = [
     ),
     Mutant(
         "fingerprint_ignores_hyperparameters",
-        "speechbrain_emoinv/export.py",
+        "speechbrain_emoinv/pretrained.py",
         "    return files_digest([model_dir / CKPT_FILE, model_dir / "
         "HPARAMS_FILE])\n",
         "    return files_digest([model_dir / CKPT_FILE])\n",

@@ -15,7 +15,8 @@ file goes into the model folder.
 """
 
 from speechbrain_emoinv.cli import make_parser, run_main
-from speechbrain_emoinv.export import FORMAT_FILES, PARITY_TOL, export_format
+from speechbrain_emoinv.export.formats import PARITY_TOL, export_format
+from speechbrain_emoinv.pretrained import FORMAT_FILES
 
 
 def build_parser():

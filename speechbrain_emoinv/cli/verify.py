@@ -36,10 +36,8 @@ from speechbrain_emoinv.data.manifest import (
 from speechbrain_emoinv.data.trials import text_lines
 from speechbrain_emoinv.evaluation.embedding import embed_rows, load_embedder
 from speechbrain_emoinv.evaluation.run import pick_backend, warn_clips
-from speechbrain_emoinv.export import read_metadata
+from speechbrain_emoinv.pretrained import model_threshold
 from speechbrain_emoinv.scoring import cosine_scores
-
-DEFAULT_THRESHOLD = 0.25  # SpeechBrain's verify_batch default
 
 
 def build_parser():
@@ -93,23 +91,6 @@ def finite_float(text):
     if not math.isfinite(value):
         raise argparse.ArgumentTypeError(f"not a finite number: {text!r}")
     return value
-
-
-def model_threshold(model_dir, override=None):
-    """Decision threshold: override, else stored, else 0.25.
-
-    Example
-    -------
-    >>> model_threshold("unused", 0.3)
-    (0.3, 'given')
-    """
-    if override is not None:
-        return override, "given"
-    # read_metadata refuses a stored threshold outside [-1, 1] or NaN.
-    stored = read_metadata(model_dir).get("verification_threshold")
-    if stored is None:
-        return DEFAULT_THRESHOLD, "default: none stored"
-    return float(stored), "stored"
 
 
 def _file_row(path, where):

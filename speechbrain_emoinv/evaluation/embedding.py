@@ -1,8 +1,9 @@
 """Embedding extraction through an exported model folder.
 
-- The model is loaded with ``SpeakerRecognition.from_hparams`` and
-  ``FetchConfig(allow_network=False)``: a missing folder is an error, never
-  a hub download.
+- The model is loaded by :func:`speechbrain_emoinv.pretrained.load_model`
+  (``SpeakerRecognition.from_hparams`` and
+  ``FetchConfig(allow_network=False)``): a missing folder is an error,
+  never a hub download.
 - Utterances are sorted by length and batched, so padding is small.
 - Memory is bounded: no forward pass sees more than ``MAX_SECONDS`` of
   (padded) audio. A batch is cut into smaller ones when needed, and a
@@ -35,92 +36,16 @@ from speechbrain.dataio import audio_io
 
 from speechbrain_emoinv.atomic_files import error_cause, torch_save
 from speechbrain_emoinv.data.audio_checks import WINDOW_SECONDS, clip_issue
+from speechbrain_emoinv.pretrained import (
+    FORMAT_FILES,
+    file_fingerprint,
+    load_model,
+    model_fingerprint,
+    read_metadata,
+)
 from speechbrain_emoinv.scoring import check_finite
 
 MAX_SECONDS = WINDOW_SECONDS  # most (padded) audio one forward pass sees
-
-
-def load_model(model_dir, savedir=None, device="cpu"):
-    """Loads an exported folder, network-free, from its current files.
-
-    SpeechBrain's loader reuses whatever ``<savedir>/<file>`` already
-    exists, so a savedir shared by two models, or one copied along with a
-    model folder, would give the other model's weights without a word.
-    Here the files are read straight from ``model_dir`` (no links), and
-    the loader's working folder is a fresh temporary folder outside
-    ``model_dir`` (a read-only model folder loads), removed once loaded.
-
-    Arguments
-    ---------
-    model_dir : str or Path
-        Folder written by ``export_pretrained``. Load trusted folders
-        only: ``hyperparams.yaml`` can run code.
-    savedir : str or Path or None
-        Parent of the temporary working folder (default: the system's
-        temporary folder).
-    device : str
-        Torch device.
-
-    Returns
-    -------
-    speechbrain.inference.speaker.SpeakerRecognition
-        The model in eval mode; ``model.fingerprint`` is
-        ``export.model_fingerprint(model_dir)`` taken before loading.
-    """
-    import tempfile
-
-    from speechbrain.inference.speaker import SpeakerRecognition
-    from speechbrain.utils.fetching import FetchConfig, LocalStrategy
-
-    from speechbrain_emoinv.export import (
-        CKPT_FILE,
-        model_fingerprint,
-        read_metadata,
-    )
-    from speechbrain_emoinv.finetune import mismatch_summary
-
-    model_dir = Path(model_dir).resolve()
-    if not (model_dir / "hyperparams.yaml").is_file():
-        raise FileNotFoundError(
-            f"{model_dir}: not an exported model folder (no hyperparams.yaml)"
-        )
-    read_metadata(model_dir)  # refuses an edited sample rate or threshold
-    key = model_fingerprint(model_dir)
-    if savedir is not None:
-        Path(savedir).mkdir(parents=True, exist_ok=True)
-    ckpt = model_dir / CKPT_FILE
-    with tempfile.TemporaryDirectory(prefix=f"emoinv-{key}-", dir=savedir) as w:
-        try:
-            model = SpeakerRecognition.from_hparams(
-                source=str(model_dir),
-                savedir=w,
-                run_opts={"device": device},
-                fetch_config=FetchConfig(allow_network=False),
-                local_strategy=LocalStrategy.NO_LINK,
-            )
-        except Exception as err:
-            if "size mismatch" in str(err):
-                raise ValueError(
-                    f"{ckpt} does not fit {model_dir / 'hyperparams.yaml'} "
-                    f"({mismatch_summary(err)}): the two files come from "
-                    "different models; export the folder again"
-                ) from None
-            _check_checkpoint(ckpt)
-            raise
-    model.eval()
-    model.fingerprint = key
-    return model
-
-
-def _check_checkpoint(path):
-    """Raises naming ``path`` when it does not load (truncated, corrupt)."""
-    try:
-        torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:
-        raise ValueError(
-            f"{path}: cannot be read ({error_cause(err)}): the file is "
-            "truncated or corrupt; export or copy the model again"
-        ) from None
 
 
 # Embedding paths of the tools: onnxruntime running the folder's
@@ -160,12 +85,6 @@ def resolve_backend(model_dir, backend="auto", device="cpu"):
     >>> resolve_backend("no_such_dir", "auto", device="cuda:0")[1]
     'onnxruntime runs on the CPU, the device is cuda:0'
     """
-    from speechbrain_emoinv.export import (
-        FORMAT_FILES,
-        file_fingerprint,
-        model_fingerprint,
-    )
-
     if backend not in BACKENDS:
         raise ValueError(f"unknown backend {backend!r}: {', '.join(BACKENDS)}")
     if backend == "pytorch":
@@ -223,12 +142,6 @@ class OnnxEmbedder:
     def __init__(self, model_dir, threads=None):
         import onnxruntime
         from speechbrain.dataio.preprocess import AudioNormalizer
-
-        from speechbrain_emoinv.export import (
-            FORMAT_FILES,
-            model_fingerprint,
-            read_metadata,
-        )
 
         model_dir = Path(model_dir)
         self.fingerprint = model_fingerprint(model_dir)

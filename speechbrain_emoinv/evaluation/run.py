@@ -34,7 +34,7 @@ from speechbrain_emoinv.evaluation.report import (
     render_markdown,
     score_list,
 )
-from speechbrain_emoinv.export import model_fingerprint, read_metadata
+from speechbrain_emoinv.pretrained import model_fingerprint, read_metadata
 from speechbrain_emoinv.scoring import EmbeddingCache, manifest_key, score_all
 
 CLIP_ISSUES = ("too_short", "silent")

@@ -51,8 +51,8 @@ def make_toy_model(out_dir, n_mels=40, seed=0, threshold=None):
     Returns
     -------
     Path
-        ``out_dir``, as :func:`~speechbrain_emoinv.export.export_pretrained`
-        writes it.
+        ``out_dir``, as
+        :func:`~speechbrain_emoinv.export.folder.export_pretrained` writes it.
 
     Example
     -------
@@ -63,7 +63,7 @@ def make_toy_model(out_dir, n_mels=40, seed=0, threshold=None):
     import torch
     from speechbrain.lobes.models.ECAPA_TDNN import ECAPA_TDNN
 
-    from speechbrain_emoinv.export import export_pretrained
+    from speechbrain_emoinv.export.folder import export_pretrained
 
     kwargs = dict(TINY_ECAPA, input_size=n_mels)
     torch.manual_seed(seed)
