@@ -17,13 +17,10 @@ Expectations are counted (valid samples, loud frames placed by
 construction) or computed on each utterance alone.
 """
 
-import sys
-
 import numpy as np
 import pytest
 import soundfile as sf
 import torch
-from recipe_utils import ROOT
 from speechbrain.augment.time_domain import SpeedPerturb
 from speechbrain.lobes.features import Fbank
 
@@ -36,9 +33,7 @@ from speechbrain_emoinv.evaluation.embedding import (
 )
 from speechbrain_emoinv.evaluation.toy import make_toy_data, make_toy_model
 from speechbrain_emoinv.export import PARITY_TOL, export_format, parity_gaps
-
-sys.path.insert(0, str(ROOT))
-from train_speaker_embeddings import pad_cat  # noqa: E402
+from speechbrain_emoinv.pipelines import pad_cat
 
 HOP = 160  # Fbank hop (10 ms at 16 kHz)
 
