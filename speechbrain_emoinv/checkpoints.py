@@ -20,11 +20,17 @@ Authors
  * speechbrain-emoinv contributors 2026
 """
 
+import functools
 import logging
 import os
 import shutil
 
-from speechbrain.utils.checkpoints import METAFNAME, Checkpointer
+import torch
+from speechbrain.utils.checkpoints import (
+    METAFNAME,
+    Checkpointer,
+    average_checkpoints,
+)
 from speechbrain.utils.distributed import if_main_process
 
 from speechbrain_emoinv.atomic_files import error_cause, fsync_file, write_error
@@ -192,3 +198,18 @@ class AtomicCheckpointer(Checkpointer):
                 chosen.path,
                 aside[-1],
             )
+
+
+def average_last(checkpointer, model, n):
+    """Loads into ``model`` (the ``embedding_model`` recoverable) the
+    average of the last ``n`` end-of-epoch checkpoints (those with an
+    ``EER`` in their meta); returns their folder names."""
+    ckpts = checkpointer.find_checkpoints(
+        ckpt_predicate=lambda c: "EER" in c.meta, max_num_checkpoints=n
+    )
+    load = functools.partial(torch.load, map_location="cpu", weights_only=True)
+    state = average_checkpoints(ckpts, "embedding_model", load)
+    model.load_state_dict(state)
+    names = [c.path.name for c in ckpts]
+    logger.info("Averaged %d checkpoints: %s", len(ckpts), names)
+    return names

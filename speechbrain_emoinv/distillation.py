@@ -166,3 +166,19 @@ def teacher_embeddings(manifest, cache_folder, batch_partials=256):
         with open(tmp, "wb") as fout:  # a file object: no ".npz" added
             np.savez(fout, ids=ids, emb=emb)
     return dict(zip(ids.tolist(), emb, strict=True))
+
+
+def distilling(hparams):
+    """Whether the run distils the teacher's embeddings (stage 1).
+
+    Example
+    -------
+    >>> distilling({"distillation": None})
+    False
+    """
+    head = (
+        hparams["distillation"]
+        if isinstance(hparams, dict)
+        else (hparams.distillation)
+    )
+    return head is not None and head.weight > 0

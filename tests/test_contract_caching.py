@@ -20,7 +20,6 @@ preparations counted), never inferred from the keys' code.
 
 import os
 import shutil
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -31,14 +30,13 @@ from fake_corpora import make_cremad
 from recipe_utils import ROOT
 from ruamel.yaml import YAML
 
+from speechbrain_emoinv import stages
 from speechbrain_emoinv.data.prepare_cremad import prepare_cremad
 from speechbrain_emoinv.evaluation import embedding as embedding_module
 from speechbrain_emoinv.evaluation.run import run_evaluation
 from speechbrain_emoinv.evaluation.toy import make_toy_data, make_toy_model
 from speechbrain_emoinv.pretrained import model_fingerprint
-
-sys.path.insert(0, str(ROOT))
-import train_speaker_embeddings as recipe  # noqa: E402
+from speechbrain_emoinv.run_guard import mark_complete
 
 
 def _edit(path, *keys, value):
@@ -69,21 +67,21 @@ def stage1(tmp_path, monkeypatch):
         yaml.dump(yaml.load(hparams / name), hparams / name)
     trained = []
 
-    def fake_run(config, run_opts, overrides):
+    def fake_run(config, run_opts, overrides, *recipe):
         folder = Path(overrides["output_folder"])
         export = folder / "pretrained"
         export.mkdir(parents=True)
         (export / "embedding_model.ckpt").write_text("weights")
         (export / "hyperparams.yaml").write_text("a: 1\n")
-        recipe.mark_complete(folder, export)  # a finished run's last act
+        mark_complete(folder, export)  # a finished run's last act
         trained.append(config)
 
-    monkeypatch.setattr(recipe, "run", fake_run)
+    monkeypatch.setattr(stages, "run", fake_run)
 
     def train(config):
         before = len(trained)
-        folder = recipe.stage1_folder(str(config), tmp_path / "cache")
-        export = recipe.pretrained_stage1(str(config), folder, {})
+        folder = stages.stage1_folder(str(config), tmp_path / "cache")
+        export = stages.pretrained_stage1(str(config), folder, {}, None, None)
         return Path(export).parent, len(trained) > before
 
     return hparams, train
@@ -144,7 +142,7 @@ def test_stage1_trained_again_for_a_new_corpus_generator(stage1, monkeypatch):
     hparams, train = stage1
     first, _ = train(hparams / "pretrain.yaml")
     monkeypatch.setattr(
-        recipe, "GENERATOR_VERSION", recipe.GENERATOR_VERSION + 1
+        stages, "GENERATOR_VERSION", stages.GENERATOR_VERSION + 1
     )
     second, did_train = train(hparams / "pretrain.yaml")
     assert did_train and second != first, "a stage 1 of other audio is reused"

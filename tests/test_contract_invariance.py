@@ -17,13 +17,10 @@ Expectations are counted (valid samples, loud frames placed by
 construction) or computed on each utterance alone.
 """
 
-import sys
-
 import numpy as np
 import pytest
 import soundfile as sf
 import torch
-from recipe_utils import ROOT
 from speechbrain.augment.time_domain import SpeedPerturb
 from speechbrain.lobes.features import Fbank
 
@@ -36,10 +33,8 @@ from speechbrain_emoinv.export.formats import (
     export_format,
     parity_gaps,
 )
+from speechbrain_emoinv.pipelines import pad_cat
 from speechbrain_emoinv.pretrained import load_model
-
-sys.path.insert(0, str(ROOT))
-from train_speaker_embeddings import pad_cat  # noqa: E402
 
 HOP = 160  # Fbank hop (10 ms at 16 kHz)
 

@@ -24,6 +24,7 @@ from recipe_utils import ROOT, TINY, TINY_DATA, run_recipe, train_log
 from speechbrain_emoinv.config import load_config
 from speechbrain_emoinv.evaluation.run import run_evaluation
 from speechbrain_emoinv.pretrained import read_metadata
+from speechbrain_emoinv.validation import score_trials, validation_stats
 
 sys.path.insert(0, str(ROOT))
 import train_speaker_embeddings as recipe  # noqa: E402
@@ -180,12 +181,12 @@ def test_validation_weighs_each_corpus_by_its_own_trials(tmp_path):
         if e < t and e[:3] == t[:3]
     ]
     (tmp_path / "trials.txt").write_text("\n".join(trials) + "\n")
-    scores, labels, corpus = recipe.score_trials(
+    scores, labels, corpus = score_trials(
         emb, tmp_path / "trials.txt", tmp_path / "valid.csv"
     )
     assert sorted(set(corpus)) == ["real", "simulated"]
     assert (corpus == "real").sum() == (corpus == "simulated").sum() == 6
-    stats = recipe.validation_stats(scores, labels, corpus)
+    stats = validation_stats(scores, labels, corpus)
     assert stats["EER real"] == stats["EER simulated"] == stats["score"] == 0
     assert stats["EER"] > 0  # the pooled list mixes the two scales
 

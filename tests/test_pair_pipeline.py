@@ -10,6 +10,7 @@ import soundfile as sf
 from recipe_utils import SCRIPT
 from speechbrain.nnet.schedulers import CyclicLRScheduler
 
+from speechbrain_emoinv import pipelines
 from speechbrain_emoinv.pair_sampling import PairSampler
 
 SR = 1000  # samples per second: small files, exact float32 sample codes
@@ -102,10 +103,10 @@ def test_lr_cycle_spans_the_run(datasets):
     assert hparams["lr_annealing"].step_size == 5
 
 
-def test_validation_clips_are_cut_at_valid_seconds(datasets):
+def test_validation_clips_are_cut_at_valid_seconds(datasets, monkeypatch):
     _, hparams, _ = datasets
     recipe = _recipe()
-    recipe.VALID_SECONDS = 4  # a3 (5 s) is cut, the 3-s clips are whole
+    monkeypatch.setattr(pipelines, "VALID_SECONDS", 4)  # a3 (5 s) is cut
     _, valid = recipe.dataio_prep(hparams)
     got = {valid[i]["id"]: valid[i]["sig"] for i in range(len(valid))}
     assert {k: len(v) for k, v in got.items()} == {

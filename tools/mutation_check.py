@@ -206,7 +206,7 @@ MUTANTS = [
     ),
     Mutant(
         "partner_of_next_row",
-        RECIPE,
+        "speechbrain_emoinv/pipelines.py",
         "        partner = sampler.partner(row_of[utt_id])\n",
         "        partner = (row_of[utt_id] + 1) % len(rows)\n",
         ("tests/test_pair_pipeline.py",),
@@ -255,7 +255,7 @@ MUTANTS = [
     ),
     Mutant(
         "valid_scores_negated",
-        RECIPE,
+        "speechbrain_emoinv/validation.py",
         "    return scores, trials.labels, corpus\n",
         "    return -scores, trials.labels, corpus\n",
         ("tests/test_recipe.py::test_export_loads_without_network",),
@@ -269,7 +269,7 @@ MUTANTS = [
     ),
     Mutant(
         "finetune_weights_not_loaded",
-        RECIPE,
+        "speechbrain_emoinv/stages.py",
         '            hparams["embedding_model"],\n            hparams["pretrained_path"],\n',
         '            __import__("copy").deepcopy(hparams["embedding_model"]),\n'
         '            hparams["pretrained_path"],\n',
@@ -310,7 +310,7 @@ MUTANTS = [
     ),
     Mutant(
         "corpora_weighed_by_the_pooled_list",
-        RECIPE,
+        "speechbrain_emoinv/validation.py",
         '        stats["score"] = sum(stats[f"EER {c}"] for c in kinds) / '
         "len(kinds)\n",
         '        stats["score"] = stats["EER"]\n',
@@ -318,14 +318,14 @@ MUTANTS = [
     ),
     Mutant(
         "stage1_key_hashes_the_file_bytes",
-        RECIPE,
+        "speechbrain_emoinv/stages.py",
         '    content = f"{config_key(config)} generator {GENERATOR_VERSION}"\n',
         '    content = open(config).read() + f" generator {GENERATOR_VERSION}"\n',
         ("tests/test_contract_caching.py",),
     ),
     Mutant(
         "pad_cat_keeps_old_relative_lengths",
-        RECIPE,
+        "speechbrain_emoinv/pipelines.py",
         "    lens = [rel * w.shape[1] / n_max for w, rel in batches]\n",
         "    lens = [rel for _, rel in batches]\n",
         ("tests/test_contract_invariance.py",),
@@ -340,17 +340,17 @@ MUTANTS = [
     # One more bug per contract kind (and the EM padding fix reverted).
     Mutant(
         "export_of_the_last_epoch",
-        RECIPE,
+        "speechbrain_emoinv/stages.py",
         '    brain.evaluate(\n        valid,\n        min_key="EER",\n',
         "    brain.evaluate(\n        valid,\n",
         ("tests/test_contract_selection.py",),
     ),
     Mutant(
         "averaging_takes_intra_epoch_checkpoints",
-        RECIPE,
-        '            ckpt_predicate=lambda c: "EER" in c.meta, '
+        "speechbrain_emoinv/checkpoints.py",
+        '        ckpt_predicate=lambda c: "EER" in c.meta, '
         "max_num_checkpoints=n\n",
-        "            max_num_checkpoints=n\n",
+        "        max_num_checkpoints=n\n",
         (
             "tests/test_contract_selection.py::"
             "test_averaging_takes_the_last_n_end_of_epoch_checkpoints",
@@ -415,7 +415,7 @@ MUTANTS = [
     ),
     Mutant(
         "stage1_key_ignores_the_generator",
-        "train_speaker_embeddings.py",
+        "speechbrain_emoinv/stages.py",
         '    content = f"{config_key(config)} generator {GENERATOR_VERSION}"\n',
         "    content = config_key(config)\n",
         ("tests/test_contract_caching.py",),

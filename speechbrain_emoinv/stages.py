@@ -1,0 +1,379 @@
+"""The recipe's two-stage flow: checks, stage 1 (trained once, cached),
+training, export and evaluation.
+
+``run(hparams_file, run_opts, overrides, brain_class, dataio_prep)`` is the
+recipe's body: the recipe passes its Brain class and data preparation (this
+module never imports the recipe). A config that names a ``pretrain_config``
+first gets that stage 1 (:func:`pretrained_stage1`, keyed by
+:func:`stage1_folder`) and fine-tunes from its export.
+
+Authors
+ * speechbrain-emoinv contributors 2026
+"""
+
+import hashlib
+import logging
+import os
+import time
+
+import speechbrain as sb
+import torch
+from speechbrain.utils.distributed import if_main_process, run_on_main
+
+from speechbrain_emoinv.atomic_files import (
+    atomic_path,
+    torch_save,
+    write_errors_named,
+)
+from speechbrain_emoinv.config import (
+    config_key,
+    load_config,
+    resolved_config,
+    save_resolved_config,
+    with_override,
+)
+from speechbrain_emoinv.data.manifest import read_manifest
+from speechbrain_emoinv.data.mbrola_corpus import GENERATOR_VERSION
+from speechbrain_emoinv.distillation import distilling
+from speechbrain_emoinv.evaluation.report import (
+    fit_llr_calibration,
+    metrics_table,
+)
+from speechbrain_emoinv.export.folder import export_pretrained, save_cohort
+from speechbrain_emoinv.export.model_card import write_model_card
+from speechbrain_emoinv.finetune import (
+    CLASSIFIER_FILE,
+    LABELS_FILE,
+    load_embedding_weights,
+    load_known_classes,
+)
+from speechbrain_emoinv.interpolation import choose_mix
+from speechbrain_emoinv.metrics import threshold_at
+from speechbrain_emoinv.pretrained import (
+    load_model,
+    model_fingerprint,
+    read_metadata,
+)
+from speechbrain_emoinv.run_guard import (
+    check_run_settings,
+    check_same_config,
+    check_training_manifest,
+    clear_complete,
+    incomplete,
+    mark_complete,
+    output_lock,
+)
+
+logger = logging.getLogger(__name__)
+
+
+def interpolate_with_start(brain, valid, hparams):
+    """WiSE-FT: the export mixes the recovered model with the weights it
+    was fine-tuned from, ``a`` chosen on the validation voices by
+    ``pick_mix`` (real voices first: the best mean of the corpora's EERs
+    among the mixes no worse than stage 1 on the real ones); the
+    validation scores of the chosen mix are kept for the threshold and
+    calibration."""
+    start = torch.load(
+        os.path.join(
+            hparams["save_folder"], "pretrained_init", "embedding_model.ckpt"
+        ),
+        map_location=brain.device,
+        weights_only=True,
+    )
+    scored = {}
+
+    def validate():
+        brain.evaluate(
+            valid, test_loader_kwargs=hparams["valid_dataloader_options"]
+        )
+        scored[len(scored)] = (brain.last_valid, brain.valid_scores)
+        return brain.last_valid
+
+    brain.keep_weights = True
+    weights = sorted(hparams["interpolate"])
+    best, stats = choose_mix(
+        hparams["embedding_model"], start, weights, validate
+    )
+    brain.keep_weights = False
+    brain.last_valid, brain.valid_scores = scored[weights.index(best)]
+    eers = {a: round(s["EER"], 3) for a, s in stats.items()}
+    brain.interpolation = {"weight": best, "valid_eer": eers}
+    logger.info("Interpolation with the start: a = %s %s", best, eers)
+    for key in ("EER real", "EER simulated", "score"):
+        if key in stats[best]:
+            values = {a: round(float(s[key]), 3) for a, s in stats.items()}
+            name = "valid_" + key.lower().replace(" ", "_")
+            brain.interpolation[name] = values
+            logger.info("Validation %s: %s", key, values)
+
+
+def export_and_evaluate(brain, hparams):
+    """Exports the recovered best (or averaged) checkpoint with the
+    threshold of ``operating_point`` and an LLR calibration, both chosen on
+    the validation speakers; scores the evaluation speakers' trial lists
+    (simulated emotional lists, and the real voices' lists when
+    ``evaluate_real`` is set) and prints them in one table; stores the
+    cohort and writes the model card with the evaluation table."""
+    valid = brain.last_valid
+    scores, labels = brain.valid_scores
+    # The command line gives "far 0.01" for --operating_point=far=0.01.
+    point = "=".join(str(hparams["operating_point"]).split())
+    card = dict(hparams["model_card"])
+    datasets = list(card.get("datasets", []))
+    source = hparams["pretrained_path"]
+    if source and os.path.isfile(os.path.join(source, "hyperparams.yaml")):
+        inherited = read_metadata(source).get("datasets", [])
+        datasets += [d for d in inherited if d not in datasets]
+    card.update(
+        datasets=datasets,
+        config=os.path.basename(hparams["config_file"]),
+        valid_eer=f"{valid['EER']:.2f} %",
+    )
+    extra = {
+        "operating_point": point,
+        "score_calibration": fit_llr_calibration(scores, labels),
+        "datasets": datasets,
+    }
+    if getattr(brain, "averaged", None):
+        extra["averaged_checkpoints"] = brain.averaged
+    if getattr(brain, "interpolation", None):
+        extra["interpolation"] = brain.interpolation
+    export = hparams["export_folder"]
+    export_pretrained(
+        export,
+        hparams["embedding_model"],
+        hparams["embedding_kwargs"],
+        n_mels=hparams["n_mels"],
+        sample_rate=hparams["sample_rate"],
+        threshold=threshold_at(scores, labels, point),
+        model_card=card,
+        extra=extra,
+    )
+    # The classifier and its classes, as in SpeechBrain's hub folders: a
+    # fine-tuning run warm-starts the classes it shares (load_known_classes)
+    torch_save(
+        hparams["classifier"].state_dict(),
+        os.path.join(export, CLASSIFIER_FILE),
+    )
+    labels = os.path.join(export, LABELS_FILE)
+    with atomic_path(labels) as tmp, write_errors_named(labels):
+        hparams["label_encoder"].save(tmp)
+    logger.info("Exported %s", export)
+    results = hparams["evaluate"](model_dir=export, device=brain.device)
+    if hparams["export_cohort"]:
+        export_cohort(export, hparams["eval_folder"], brain.device)
+    write_model_card(export, card, results)
+    if not hparams.get("evaluate_real"):
+        return results
+    real = hparams["evaluate_real"](model_dir=export, device=brain.device)
+    lists = dict(results["lists"])
+    lists.update(
+        (name if name.startswith("real") else f"real_{name}", res)
+        for name, res in real["lists"].items()
+    )
+    logger.info(
+        "All lists (simulated and real voices):\n%s", metrics_table(lists)
+    )
+    return results
+
+
+def export_cohort(model_dir, eval_folder, device):
+    """Stores the evaluation's score-normalisation cohort in the export:
+    the rows of the ``cohort.csv`` it wrote, with the embeddings its cache
+    holds (the very ones its s-norm / AS-norm used)."""
+    from speechbrain_emoinv.evaluation.embedding import embed_rows
+    from speechbrain_emoinv.scoring import EmbeddingCache
+
+    path = os.path.join(eval_folder, "cohort.csv")
+    if not os.path.isfile(path):
+        logger.info("No cohort in %s: none stored in the export", path)
+        return
+    rows = read_manifest(path, strict=False)
+    ids = [r["ID"] for r in rows]
+    cache = EmbeddingCache(
+        os.path.join(eval_folder, "embedding_cache"),
+        model_fingerprint(model_dir),
+    )
+    cached_ids, emb = cache.get(
+        path,
+        lambda: (ids, embed_rows(load_model(model_dir, device=device), rows)),
+    )
+    if cached_ids != ids:
+        raise RuntimeError(f"{path}: cached cohort ids do not match")
+    save_cohort(model_dir, ids, emb)
+
+
+def stage1_folder(config, cache_folder):
+    """``<cache_folder>/<key>``: the stage-1 run of a config, keyed by what
+    its resolved config says (``config_key``: not its comments) and the
+    simulated corpus's generator version (every row and seed of stage 2
+    shares it; a changed config, or a corpus the generator now renders
+    otherwise, is another folder)."""
+    content = f"{config_key(config)} generator {GENERATOR_VERSION}"
+    key = hashlib.sha1(content.encode()).hexdigest()[:12]
+    return os.path.join(cache_folder, key)
+
+
+def pretrained_stage1(config, folder, run_opts, brain_class, dataio_prep):
+    """Stage 1 of the two-stage flow, trained once and reused.
+
+    The stage-1 run lives in ``folder`` (:func:`stage1_folder`). It is
+    reused only when its completion record, written last, names the
+    export that is there; otherwise (a new, interrupted or half-exported
+    run) it is run again, resuming from its checkpoints. Concurrent stage-2
+    runs wait for the one that holds its lock. Command-line overrides of
+    stage 2 (seed, epochs, ...) never reach it; run options (device, ...)
+    do. ``brain_class`` and ``dataio_prep``: the recipe's (:func:`run`).
+
+    Returns
+    -------
+    str
+        The exported stage-1 folder (``embedding_model.ckpt``).
+    """
+    export = os.path.join(folder, "pretrained")
+    with output_lock(folder, wait=True):
+        why = incomplete(folder, export)
+        if why is None:
+            logger.info("Stage 1: reusing %s (%s)", export, config)
+        else:
+            logger.info("Stage 1: training %s in %s: %s", config, folder, why)
+            run(
+                config,
+                run_opts,
+                {"output_folder": folder},
+                brain_class,
+                dataio_prep,
+            )
+    return export
+
+
+def run(hparams_file, run_opts, overrides, brain_class, dataio_prep):
+    """Checks the settings and the output folder, prepares the data,
+    trains (from stage 1 when the config names one), exports and
+    evaluates; records the run as complete last.
+
+    Parameters
+    ----------
+    hparams_file, run_opts, overrides
+        As ``speechbrain.parse_arguments`` returns them.
+    brain_class : type
+        The recipe's ``sb.core.Brain`` subclass.
+    dataio_prep : callable
+        ``dataio_prep(hparams)`` -> (train, valid) datasets.
+    """
+    hparams, config_text = load_config(hparams_file, overrides)
+    hparams["config_file"] = hparams_file
+    check_run_settings(hparams, hparams_file)
+    hparams["checkpointer"].fallback = hparams.get("ckpt_fallback", False)
+    folder = hparams["output_folder"]
+    stage1 = None
+    if hparams.get("pretrain_config") and not hparams["pretrained_path"]:
+        stage1 = stage1_folder(
+            hparams["pretrain_config"], hparams["pretrain_folder"]
+        )
+        # Recorded with the run: a run from another stage 1 is another run.
+        overrides = with_override(
+            overrides, "pretrained_path", os.path.join(stage1, "pretrained")
+        )
+    with output_lock(folder):
+        check_same_config(folder, resolved_config(config_text, overrides))
+        sb.core.create_experiment_directory(folder)
+        if if_main_process():
+            save_resolved_config(config_text, overrides, folder)
+            clear_complete(folder)
+        if stage1:
+            hparams["pretrained_path"] = pretrained_stage1(
+                hparams["pretrain_config"],
+                stage1,
+                run_opts,
+                brain_class,
+                dataio_prep,
+            )
+            # Stage 1 pointed the log file at its own folder: back to ours.
+            sb.core.create_experiment_directory(folder)
+        train_export_evaluate(hparams, run_opts, brain_class, dataio_prep)
+        if if_main_process():
+            mark_complete(folder, hparams["export_folder"])
+    if torch.distributed.is_initialized():
+        torch.distributed.barrier()
+
+
+def train_export_evaluate(hparams, run_opts, brain_class, dataio_prep):
+    """Prepares and checks the data, trains, exports and evaluates
+    (``brain_class``, ``dataio_prep``: as :func:`run`'s)."""
+    started = time.time()  # this stage only
+    run_on_main(hparams["prepare_data"])
+    if hparams["use_augment"] and hparams["prepare_augment"]:
+        run_on_main(hparams["prepare_augment"])
+    for key in ("train_annotation", "valid_annotation", "rehearsal_annotation"):
+        if hparams[key]:
+            check_training_manifest(
+                hparams[key],
+                hparams["sample_rate"],
+                os.path.join(hparams["save_folder"], "audio_checked.json"),
+            )
+    if distilling(hparams):  # the teacher embeds once (cached)
+        run_on_main(
+            hparams["teacher_embeddings"], args=[hparams["train_annotation"]]
+        )
+    train, valid = dataio_prep(hparams)
+    if hparams["pretrained_path"]:
+        logger.info("Fine-tuning from %s", hparams["pretrained_path"])
+        load_embedding_weights(
+            hparams["embedding_model"],
+            hparams["pretrained_path"],
+            collect_in=os.path.join(hparams["save_folder"], "pretrained_init"),
+        )
+        if hparams["warm_classifier"]:
+            n = load_known_classes(
+                hparams["classifier"],
+                hparams["label_encoder"],
+                hparams["pretrained_path"],
+            )
+            logger.info("Classifier: %d classes warm-started", n)
+    # L2-SP's starting point: the loaded weights (before any checkpoint).
+    hparams["l2sp"].anchor(hparams["embedding_model"])
+
+    if distilling(hparams):
+        hparams["checkpointer"].add_recoverable(
+            "distillation", hparams["distillation"]
+        )
+    brain = brain_class(
+        modules=hparams["modules"],
+        opt_class=hparams["opt_class"],
+        hparams=hparams,
+        run_opts=run_opts,
+        checkpointer=hparams["checkpointer"],
+    )
+    brain.fit(
+        brain.hparams.epoch_counter,
+        train,
+        valid,
+        train_loader_kwargs=hparams["dataloader_options"],
+        valid_loader_kwargs=hparams["valid_dataloader_options"],
+    )
+    # Every rank scores the (unsharded) validation set with the best
+    # checkpoint, so no DDP collective is left waiting; rank 0 exports.
+    brain.evaluate(
+        valid,
+        min_key="EER",
+        test_loader_kwargs=hparams["valid_dataloader_options"],
+    )
+    if hparams["interpolate"] and hparams["pretrained_path"]:
+        interpolate_with_start(brain, valid, hparams)
+    if if_main_process():
+        # The evaluation runs on rank 0 alone (the others wait below).
+        world = os.environ.pop("WORLD_SIZE", None)
+        try:
+            export_and_evaluate(brain, hparams)
+        finally:
+            if world is not None:
+                os.environ["WORLD_SIZE"] = world
+        logger.info(
+            "Finished %s in %.1f min (preparation, training, export, "
+            "evaluation): %s",
+            hparams["config_file"],
+            (time.time() - started) / 60,
+            hparams["output_folder"],
+        )
