@@ -12,17 +12,17 @@ from pathlib import Path
 
 from speechbrain_emoinv.data.audio_checks import PrepareReport
 from speechbrain_emoinv.data.emotions import map_emotion
-from speechbrain_emoinv.data.manifest import (
-    candidate,
-    inputs_digest,
-    skip,
-    write_prepared_folder,
-)
+from speechbrain_emoinv.data.manifest import candidate
 from speechbrain_emoinv.data.mbrola_corpus import (
     GENERATOR_VERSION,
     METADATA_FIELDS,
     generate_corpus,
     voice_split,
+)
+from speechbrain_emoinv.data.prepared_folder import (
+    inputs_digest,
+    skip,
+    write_prepared_folder,
 )
 
 
