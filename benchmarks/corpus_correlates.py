@@ -20,7 +20,7 @@ speech frames are those within 40 dB of the utterance's loudest frame.
   10 log10(1 / 0.2) = 7 dB and falls as pauses get shorter;
 * top 20 % over median (dB): the same loudest frames against the median
   speech frame, i.e. how far the frames EM masks stand out;
-* rate (syll/s): syllable nuclei (``mbrola_corpus.syllable_nuclei``) per
+* rate (syll/s): syllable nuclei (``mbrola.phonemes.syllable_nuclei``) per
   second from the first to the last speech frame, pauses included;
 * tilt (dB): energy above 1 kHz over energy in 50-1000 Hz, speech frames.
 
@@ -48,7 +48,13 @@ import soundfile as sf
 import torch
 from scipy.signal import find_peaks
 
-from speechbrain_emoinv.data import mbrola_corpus as mc
+from speechbrain_emoinv.data.mbrola.corpus import (
+    GENERATOR_VERSION,
+    SIZES,
+    generate_corpus,
+)
+from speechbrain_emoinv.data.mbrola.phonemes import espeak_pho, syllable_nuclei
+from speechbrain_emoinv.data.mbrola.styles import BASE_STYLES
 from speechbrain_emoinv.emotion_masking import frame_rms
 
 VOICES = ("us1", "de5", "fr2", "us2", "de4", "br3")
@@ -125,14 +131,14 @@ def f0_stats(x):
 
 def measure_corpus(out, workers):
     """Generates the subset (resumable) and measures every file."""
-    mc.SIZES["correlates"] = dict(
+    SIZES["correlates"] = dict(
         voices=VOICES,
-        styles=mc.BASE_STYLES,
+        styles=BASE_STYLES,
         n_sentences=N_SENTENCES,
         vtl_factors=(),
         variation=1.0,
     )
-    mc.generate_corpus(out, size="correlates", num_workers=workers)
+    generate_corpus(out, size="correlates", num_workers=workers)
     cache = out / "f0.json"
     f0 = json.loads(cache.read_text()) if cache.is_file() else {}
     with open(out / "metadata.csv", newline="") as f:
@@ -141,7 +147,7 @@ def measure_corpus(out, workers):
     for i, r in enumerate(rows):
         key = r["espeak_voice"], r["text"]
         if key not in n_syl:
-            n_syl[key] = mc.syllable_nuclei(mc.espeak_pho(*key)).sum()
+            n_syl[key] = syllable_nuclei(espeak_pho(*key)).sum()
         x, _ = sf.read(str(out / r["wav"]))
         if r["ID"] not in f0:
             f0[r["ID"]] = f0_stats(x)
@@ -185,7 +191,7 @@ def table(rows, measures):
         "| style | n | " + " | ".join(c for c, _ in COLUMNS) + " |",
         "|---|---|" + "---|" * len(COLUMNS),
     ]
-    for style in mc.BASE_STYLES:
+    for style in BASE_STYLES:
         acc = per_style[style]
         vals = " | ".join(f"{np.nanmean(acc[k]):.1f}" for _, k in COLUMNS)
         lines.append(f"| {style} | {len(acc['excess'])} | {vals} |")
@@ -202,11 +208,11 @@ def main():
     p.add_argument("--out", type=Path, default=Path("/tmp/emoinv_correlates"))
     p.add_argument("--workers", type=int, default=2)
     args = p.parse_args()
-    out = args.out / f"v{mc.GENERATOR_VERSION}"
+    out = args.out / f"v{GENERATOR_VERSION}"
     rows, measures = measure_corpus(out, args.workers)
     print(
-        f"generator version {mc.GENERATOR_VERSION}: {len(VOICES)} voices x "
-        f"{len(mc.BASE_STYLES)} styles x {N_SENTENCES} sentences ({out})"
+        f"generator version {GENERATOR_VERSION}: {len(VOICES)} voices x "
+        f"{len(BASE_STYLES)} styles x {N_SENTENCES} sentences ({out})"
     )
     print(table(rows, measures))
 

@@ -33,7 +33,7 @@ from speechbrain_emoinv.config import (
     with_override,
 )
 from speechbrain_emoinv.data.manifest import read_manifest
-from speechbrain_emoinv.data.mbrola_corpus import GENERATOR_VERSION
+from speechbrain_emoinv.data.mbrola.corpus import GENERATOR_VERSION
 from speechbrain_emoinv.distillation import distilling
 from speechbrain_emoinv.evaluation.report import (
     fit_llr_calibration,

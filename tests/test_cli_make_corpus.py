@@ -4,15 +4,16 @@ tools give a one-line error and exit status 2."""
 import pytest
 
 from speechbrain_emoinv.cli import make_corpus
-from speechbrain_emoinv.data import mbrola_corpus
 from speechbrain_emoinv.data.manifest import read_manifest
+from speechbrain_emoinv.data.mbrola.corpus import SIZES
+from speechbrain_emoinv.data.mbrola.voices import MissingToolError
 
 
 @pytest.fixture
 def small_size(monkeypatch):
     """A corpus size of 6 voices x 2 styles x 2 sentences."""
     monkeypatch.setitem(
-        mbrola_corpus.SIZES,
+        SIZES,
         "test6",
         dict(
             voices=("us1", "de4", "fr1", "de3", "us3", "us2"),
@@ -43,7 +44,7 @@ def test_generates_and_prepares(small_size, tmp_path, capsys):
 
 def test_missing_tool_is_one_line(monkeypatch, tmp_path, capsys):
     def missing(*args, **kwargs):
-        raise mbrola_corpus.MissingToolError("espeak-ng not found on PATH")
+        raise MissingToolError("espeak-ng not found on PATH")
 
     monkeypatch.setattr(make_corpus, "generate_corpus", missing)
     with pytest.raises(SystemExit, match="^2$"):

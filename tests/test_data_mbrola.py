@@ -11,8 +11,33 @@ import pytest
 import soundfile as sf
 import torch
 
-from speechbrain_emoinv.data import mbrola_corpus as mc
 from speechbrain_emoinv.data.manifest import FIELDS, read_manifest
+from speechbrain_emoinv.data.mbrola.corpus import (
+    SIZES,
+    generate_corpus,
+    load_sentences,
+)
+from speechbrain_emoinv.data.mbrola.phonemes import espeak_pho, rewrite_pho
+from speechbrain_emoinv.data.mbrola.render import (
+    DYNAMICS_LIMIT_DB,
+    RAMP_MS,
+    intensity_contour,
+    render,
+    synthesize,
+)
+from speechbrain_emoinv.data.mbrola.styles import (
+    BASE_STYLES,
+    STYLE_PARAMS,
+    STYLES,
+    draw_style,
+)
+from speechbrain_emoinv.data.mbrola.voices import (
+    EVAL_VOICES,
+    VALID_VOICES,
+    MissingToolError,
+    check_tools,
+    find_speakers,
+)
 from speechbrain_emoinv.data.prepare_mbrola import prepare_mbrola
 from speechbrain_emoinv.data.trials import read_trials
 from speechbrain_emoinv.emotion_masking import EmotionAwareMasking, frame_rms
@@ -22,13 +47,13 @@ from speechbrain_emoinv.emotion_masking import EmotionAwareMasking, frame_rms
 def tiny(tmp_path_factory):
     out = tmp_path_factory.mktemp("mbrola") / "corpus"
     t0 = time.time()
-    mc.generate_corpus(out, size="tiny", num_workers=2)
+    generate_corpus(out, size="tiny", num_workers=2)
     return out, time.time() - t0
 
 
 @pytest.fixture
 def micro_size():
-    mc.SIZES["micro"] = dict(
+    SIZES["micro"] = dict(
         voices=("us1", "de4"),
         styles=("neutral", "angry"),
         n_sentences=1,
@@ -36,7 +61,7 @@ def micro_size():
         variation=1.0,
     )
     yield "micro"
-    del mc.SIZES["micro"]
+    del SIZES["micro"]
 
 
 def _meta(out):
@@ -62,7 +87,7 @@ def test_tiny_generated_fast_and_valid(tiny):
     styles = defaultdict(set)
     for r in rows:
         styles[r["spk_id"], r["text_id"]].add(r["emotion"])
-    assert all(s == set(mc.BASE_STYLES) for s in styles.values())
+    assert all(s == set(BASE_STYLES) for s in styles.values())
     genders = {r["spk_id"]: r["gender"] for r in rows}
     assert genders["mb-us1"] == "f" and genders["mb-de4"] == "m"
     # mb-de4 reads English through its -en variant, one speaker id.
@@ -93,12 +118,18 @@ def test_styles_act_as_designed(tiny):
     assert peak["angry"] > peak["neutral"] + 1 > peak["sad"] + 2, peak
 
 
+def test_every_style_lists_the_parameters_in_draw_order():
+    # draw_style draws a style's parameters as listed, from one generator:
+    # the order is part of what makes the corpus
+    assert all(tuple(s) == STYLE_PARAMS for s in STYLES.values())
+
+
 def test_rewrite_pho_f0_level_range_and_speaker_offset():
     phones = [("a", 100, [(0, 100.0), (100, 200.0)])]
     p = dict(level=0, range=0.5, decl=0, final=0, jitter=0, tempo=1,
              phone_sd=0, pause=1)  # fmt: skip
     rng = np.random.default_rng(0)
-    line = mc.rewrite_pho(phones, p, 12.0, rng).splitlines()[1].split()
+    line = rewrite_pho(phones, p, 12.0, rng).splitlines()[1].split()
     f0 = [float(line[3]), float(line[5])]
     # Range 0.5 halves the 12-semitone span around the mean (~141 Hz),
     # +12 semitones doubles it.
@@ -107,8 +138,8 @@ def test_rewrite_pho_f0_level_range_and_speaker_offset():
 
 def test_deterministic_across_workers_and_resume(tmp_path, micro_size):
     a, b = tmp_path / "a", tmp_path / "b"
-    mc.generate_corpus(a, size=micro_size, num_workers=1)
-    mc.generate_corpus(b, size=micro_size, num_workers=2)
+    generate_corpus(a, size=micro_size, num_workers=1)
+    generate_corpus(b, size=micro_size, num_workers=2)
     rows = _meta(a)
     assert len(rows) == 2 * 2 * 2  # voices x VTL (1 + 1) x styles
     sim = {r["spk_id"]: r["simulated"] for r in rows}
@@ -125,7 +156,7 @@ def test_deterministic_across_workers_and_resume(tmp_path, micro_size):
     keep = paths[2].stat().st_mtime_ns
     stale = paths[3].with_name(".x.123.tmp.wav")
     stale.write_bytes(b"half")
-    mc.generate_corpus(a, size=micro_size, num_workers=1)
+    generate_corpus(a, size=micro_size, num_workers=1)
     assert paths[0].read_bytes() == blobs[rows[0]["wav"]]
     assert paths[1].read_bytes() == blobs[rows[1]["wav"]]
     assert paths[2].stat().st_mtime_ns == keep  # valid file not redone
@@ -133,13 +164,13 @@ def test_deterministic_across_workers_and_resume(tmp_path, micro_size):
 
 
 def test_other_options_in_same_folder_refused(tmp_path, micro_size):
-    mc.generate_corpus(tmp_path, size=micro_size, num_workers=1)
+    generate_corpus(tmp_path, size=micro_size, num_workers=1)
     with pytest.raises(ValueError, match="other options"):
-        mc.generate_corpus(tmp_path, size=micro_size, seed=7)
+        generate_corpus(tmp_path, size=micro_size, seed=7)
 
 
 def test_older_generator_corpus_made_again(tmp_path, micro_size, capsys):
-    mc.generate_corpus(tmp_path, size=micro_size, num_workers=1)
+    generate_corpus(tmp_path, size=micro_size, num_workers=1)
     rows = _meta(tmp_path)
     blobs = {r["wav"]: (tmp_path / r["wav"]).read_bytes() for r in rows}
     # A version-1 corpus: no version in its config, other (valid) audio.
@@ -149,7 +180,7 @@ def test_older_generator_corpus_made_again(tmp_path, micro_size, capsys):
     conf.write_text(json.dumps(old))
     first, second = (tmp_path / r["wav"] for r in rows[:2])
     first.write_bytes(second.read_bytes())
-    mc.generate_corpus(tmp_path, size=micro_size, num_workers=1)
+    generate_corpus(tmp_path, size=micro_size, num_workers=1)
     out = capsys.readouterr().out
     assert "made by generator version 1; generating version 2" in out, out
     assert all((tmp_path / w).read_bytes() == b for w, b in blobs.items())
@@ -157,23 +188,25 @@ def test_older_generator_corpus_made_again(tmp_path, micro_size, capsys):
 
 
 def test_missing_voice_names_package():
-    with pytest.raises(mc.MissingToolError, match="mbrola-zz9"):
-        mc.find_speakers(["us1", "zz9"])
+    with pytest.raises(MissingToolError, match="mbrola-zz9"):
+        find_speakers(["us1", "zz9"])
 
 
 def test_missing_program_names_package(monkeypatch):
-    monkeypatch.setattr(mc.shutil, "which", lambda prog: None)
-    with pytest.raises(mc.MissingToolError, match="package 'espeak-ng'"):
-        mc.check_tools()
+    monkeypatch.setattr(
+        "speechbrain_emoinv.data.mbrola.voices.shutil.which", lambda prog: None
+    )
+    with pytest.raises(MissingToolError, match="package 'espeak-ng'"):
+        check_tools()
 
 
 def test_fixed_split_has_14_eval_voices_6f_8m():
-    spk = mc.find_speakers(mc.EVAL_VOICES)
+    spk = find_speakers(EVAL_VOICES)
     assert sorted(s.gender for s in spk).count("f") == 6
     assert len(spk) == 14
-    valid = mc.find_speakers(mc.VALID_VOICES)
+    valid = find_speakers(VALID_VOICES)
     assert len(valid) >= 6 and {s.gender for s in valid} == {"m", "f"}
-    assert not set(mc.EVAL_VOICES) & set(mc.VALID_VOICES)
+    assert not set(EVAL_VOICES) & set(VALID_VOICES)
 
 
 def test_prepare_mbrola_folder(tiny, tmp_path):
@@ -225,7 +258,7 @@ def _utterance(levels_db, nuclei_hz, sr=16000, seed=0):
 
     Phone i lasts 100 ms; it is a syllable nucleus with F0 ``nuclei_hz[i]``
     unless that is None. A 50 ms lead pause and a 100 ms end pause frame
-    the phones (silent), as in :func:`mc.rewrite_pho`'s output.
+    the phones (silent), as in :func:`rewrite_pho`'s output.
     """
     phones = [
         ("a" if hz else "s", 100, [(0, hz), (100, hz)] if hz else [])
@@ -252,25 +285,25 @@ def test_intensity_contour_accents_the_peak_syllable_smoothly():
     hz = [None, 200.0, None, 240.0, None, 150.0]
     phones, pho, x = _utterance([-20] * 6, hz)
     p = dict(accent=6.0, dynamics=1.0)
-    gain = mc.intensity_contour(x, 16000, pho, phones, p)
+    gain = intensity_contour(x, 16000, pho, phones, p)
     db = _centres_db(gain, 6)
     assert db - db[0] == pytest.approx([0, 0, 0, 6, 0, 0], abs=1e-6)
     # ramps, not steps: the 6 dB rise spreads over RAMP_MS
-    ramp = round(mc.RAMP_MS * 16)
+    ramp = round(RAMP_MS * 16)
     assert np.abs(np.diff(20 * np.log10(gain))).max() < 6 * 2.5 / ramp
     assert np.mean((x * gain) ** 2) == pytest.approx(np.mean(x**2))
     # deterministic: a pure function of its inputs
-    assert np.array_equal(gain, mc.intensity_contour(x, 16000, pho, phones, p))
+    assert np.array_equal(gain, intensity_contour(x, 16000, pho, phones, p))
 
 
 def test_intensity_contour_dynamics_scales_the_spread_of_phone_levels():
     levels = np.array([-10.0, -20.0, -14.0, -16.0, -45.0])  # last: closure
     phones, pho, x = _utterance(levels, [200.0, None, 200.0, None, None])
     p = dict(accent=0.0, dynamics=0.5)
-    db = _centres_db(mc.intensity_contour(x, 16000, pho, phones, p), 5)
+    db = _centres_db(intensity_contour(x, 16000, pho, phones, p), 5)
     # measured phone levels, then half their spread around the mean;
     # no phone moves by more than DYNAMICS_LIMIT_DB (the closure)
-    lim = mc.DYNAMICS_LIMIT_DB
+    lim = DYNAMICS_LIMIT_DB
     expected = np.clip(-0.5 * (levels - levels.mean()), -lim, lim)
     assert expected[-1] == lim
     assert db - db[0] == pytest.approx(expected - expected[0], abs=0.2)
@@ -280,30 +313,32 @@ def test_intensity_contour_dynamics_scales_the_spread_of_phone_levels():
 def test_mbrola_output_lasts_the_pho_durations(voice, vtl):
     # intensity_contour places each phone's gain by this: the output lasts
     # the sum of the .pho durations at the output rate, a few ms short
-    spk = mc.find_speakers([voice], vtl_factors=vtl)[-1]
-    phones = mc.espeak_pho(spk.espeak_voice, "The bus is late again.")
-    p = mc.draw_style("neutral", np.random.default_rng(0))
-    pho = mc.rewrite_pho(phones, p, 0.0, np.random.default_rng(0))
-    x, sr = mc.render(pho, spk)
+    spk = find_speakers([voice], vtl_factors=vtl)[-1]
+    phones = espeak_pho(spk.espeak_voice, "The bus is late again.")
+    p = draw_style("neutral", np.random.default_rng(0))
+    pho = rewrite_pho(phones, p, 0.0, np.random.default_rng(0))
+    x, sr = render(pho, spk)
     ms = sum(int(line.split()[1]) for line in pho.splitlines())
     assert 0 <= ms * sr / 1000 - len(x) < 0.01 * sr
 
 
 def test_em_masks_the_accented_syllables_of_an_angry_rendering(monkeypatch):
     """Item 4(b) of issue 26: EM's loudest frames are the emphasis."""
-    accents, real = [], mc.intensity_contour
+    accents, real = [], intensity_contour
 
     def keep(x, sr, pho, phones, params):
         # where synthesize puts the accents: its gain without dynamics
         accents.append(real(x, sr, pho, phones, dict(params, dynamics=1.0)))
         return real(x, sr, pho, phones, params)
 
-    monkeypatch.setattr(mc, "intensity_contour", keep)
+    monkeypatch.setattr(
+        "speechbrain_emoinv.data.mbrola.render.intensity_contour", keep
+    )
     em = EmotionAwareMasking(mask_ratio=(0.1, 0.1), mode="topk", prob=1.0)
-    spk = mc.find_speakers(["us1"])[0]  # 16 kHz: gain and output align
-    for tid, text in mc.load_sentences()[4:6]:
-        phones = mc.espeak_pho(spk.espeak_voice, text)
-        wav = mc.synthesize(spk, "angry", phones, f"mb-us1_angry_{tid}")
+    spk = find_speakers(["us1"])[0]  # 16 kHz: gain and output align
+    for tid, text in load_sentences()[4:6]:
+        phones = espeak_pho(spk.espeak_voice, text)
+        wav = synthesize(spk, "angry", phones, f"mb-us1_angry_{tid}")
         wav = torch.from_numpy(wav / 32768.0).float()[None]
         masked = em.compute_mask(wav, torch.ones(1))[0].numpy()
         assert len(accents[-1]) == wav.shape[1]

@@ -19,9 +19,9 @@ import torch
 from fake_corpora import make_cremad, make_dusha, tone
 
 from speechbrain_emoinv.cli import embed, evaluate, make_corpus, verify
-from speechbrain_emoinv.data import mbrola_corpus as mc
 from speechbrain_emoinv.data.audio_checks import PrepareReport, check_files
 from speechbrain_emoinv.data.manifest import candidate, read_manifest
+from speechbrain_emoinv.data.mbrola.corpus import SIZES
 from speechbrain_emoinv.data.prepare_cremad import prepare_cremad
 from speechbrain_emoinv.data.prepare_dusha import prepare_dusha
 from speechbrain_emoinv.evaluation import run_evaluation
@@ -101,7 +101,7 @@ def test_exit_status_and_streams(toy, tmp_path, capsys):
 
 
 def test_exit_status_make_corpus(tmp_path, capsys):
-    mc.SIZES["hard"] = dict(
+    SIZES["hard"] = dict(
         voices=("us1",),
         styles=("neutral", "angry"),
         n_sentences=1,
@@ -116,7 +116,7 @@ def test_exit_status_make_corpus(tmp_path, capsys):
         assert make_corpus.main([*args, "--seed", "7"]) == 1
         _one_error_line(capsys.readouterr().err, "other options")
     finally:
-        del mc.SIZES["hard"]
+        del SIZES["hard"]
 
 
 def test_shared_savedir_never_stale(toy, tmp_path, capsys):

@@ -39,7 +39,7 @@ import voice_calibration as vc  # also puts the repository on sys.path
 from scipy.signal import resample_poly
 
 from speechbrain_emoinv.data import prepare_fotaq
-from speechbrain_emoinv.data.manifest import spread
+from speechbrain_emoinv.data.prepared_folder import spread
 
 
 def main():

@@ -34,8 +34,9 @@ import numpy as np
 import soundfile as sf
 import voice_calibration as vc  # also puts the repository on sys.path
 
-from speechbrain_emoinv.data.manifest import read_manifest, spread
+from speechbrain_emoinv.data.manifest import read_manifest
 from speechbrain_emoinv.data.prepare_real import ALIASES_FILE, SOURCES
+from speechbrain_emoinv.data.prepared_folder import spread
 
 
 def merge_voices(pairs, threshold, sources=tuple(SOURCES)):

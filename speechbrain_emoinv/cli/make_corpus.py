@@ -8,11 +8,8 @@ import sys
 import time
 
 from speechbrain_emoinv.cli import make_parser, positive_int, run_main
-from speechbrain_emoinv.data.mbrola_corpus import (
-    SIZES,
-    MissingToolError,
-    generate_corpus,
-)
+from speechbrain_emoinv.data.mbrola.corpus import SIZES, generate_corpus
+from speechbrain_emoinv.data.mbrola.voices import MissingToolError
 
 
 def run(argv=None):

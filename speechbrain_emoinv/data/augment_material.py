@@ -118,12 +118,17 @@ def energy_decay_curve(rir):
     return 10.0 * np.log10(np.maximum(energy / energy[0], 1e-30))
 
 
-def estimate_rt60(rir, sample_rate, decay_db=(-5.0, -25.0)):
+def estimate_rt60(rir, sample_rate):
     """Estimates the reverberation time from the energy decay curve.
 
-    A line is fitted to the Schroeder curve between the two levels of
-    ``decay_db`` (T20 by default) and extrapolated to -60 dB; the fit
-    ignores the tail, so a truncated RIR still gives its true slope.
+    A line is fitted to the Schroeder curve between -5 and -25 dB (T20)
+    and extrapolated to -60 dB; the fit ignores the tail, so a truncated
+    RIR still gives its true slope.
+
+    Kept rather than ``pyroomacoustics.experimental.measure_rt60``, which
+    fits from its first point under -5 dB and gives slightly other values:
+    :func:`make_rirs` sets the wall absorption from this estimate, so the
+    generated RIRs would change.
 
     Arguments
     ---------
@@ -131,8 +136,6 @@ def estimate_rt60(rir, sample_rate, decay_db=(-5.0, -25.0)):
         1-D impulse response.
     sample_rate : int
         Sampling rate of ``rir`` in Hz.
-    decay_db : tuple
-        Upper and lower level (dB) of the fitted range.
 
     Returns
     -------
@@ -149,8 +152,7 @@ def estimate_rt60(rir, sample_rate, decay_db=(-5.0, -25.0)):
     0.5
     """
     edc = energy_decay_curve(rir)
-    high, low = decay_db
-    above, below = edc <= high, edc <= low
+    above, below = edc <= -5.0, edc <= -25.0
     if not below.any():
         return float("nan")
     start, stop = int(np.argmax(above)), int(np.argmax(below))
@@ -376,11 +378,11 @@ def make_rirs(
     return csv_path
 
 
-def coloured_noise(n_samples, colour, rng, sample_rate=16000, f_min=20.0):
+def coloured_noise(n_samples, colour, rng, sample_rate=16000):
     """Gaussian noise with a power spectrum falling as ``1 / f**exponent``.
 
-    White (0), pink (1) and brown (2) noise; bins below ``f_min`` are
-    zeroed so brown noise does not turn into sub-audio drift.
+    White (0), pink (1) and brown (2) noise; bins below 20 Hz are zeroed
+    so brown noise does not turn into sub-audio drift.
 
     Arguments
     ---------
@@ -391,9 +393,7 @@ def coloured_noise(n_samples, colour, rng, sample_rate=16000, f_min=20.0):
     rng : numpy.random.Generator
         Random source.
     sample_rate : int
-        Sampling rate in Hz (sets where ``f_min`` falls).
-    f_min : float
-        High-pass edge in Hz.
+        Sampling rate in Hz (sets where 20 Hz falls).
 
     Returns
     -------
@@ -410,7 +410,7 @@ def coloured_noise(n_samples, colour, rng, sample_rate=16000, f_min=20.0):
     spectrum = np.fft.rfft(rng.standard_normal(n_samples))
     freqs = np.fft.rfftfreq(n_samples, d=1.0 / sample_rate)
     gain = np.zeros_like(freqs)
-    keep = freqs >= f_min
+    keep = freqs >= 20.0
     gain[keep] = freqs[keep] ** (-float(exponent) / 2.0)
     noise = np.fft.irfft(spectrum * gain, n=n_samples)
     return noise / np.sqrt(np.mean(noise**2))
@@ -518,13 +518,12 @@ def make_noises(
     sample_rate=16000,
     seed=1234,
     duration=8.0,
-    babble_fraction=0.5,
 ):
     """Generates coloured and babble noise and lists it in a CSV.
 
     Without babble sources (or with fewer than two speakers) every noise is
-    coloured, cycling white, pink, brown. Otherwise the first
-    ``round(babble_fraction * n_noises)`` are babble, each mixing 3--7
+    coloured, cycling white, pink, brown. Otherwise the first half
+    (``round(n_noises / 2)``) are babble, each mixing 3--7
     talkers of distinct speakers at equal level (a talker's utterances are
     looped to fill ``duration``). All are 16-bit mono WAVs peak-normalised
     to 0.9, in ``out_dir/noises/``; ``out_dir/noises_info.csv`` records the
@@ -547,8 +546,6 @@ def make_noises(
     duration : float
         Length of each noise in seconds; make it longer than the training
         chunks, since ``AddNoise`` zero-pads a noise that is too short.
-    babble_fraction : float
-        Share of babble when sources are given.
 
     Returns
     -------
@@ -577,7 +574,7 @@ def make_noises(
         speakers.setdefault(source["spk_id"], []).append(source)
     n_babble = 0
     if len(speakers) >= 2:
-        n_babble = int(round(babble_fraction * n_noises))
+        n_babble = round(n_noises / 2)
     elif babble_sources is not None:
         logger.warning(
             "Babble needs utterances of at least two speakers; "

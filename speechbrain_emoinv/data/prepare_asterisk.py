@@ -13,7 +13,8 @@ import subprocess
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from speechbrain_emoinv.data.manifest import candidate, installed_folder
+from speechbrain_emoinv.data.manifest import candidate
+from speechbrain_emoinv.data.prepared_folder import installed_folder
 
 DATA_FOLDER = "/usr/share/asterisk/sounds"
 # folder -> (speaker, language, gender)

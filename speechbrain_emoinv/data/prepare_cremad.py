@@ -10,7 +10,7 @@ import csv
 import re
 from pathlib import Path
 
-from speechbrain_emoinv.data.manifest import audio_glob, run_prepare
+from speechbrain_emoinv.data.prepared_folder import audio_glob, run_prepare
 
 _NAME = re.compile(r"^(\d{4})_([A-Z]{3})_([A-Z]{3})_([A-Z]{2})$")
 
@@ -56,7 +56,7 @@ def prepare_cremad(data_folder, save_folder, **kwargs):
     data_folder : str or Path
         CREMA-D root (holds ``AudioWAV/``).
     save_folder, **kwargs
-        See :func:`~speechbrain_emoinv.data.manifest.run_prepare`.
+        See :func:`~speechbrain_emoinv.data.prepared_folder.run_prepare`.
 
     Raises
     ------

@@ -19,7 +19,7 @@ import json
 import zlib
 from pathlib import Path
 
-from speechbrain_emoinv.data.manifest import run_prepare
+from speechbrain_emoinv.data.prepared_folder import run_prepare
 
 PARTS = ("crowd_train", "crowd_test")
 _KEYS = ("hash_id", "audio_path", "source_id")  # must be non-empty
@@ -94,7 +94,7 @@ def prepare_dusha(data_folder, save_folder, parts=PARTS, **kwargs):
     parts : sequence of str
         Sub-folders to read.
     save_folder, **kwargs
-        See :func:`~speechbrain_emoinv.data.manifest.run_prepare`; an
+        See :func:`~speechbrain_emoinv.data.prepared_folder.run_prepare`; an
         ``eval_speakers`` option replaces the default (the ``crowd_test``
         speakers).
     """

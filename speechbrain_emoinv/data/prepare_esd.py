@@ -11,7 +11,7 @@ Authors: speechbrain-emoinv contributors
 import re
 from pathlib import Path
 
-from speechbrain_emoinv.data.manifest import audio_glob, run_prepare
+from speechbrain_emoinv.data.prepared_folder import audio_glob, run_prepare
 
 _NAME = re.compile(r"^(\d{4})_(\d{6})$")
 
@@ -27,7 +27,7 @@ def prepare_esd(data_folder, save_folder, speaker_genders=None, **kwargs):
         Speaker folder (``"0011"``) -> ``m``/``f``; ESD's file names do not
         carry gender, so it stays empty unless given.
     save_folder, **kwargs
-        See :func:`~speechbrain_emoinv.data.manifest.run_prepare`.
+        See :func:`~speechbrain_emoinv.data.prepared_folder.run_prepare`.
 
     Raises
     ------

@@ -13,7 +13,7 @@ Authors: speechbrain-emoinv contributors
 import re
 from pathlib import Path
 
-from speechbrain_emoinv.data.manifest import run_prepare
+from speechbrain_emoinv.data.prepared_folder import run_prepare
 
 _LINE = re.compile(
     r"^\[\s*[\d.]+\s*-\s*[\d.]+\s*\]\s+(Ses\d\d[FM]\S*)\s+(\S+)\s+\["
@@ -71,7 +71,7 @@ def prepare_iemocap(data_folder, save_folder, **kwargs):
     data_folder : str or Path
         IEMOCAP root (holds ``Session1`` ... ``Session5``).
     save_folder, **kwargs
-        See :func:`~speechbrain_emoinv.data.manifest.run_prepare`.
+        See :func:`~speechbrain_emoinv.data.prepared_folder.run_prepare`.
     """
 
     def collect(report, add):

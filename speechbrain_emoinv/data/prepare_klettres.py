@@ -23,7 +23,8 @@ from collections import Counter
 
 import soundfile as sf
 
-from speechbrain_emoinv.data.manifest import candidate, installed_folder
+from speechbrain_emoinv.data.manifest import candidate
+from speechbrain_emoinv.data.prepared_folder import installed_folder
 
 DATA_FOLDER = "/usr/share/klettres"
 # "<folder>/<sub>" or "<folder>/<sub>/<file>" -> speaker after "klettres-"

@@ -11,7 +11,8 @@ Authors: speechbrain-emoinv contributors
 
 import hashlib
 
-from speechbrain_emoinv.data.manifest import candidate, installed_folder
+from speechbrain_emoinv.data.manifest import candidate
+from speechbrain_emoinv.data.prepared_folder import installed_folder
 
 DATA_FOLDER = "/usr/share/ktuberling/sounds"
 AUDIO = {".wav", ".ogg", ".opus"}

@@ -1,6 +1,6 @@
 """Prepares the simulated MBROLA emotional corpus (generating it if needed).
 
-The speaker split is fixed (``mbrola_corpus.EVAL_VOICES`` /
+The speaker split is fixed (``mbrola.voices.EVAL_VOICES`` /
 ``VALID_VOICES``; simulated copies follow their source voice).
 
 Authors: speechbrain-emoinv contributors
@@ -12,17 +12,17 @@ from pathlib import Path
 
 from speechbrain_emoinv.data.audio_checks import PrepareReport
 from speechbrain_emoinv.data.emotions import map_emotion
-from speechbrain_emoinv.data.manifest import (
-    candidate,
-    inputs_digest,
-    skip,
-    write_prepared_folder,
-)
-from speechbrain_emoinv.data.mbrola_corpus import (
+from speechbrain_emoinv.data.manifest import candidate
+from speechbrain_emoinv.data.mbrola.corpus import (
     GENERATOR_VERSION,
     METADATA_FIELDS,
     generate_corpus,
-    voice_split,
+)
+from speechbrain_emoinv.data.mbrola.voices import voice_split
+from speechbrain_emoinv.data.prepared_folder import (
+    inputs_digest,
+    skip,
+    write_prepared_folder,
 )
 
 
@@ -132,7 +132,7 @@ def prepare_mbrola(
 
     Example
     -------
-    >>> from speechbrain_emoinv.data.mbrola_corpus import SIZES
+    >>> from speechbrain_emoinv.data.mbrola.corpus import SIZES
     >>> tmp = getfixture("tmp_path")
     >>> SIZES["doc"] = dict(
     ...     voices=("us1", "us2", "us3"),

@@ -13,13 +13,10 @@ import os
 from collections import Counter
 from pathlib import Path
 
-from speechbrain_emoinv.data.manifest import (
-    read_manifest,
-    spread,
-    write_manifest,
-)
+from speechbrain_emoinv.data.manifest import read_manifest, write_manifest
 from speechbrain_emoinv.data.prepare_mbrola import prepare_mbrola
 from speechbrain_emoinv.data.prepare_real import SOURCES, prepare_real
+from speechbrain_emoinv.data.prepared_folder import spread
 from speechbrain_emoinv.data.trials import read_trials
 
 

@@ -11,7 +11,7 @@ Authors: speechbrain-emoinv contributors
 
 import re
 
-from speechbrain_emoinv.data.manifest import audio_glob, run_prepare
+from speechbrain_emoinv.data.prepared_folder import audio_glob, run_prepare
 
 _NAME = re.compile(r"^(\d\d)-(\d\d)-(\d\d)-(\d\d)-(\d\d)-(\d\d)-(\d\d)$")
 
@@ -24,7 +24,7 @@ def prepare_ravdess(data_folder, save_folder, **kwargs):
     data_folder : str or Path
         Folder holding ``Actor_01`` ... ``Actor_24``.
     save_folder, **kwargs
-        See :func:`~speechbrain_emoinv.data.manifest.run_prepare`.
+        See :func:`~speechbrain_emoinv.data.prepared_folder.run_prepare`.
 
     Raises
     ------

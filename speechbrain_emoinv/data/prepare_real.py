@@ -37,17 +37,17 @@ import os
 from pathlib import Path
 
 from speechbrain_emoinv.data.audio_checks import PrepareReport
-from speechbrain_emoinv.data.manifest import (
-    inputs_digest,
-    skip,
-    split_speakers,
-    write_prepared_folder,
-)
 from speechbrain_emoinv.data.prepare_asterisk import collect_asterisk
 from speechbrain_emoinv.data.prepare_fotaq import collect_fotaq
 from speechbrain_emoinv.data.prepare_klettres import collect_klettres
 from speechbrain_emoinv.data.prepare_ktuberling import collect_ktuberling
 from speechbrain_emoinv.data.prepare_tuxpaint import collect_tuxpaint
+from speechbrain_emoinv.data.prepared_folder import (
+    inputs_digest,
+    skip,
+    split_speakers,
+    write_prepared_folder,
+)
 
 # Read voices two packages share (tools/real_voice_aliases.py): id -> id.
 ALIASES_FILE = Path(__file__).with_name("real_voice_aliases.json")

@@ -13,7 +13,8 @@ Authors: speechbrain-emoinv contributors
 import re
 from collections import defaultdict
 
-from speechbrain_emoinv.data.manifest import candidate, installed_folder
+from speechbrain_emoinv.data.manifest import candidate
+from speechbrain_emoinv.data.prepared_folder import installed_folder
 
 DATA_FOLDER = "/usr/share/tuxpaint/stamps"
 AMBIGUOUS = {"fr": "two voices in one folder", "pt_br": "school children"}

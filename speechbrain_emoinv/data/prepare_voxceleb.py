@@ -14,7 +14,7 @@ Authors: speechbrain-emoinv contributors
 import csv
 from pathlib import Path
 
-from speechbrain_emoinv.data.manifest import audio_glob, run_prepare
+from speechbrain_emoinv.data.prepared_folder import audio_glob, run_prepare
 from speechbrain_emoinv.data.trials import iter_trial_lines
 
 
@@ -139,7 +139,7 @@ def prepare_voxceleb(
     meta_files : sequence of str or Path
         Meta files with genders.
     save_folder, **kwargs
-        See :func:`~speechbrain_emoinv.data.manifest.run_prepare`.
+        See :func:`~speechbrain_emoinv.data.prepared_folder.run_prepare`.
     """
     roots = (
         [Path(p) for p in data_folder]
