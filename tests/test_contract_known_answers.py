@@ -140,3 +140,16 @@ def test_snorm_and_asnorm_known_answers(test_angle):
     assert out["cosine"][0] == pytest.approx(s, abs=1e-6)
     assert out["snorm"][0] == pytest.approx(snorm, abs=1e-5)
     assert out["asnorm"][0] == pytest.approx(asnorm, abs=1e-5)
+
+
+def test_actual_dcf_at_the_bayes_threshold_of_the_calibration():
+    """The calibrated LLRs (llr = 10 * score - 5: 4, 3, 1, 0 | 4, 2, 0,
+    -3, -4) decide at log((1 - p) / p): 4.60 for p = 0.01 rejects every
+    trial (P_miss = 1), 2.94 for p = 0.05 accepts the targets at 4, 3 and
+    the non-target at 4 (P_miss = 1/2, P_fa = 1/5)."""
+    cal = {"scale": 10.0, "offset": -5.0}
+    m = decision_metrics(SCORES, LABELS, calibration=cal)
+    assert m["act_dcf_bayes@0.01"] == pytest.approx(1.0)
+    assert m["act_dcf_bayes@0.05"] == pytest.approx(
+        (0.05 * 0.5 + 0.95 * 0.2) / 0.05
+    )

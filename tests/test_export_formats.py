@@ -36,8 +36,9 @@ def _pytorch_embedding(model_dir, wav):
 
 
 def test_card_header_table_and_citations(toy):
-    cosine = {"eer": 12.5, "min_dcf@0.01": 0.9, "act_dcf@0.01": 1.25,
-              "cllr": 0.71}  # fmt: skip
+    cosine = {"eer": 12.5, "min_dcf@0.01": 0.9, "act_dcf@0.01": 15.0,
+              "act_dcf_bayes@0.01": 1.25, "cllr": 0.71, "p_miss": 0.125,
+              "p_fa": 0.1}  # fmt: skip
     results = {
         "split": "eval",
         "data_dir": "/data/prepared",
@@ -57,10 +58,18 @@ def test_card_header_table_and_citations(toy):
     assert "speaker-verification" in head["tags"] and "eer" in head["metrics"]
     assert "- RAVDESS: CC BY-NC-SA 4.0" in card
     rows = [ln for ln in card.splitlines() if ln.startswith("| ")]
+    # actual DCF at the calibration's Bayes threshold, not at the stored
+    # (EER) threshold; rates at the stored threshold in percent.
     assert rows[1:] == [
-        "| neutral | cosine | 20 | 3.00 | 0.900 | 1.250 | 0.710 |",
-        "| merged | cosine | 40 | 12.50 | 0.900 | 1.250 | 0.710 |",
+        "| neutral | cosine | 20 | 3.00 | 0.900 | 1.250 | 0.710 | 12.50 | 10.00 |",
+        "| merged | cosine | 40 | 12.50 | 0.900 | 1.250 | 0.710 | 12.50 | 10.00 |",
     ]
+    # No local path of the machine that evaluated it; readable headings.
+    assert "/data/prepared" not in card and "`prepared`" in card
+    card = write_model_card(
+        toy, {"valid_eer": "9.50 %", "config": "emoinv.yaml"}, results
+    ).read_text()
+    assert "## Validation EER" in card and "## Training configuration" in card
     assert "eprint = {2505.18498}" in card and "SpeechBrain" in card
     assert "Load trusted model folders only" in card
     card = write_model_card(toy, {"datasets": ["ravdess"]}).read_text()

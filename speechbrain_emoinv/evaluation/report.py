@@ -223,13 +223,21 @@ def decision_metrics(scores, labels, threshold=None, calibration=None):
     -------
     dict
         ``threshold``, ``act_dcf@0.01``, ``act_dcf@0.05``, ``p_fa`` and
-        ``p_miss`` at the threshold; ``cllr``.
+        ``p_miss`` at the threshold; ``cllr`` and ``act_dcf_bayes@0.01``,
+        ``act_dcf_bayes@0.05``: the actual DCF of the calibrated scores at
+        the Bayes threshold of each prior.
 
     Example
     -------
     >>> m = decision_metrics([0.9, 0.8, 0.1, 0.2], [1, 1, 0, 0], 0.5)
     >>> m["act_dcf@0.01"], m["p_miss"], "cllr" in m
     (0.0, 0.0, False)
+    >>> cal = {"scale": 10.0, "offset": -5.0}  # llr 4, 3, -4, -3
+    >>> m = decision_metrics([0.9, 0.8, 0.1, 0.2], [1, 1, 0, 0], None, cal)
+    >>> m["act_dcf_bayes@0.01"]  # log(99) = 4.6: every target is missed
+    1.0
+    >>> m["act_dcf_bayes@0.05"]  # log(19) = 2.9: all right
+    0.0
     """
     out = {}
     scores, labels = np.asarray(scores), np.asarray(labels, dtype=bool)
@@ -243,6 +251,11 @@ def decision_metrics(scores, labels, threshold=None, calibration=None):
     if calibration:
         llr = calibration["scale"] * scores + calibration["offset"]
         out["cllr"] = cllr(llr, labels)
+        # The calibrated system decides at the Bayes threshold of its LLRs:
+        # accept when llr > log((1 - p) / p), the cost it is built for.
+        for p in (0.01, 0.05):
+            bayes = np.log((1 - p) / p)
+            out[f"act_dcf_bayes@{p:g}"] = actual_dcf(llr, labels, bayes, p)
     return out
 
 

@@ -154,6 +154,23 @@ def card_header(datasets):
     }
 
 
+HEADINGS = {
+    "config": "Training configuration",
+    "valid_eer": "Validation EER",
+}
+
+
+def heading(key):
+    """Section heading of a ``model_card`` key.
+
+    Example
+    -------
+    >>> heading("valid_eer"), heading("data"), heading("notes_on_use")
+    ('Validation EER', 'Data', 'Notes on use')
+    """
+    return HEADINGS.get(key, str(key).replace("_", " ").capitalize())
+
+
 def evaluation_table(results):
     """Markdown table of a ``results.json`` dict (cosine and AS-norm rows).
 
@@ -166,23 +183,34 @@ def evaluation_table(results):
     -------
     str
         One row per list and scoring: trials, EER %, minDCF and, for
-        cosine, the actual DCF at the stored threshold and Cllr.
+        cosine, the actual DCF of the calibrated scores at their Bayes
+        threshold, Cllr, and the miss and false-alarm rates at the stored
+        decision threshold.
 
     Example
     -------
-    >>> m = {"eer": 5.0, "min_dcf@0.01": 0.3, "act_dcf@0.01": 0.4}
+    >>> m = {
+    ...     "eer": 5.0,
+    ...     "min_dcf@0.01": 0.3,
+    ...     "act_dcf_bayes@0.01": 0.4,
+    ...     "p_miss": 0.05,
+    ...     "p_fa": 0.1,
+    ... }
     >>> r = {"lists": {"merged": {"n_trials": 10, "cosine": m}}}
     >>> print(evaluation_table(r).splitlines()[-1])
-    | merged | cosine | 10 | 5.00 | 0.300 | 0.400 | - |
+    | merged | cosine | 10 | 5.00 | 0.300 | 0.400 | - | 5.00 | 10.00 |
     """
 
     def cell(metrics, key, fmt):
         return format(metrics[key], fmt) if key in metrics else "-"
 
+    def percent(metrics, key):
+        return format(100 * metrics[key], ".2f") if key in metrics else "-"
+
     lines = [
         "| list | scoring | trials | EER % | minDCF@0.01 | actDCF@0.01 "
-        "| Cllr |",
-        "|---|---|---|---|---|---|---|",
+        "| Cllr | miss % | false alarm % |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     order = ["neutral", "cross", "emo_emo", "merged"]
     names = sorted(results["lists"], key=lambda n: (n not in order, n))
@@ -195,8 +223,10 @@ def evaluation_table(results):
             m = res[norm]
             lines.append(
                 f"| {name} | {norm} | {res['n_trials']} | {m['eer']:.2f} | "
-                f"{m['min_dcf@0.01']:.3f} | {cell(m, 'act_dcf@0.01', '.3f')}"
-                f" | {cell(m, 'cllr', '.3f')} |"
+                f"{m['min_dcf@0.01']:.3f} | "
+                f"{cell(m, 'act_dcf_bayes@0.01', '.3f')} | "
+                f"{cell(m, 'cllr', '.3f')} | {percent(m, 'p_miss')} | "
+                f"{percent(m, 'p_fa')} |"
             )
     return "\n".join(lines)
 
@@ -249,7 +279,7 @@ def render_model_card(model_card=None, threshold=None, results=None, meta=None):
     out += ["- (not given)"] if not datasets else []
     out.append("")
     for name, body in sections.items():
-        out += [f"## {str(name).replace('_', ' ').capitalize()}", ""]
+        out += [f"## {heading(name)}", ""]
         if isinstance(body, dict):
             out += ["| key | value |", "| --- | --- |"]
             out += [f"| {k} | {yaml_flow(v)} |" for k, v in body.items()]
@@ -261,10 +291,12 @@ def render_model_card(model_card=None, threshold=None, results=None, meta=None):
     out += ["## Evaluation", ""]
     if results:
         out += [
-            f"Split `{results['split']}` of `{results['data_dir']}`; "
-            "actual DCF at the stored threshold and Cllr of the stored "
-            "calibration (cosine scoring; both were chosen on the "
-            "validation speakers). AS-norm uses the training cohort.",
+            f"Split `{results['split']}` of the prepared folder "
+            f"`{Path(results['data_dir']).name}`. Cosine rows: actual DCF "
+            "of the stored calibration's LLRs at their Bayes threshold, "
+            "Cllr, and the miss and false-alarm rates at the stored "
+            "decision threshold (both chosen on the validation speakers). "
+            "AS-norm uses the training cohort.",
             "",
             evaluation_table(results),
             "",
