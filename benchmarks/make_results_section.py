@@ -208,8 +208,8 @@ def embedding_lines(emb):
     lines = ["", "### Embedding speed on the CPU", ""]
     if not emb or "config" not in emb or "summary" not in emb:
         return lines + [
-            "Not measured yet in the current form: `python "
-            "benchmarks/bench_cost.py --part embedding` "
+            "Not measured yet in the current form: `python -m "
+            "benchmarks.bench_cost --part embedding` "
             "(`cost_embedding.json`)."
         ]
     return lines + [f"`{emb['command'].strip()}`:", "", render_embedding(emb)]
