@@ -43,33 +43,36 @@ AND seeds (``paired_change``), and the verdict on the claim (``verdict``).
 
 Usage::
 
-    nohup .venv/bin/python benchmarks/ablation.py >> results/ablation.log 2>&1 &
-    python benchmarks/ablation.py --seeds 1 --rows baseline,emoinv
-    python benchmarks/ablation.py --dry-run
-    python benchmarks/ablation.py --aggregate-only
+    nohup .venv/bin/python -m benchmarks.ablation >> results/ablation.log 2>&1 &
+    python -m benchmarks.ablation --seeds 1 --rows baseline,emoinv
+    python -m benchmarks.ablation --dry-run
+    python -m benchmarks.ablation --aggregate-only
 
 Authors
  * speechbrain-emoinv contributors 2026
 """
 
-import argparse
-import functools
 import json
-import os
-import platform
-import re
-import resource
-import shutil
-import subprocess
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 
-from speechbrain_emoinv.pretrained import model_fingerprint
+from benchmarks import stats
+from benchmarks.report import fmt, interval_text, markdown_table
+from benchmarks.runner import (
+    BOOT_LISTS,
+    REAL_LISTS,
+    ROOT,
+    acquire_lock,
+    git_commit_paths,
+    load_finished,
+    log_line,
+    parse_args,
+    run_and_collect,
+    scores_name,
+)
 
-ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "ablation"
 RUNS = ROOT / "results" / "ablation"
 ROWS = [
@@ -89,10 +92,7 @@ LABELS = {
     "emoinv": "+CopyPaste+ERL+EM (full)",
 }
 SIM_LISTS = ["neutral", "cross", "emo_emo", "merged"]
-REAL_LISTS = ["real_read", "real_acted"]
 LISTS = SIM_LISTS + REAL_LISTS
-# Lists of the paired bootstrap; their trials are all the scores we keep.
-BOOT_LISTS = ["merged", "real_acted", "real_read"]
 NORMS = ["cosine", "snorm", "asnorm"]
 SEEDS = [1, 2, 3, 4, 5]
 N_BOOT, BOOT_SEED = 2000, 0
@@ -123,74 +123,6 @@ def command(row, seed):
     ]
 
 
-def hardware():
-    """A one-line description of the machine."""
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{os.cpu_count()} CPU cores ({cpu}), no GPU"
-
-
-def git_commit_paths(paths, message, log=print):
-    """``git add`` + ``git commit --only`` of ``paths``, retried on a lock.
-
-    Only the given paths are committed, whatever else is staged.
-    """
-    rel = [str(Path(p).relative_to(ROOT)) for p in paths]
-    for attempt in range(20):
-        add = subprocess.run(
-            ["git", "add", "--", *rel], cwd=ROOT, capture_output=True, text=True
-        )
-        if add.returncode == 0:
-            commit = subprocess.run(
-                ["git", "commit", "-q", "-m", message, "--", *rel],
-                cwd=ROOT,
-                capture_output=True,
-                text=True,
-            )
-            out = commit.stdout + commit.stderr
-            if commit.returncode == 0 or "nothing" in out:
-                return True
-        else:
-            out = add.stdout + add.stderr
-        if "index.lock" not in out:
-            log(f"git commit failed: {out.strip()}")
-            return False
-        time.sleep(3 + attempt)
-    log("git commit failed: index.lock never released")
-    return False
-
-
-def valid_eers(train_log):
-    """Validation-speaker EER (%) per epoch, from a recipe train log."""
-    text = Path(train_log).read_text() if Path(train_log).is_file() else ""
-    return [float(m) for m in re.findall(r"valid EER: ([0-9.]+)", text)]
-
-
-def stage1_model(run_log):
-    """The stage-1 export a run fine-tuned from (the recipe's ``Fine-tuning
-    from`` line: the cached stage 1 or ``--pretrained_path``), and whether
-    the run trained it (its last ``Stage 1:`` line says ``training``)."""
-    text = Path(run_log).read_text(errors="replace")
-    model = re.findall(r"Fine-tuning from (\S+)", text)
-    if not model:
-        return None, None
-    stage = re.findall(r"Stage 1: (reusing|training) ", text)
-    return model[-1], stage[-1:] == ["training"]
-
-
-def fingerprint(export):
-    """``model_fingerprint`` of a stage-1 export, None when it is gone."""
-    if export and (ROOT / export / "embedding_model.ckpt").is_file():
-        return model_fingerprint(ROOT / export)
-    return None
-
-
 def train_one(row, seed, index, total, start, log=print):
     """Runs (or resumes) one ablation run and collects its outputs.
 
@@ -212,323 +144,23 @@ def train_one(row, seed, index, total, start, log=print):
     )
 
 
-def copy_scores(src, dest):
-    """Copies from a ``scores.npz`` the trials of the bootstrap's lists
-    that ``dest`` holds (``scores_file``); the rest is never read."""
-    with np.load(src) as scores:
-        np.savez_compressed(
-            dest,
-            **{
-                key: scores[key]
-                for key in scores.files
-                if key.split("/")[0] in BOOT_LISTS
-                and scores_name(key.split("/")[0]) == dest.name
-            },
-        )
-
-
-def run_and_collect(
-    name, seed, cmd, out, dest, tag, start, figures=(), log=print
-):
-    """Runs (or resumes) one recipe command and copies its small outputs.
-
-    Arguments
-    ---------
-    name : str
-        Row or variant name (recorded in ``run.json``).
-    seed : int
-        The run's seed.
-    cmd : list of str
-        Recipe command; ``cmd[2]`` is its hparams file.
-    out : Path
-        The recipe's output folder (git-ignored; resumed when rerun).
-    dest : Path
-        Where the results, scores, ``train_log.txt`` and ``run.json`` go.
-    tag : str
-        Progress prefix of the log lines.
-    start : float
-        Start time of the benchmark pass (for the elapsed time).
-    figures : list of str
-        Names of ``eval/`` figures to copy too.
-    log : callable
-        Printer.
-
-    Returns
-    -------
-    bool
-        True when the run finished and its outputs were copied.
-    """
-    out.mkdir(parents=True, exist_ok=True)
-    resumed = (out / "save").is_dir() and any((out / "save").iterdir())
-    log(
-        f"{tag}: {'resuming' if resumed else 'starting'} "
-        f"(benchmark elapsed {(time.time() - start) / 60:.1f} min)"
-    )
-    attempts_file = out / "ablation_attempts.json"
-    attempts = (
-        json.loads(attempts_file.read_text()) if attempts_file.is_file() else []
-    )
-    t0, cpu0 = time.time(), _children_cpu()
-    load0 = os.getloadavg()[0]
-    with open(out / "run.log", "a") as fout:
-        proc = subprocess.run(
-            cmd, cwd=ROOT, stdout=fout, stderr=subprocess.STDOUT
-        )
-    wall = time.time() - t0
-    attempts.append(
-        {
-            "wall_s": round(wall, 1),
-            # CPU seconds (user + sys) of the recipe process: unlike the
-            # wall time, hardly inflated when other jobs share the cores.
-            "cpu_s": round(_children_cpu() - cpu0, 1),
-            "rc": proc.returncode,
-            "resumed": resumed,
-            # 1-min load average at start and end (2 = both cores busy).
-            "load_start": round(load0, 2),
-            "load_end": round(os.getloadavg()[0], 2),
-        }
-    )
-    attempts_file.write_text(json.dumps(attempts, indent=2) + "\n")
-    evaluation = out / "eval"
-    outputs = {
-        "results.json": evaluation / "results.json",
-        "real_results.json": evaluation / "real" / "results.json",
-        "scores.npz": evaluation / "scores.npz",
-        "real_scores.npz": evaluation / "real" / "scores.npz",
-    }
-    missing = [str(p) for p in outputs.values() if not p.is_file()]
-    if proc.returncode != 0 or missing:
-        log(
-            f"{tag}: FAILED (rc {proc.returncode}"
-            + (f", missing {', '.join(missing)}" if missing else "")
-            + f"); see {out / 'run.log'}"
-        )
-        return False
-
-    dest.mkdir(parents=True, exist_ok=True)
-    for target, src in outputs.items():
-        if target.endswith(".npz"):
-            copy_scores(src, dest / target)
-        else:
-            shutil.copy(src, dest / target)
-    shutil.copy(evaluation / "results.md", dest / "results.md")
-    shutil.copy(out / "train_log.txt", dest / "train_log.txt")
-    for figure in figures:
-        if (evaluation / figure).is_file():
-            shutil.copy(evaluation / figure, dest / figure)
-    stage1, trained_stage1 = stage1_model(out / "run.log")
-    # Attempts cut off with nothing written (killed before the first
-    # checkpoint) still count in the wall time: the sum covers them all.
-    info = {
-        "row": name,
-        "seed": seed,
-        "command": " ".join(cmd),
-        "hparams": cmd[2],
-        "stage1": stage1,
-        # Stage 1 is retrained on a fresh machine: the fingerprint tells
-        # whether runs of different sessions fine-tuned the same weights.
-        "stage1_fingerprint": fingerprint(stage1),
-        "trained_stage1": trained_stage1,
-        "wall_s": round(sum(a["wall_s"] for a in attempts), 1),
-        "cpu_s": round(sum(a["cpu_s"] for a in attempts), 1),
-        "attempts": attempts,
-        "valid_eer_per_epoch": valid_eers(out / "train_log.txt"),
-        "hardware": hardware(),
-        "torch_threads": _torch_threads(),
-        "finished": time.strftime("%Y-%m-%d %H:%M:%S"),
-        "git_head": subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-        ).stdout.strip(),
-    }
-    (dest / "run.json").write_text(json.dumps(info, indent=2) + "\n")
-    log(
-        f"{tag}: done in {wall / 60:.1f} min "
-        f"(all attempts {info['wall_s'] / 60:.1f} min)"
-    )
-    return True
-
-
-def _children_cpu():
-    """User + system CPU seconds of the finished child processes."""
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
-
-
-def _torch_threads():
-    try:
-        import torch
-
-        return torch.get_num_threads()
-    except ImportError:
-        return None
-
-
 # ------------------------------------------------------------ bootstrap --
-def weighted_eer(scores, labels, weights=None):
-    """EER (%) of trials with weights, from scikit-learn's ROC curve.
-
-    SpeechBrain's convention: the operating point minimising
-    ``|P_fa - P_miss|`` (the lowest threshold on a tie), reported as
-    ``(P_fa + P_miss) / 2``. A trial of weight ``w`` counts as ``w`` copies.
-
-    Example
-    -------
-    >>> weighted_eer([0.1, 0.4, 0.35, 0.8], [0, 0, 1, 1])
-    50.0
-    >>> weighted_eer([0.1, 0.4, 0.35, 0.8], [0, 0, 1, 1], [1, 0, 1, 1])
-    0.0
-    """
-    # Imported here: the run loop (and the tests' stand-in recipe, which
-    # imports ROWS) does without scikit-learn's import time.
-    from sklearn.metrics import roc_curve
-
-    fpr, tpr, _ = roc_curve(
-        labels, scores, sample_weight=weights, drop_intermediate=False
-    )
-    gap = np.abs(fpr - (1 - tpr))[::-1]  # ascending thresholds
-    i = len(gap) - 1 - int(np.argmin(gap))
-    return float(100 * (fpr[i] + 1 - tpr[i]) / 2)
-
-
-def scores_name(lst):
-    """Name of the committed ``.npz`` holding a run's trials of ``lst``."""
-    return "real_scores.npz" if lst in REAL_LISTS else "scores.npz"
-
-
 def scores_file(row, seed, lst):
     """The committed ``.npz`` holding one run's trials of ``lst``."""
     return summary_dir(row, seed) / scores_name(lst)
 
 
-def run_eers(path, lst):
-    """EER (%) of one run's list on all data, then under each speaker draw.
-
-    Draw ``b`` picks the list's evaluation speakers with replacement (the
-    same draws for every run: one RNG seed, the same speakers); a trial's
-    weight is the number of times its ENROLMENT speaker was drawn.
-
-    Returns
-    -------
-    eers : numpy.ndarray
-        ``1 + N_BOOT`` values: all data first.
-    trials : tuple of numpy.ndarray
-        Labels and enrolment speakers (to check that runs are paired).
-    """
-    return _run_eers(path, path.stat().st_mtime_ns, lst, N_BOOT)
-
-
-@functools.cache
-def _run_eers(path, mtime_ns, lst, n_boot):
-    # Cached on the file's path and time: a pass re-aggregates after every
-    # run, and the committed runs never change.
-    with np.load(path) as run:
-        scores, labels, enrol = (
-            run[f"{lst}/{key}"] for key in ("score", "label", "enrol_spk")
-        )
-    speakers, spk_index = np.unique(enrol, return_inverse=True)
-    draws = np.random.default_rng(BOOT_SEED).integers(
-        len(speakers), size=(n_boot, len(speakers))
-    )
-    eers = [weighted_eer(scores, labels)]
-    for draw in draws:
-        counts = np.bincount(draw, minlength=len(speakers))
-        eers.append(weighted_eer(scores, labels, counts[spk_index]))
-    return np.array(eers), (labels, enrol)
-
-
 def paired_change(row, base, lst, seeds):
-    """Relative EER change (%) of ``row`` vs ``base`` on ``lst``, paired by
-    seed, with a 95 % percentile bootstrap interval.
-
-    The statistic is the mean over seeds of
-    ``100 (EER_row - EER_base) / EER_base``; the point estimate uses all
-    data. Each of the ``N_BOOT`` resamples draws the seeds with replacement
-    and the evaluation speakers with replacement (``run_eers``: both runs of
-    a seed under the same speaker weights). Resamples where a base EER is
-    0 are undefined: left out of the interval and counted.
-
-    Arguments
-    ---------
-    row, base : str
-        Rows.
-    lst : str
-        One of ``BOOT_LISTS``.
-    seeds : list of int
-        Seeds both rows have finished.
-
-    Returns
-    -------
-    dict
-        ``seeds``, ``n``, ``point``; with 2 or more seeds also ``lo``,
-        ``hi`` and ``n_undefined``.
-    """
-    changes = []
-    for seed in seeds:
-        (eer, trials), (eer_base, trials_base) = (
-            run_eers(scores_file(r, seed, lst), lst) for r in (row, base)
-        )
-        if not all(map(np.array_equal, trials, trials_base)):
-            raise ValueError(
-                f"{scores_file(row, seed, lst)} and "
-                f"{scores_file(base, seed, lst)}: {lst} has other trials"
-            )
-        with np.errstate(divide="ignore", invalid="ignore"):
-            changes.append(100 * (eer - eer_base) / eer_base)
-    changes = np.array(changes)  # seeds x (1 + N_BOOT)
-    out = {
-        "seeds": seeds,
-        "n": len(seeds),
-        "point": float(changes[:, 0].mean()),
+    """``stats.paired_change`` of ``row`` vs ``base`` on ``lst`` over
+    ``seeds`` (both finished), from their committed trials."""
+    files = {
+        seed: (scores_file(row, seed, lst), scores_file(base, seed, lst))
+        for seed in seeds
     }
-    if len(seeds) >= 2:
-        picks = np.random.default_rng(BOOT_SEED + 1).integers(
-            len(seeds), size=(N_BOOT, len(seeds))
-        )
-        stats = np.take_along_axis(changes[:, 1:].T, picks, axis=1).mean(1)
-        defined = np.isfinite(stats)
-        lo, hi = np.percentile(stats[defined], [2.5, 97.5])
-        out.update(lo=float(lo), hi=float(hi), n_undefined=int(sum(~defined)))
-    return out
+    return stats.paired_change(files, lst, N_BOOT, BOOT_SEED)
 
 
 # ------------------------------------------------------------ aggregate --
-def _stats(values):
-    values = [v for v in values if v is not None]
-    if not values:
-        return {"mean": None, "std": None, "n": 0, "values": []}
-    arr = np.asarray(values, dtype=float)
-    return {
-        "mean": float(arr.mean()),
-        "std": float(arr.std(ddof=1)) if len(arr) > 1 else None,
-        "n": len(arr),
-        "values": [float(v) for v in arr],
-    }
-
-
-def load_finished(rows, results=None):
-    """{row: {seed: (results, run_info)}} of every committed run.
-
-    The real voices' lists (``real_results.json``, when there) join the
-    simulated ones in ``results["lists"]``.
-    """
-    done = {}
-    for row in rows:
-        for path in sorted((results or RESULTS).glob(f"{row}/seed*/run.json")):
-            res = json.loads((path.parent / "results.json").read_text())
-            real = path.parent / "real_results.json"
-            if real.is_file():
-                lists = json.loads(real.read_text())["lists"]
-                res["lists"].update((k, lists[k]) for k in REAL_LISTS)
-                if "merged" in lists:  # the real voices' own merged list
-                    res["lists"]["real_merged"] = lists["merged"]
-            seed = int(path.parent.name[4:])
-            done.setdefault(row, {})[seed] = (res, json.loads(path.read_text()))
-    return done
-
-
 def _eer(results, lst, norm):
     return results["lists"][lst][norm]["eer"]
 
@@ -562,7 +194,7 @@ def by_test_emotion(results):
         row = matrix["eer"][matrix["emotions"].index("neutral")]
         for emotion, eer in zip(matrix["emotions"], row, strict=True):
             cells.setdefault(emotion, []).append(eer)
-    return {emotion: _stats(v) for emotion, v in cells.items()}
+    return {emotion: stats.describe(v) for emotion, v in cells.items()}
 
 
 def row_entry(row, seeds, done):
@@ -580,7 +212,7 @@ def row_entry(row, seeds, done):
     entry["lists"] = {
         lst: {
             norm: {
-                key: _stats([r["lists"][lst][norm][key] for r in runs])
+                key: stats.describe([r["lists"][lst][norm][key] for r in runs])
                 for key in ("eer", "min_dcf@0.01")
             }
             for norm in NORMS
@@ -588,25 +220,28 @@ def row_entry(row, seeds, done):
         for lst in LISTS
     }
     entry["emotion_gap"] = {
-        norm: _stats([r["emotion_gap"][norm] for r in runs]) for norm in NORMS
+        norm: stats.describe([r["emotion_gap"][norm] for r in runs])
+        for norm in NORMS
     }
     probes = [r.get("leakage_probe") or {} for r in runs]
-    entry["probe_accuracy"] = _stats([p.get("accuracy") for p in probes])
+    entry["probe_accuracy"] = stats.describe(
+        [p.get("accuracy") for p in probes]
+    )
     entry["probe_chance"] = next(
         (p["chance_accuracy"] for p in probes if p), None
     )
     entry["within_speaker_cosine"] = {
-        key: _stats(
+        key: stats.describe(
             [(p.get("within_speaker_cosine") or {}).get(key) for p in probes]
         )
         for key in ("same_emotion", "cross_emotion", "gap")
     }
     entry["neutral_enrol_eer_by_emotion"] = by_test_emotion(runs)
-    entry["best_valid_eer"] = _stats(
+    entry["best_valid_eer"] = stats.describe(
         [min(i["valid_eer_per_epoch"], default=None) for i in infos]
     )
-    entry["wall_min"] = _stats([i["wall_s"] / 60 for i in infos])
-    entry["cpu_min"] = _stats([i["cpu_s"] / 60 for i in infos])
+    entry["wall_min"] = stats.describe([i["wall_s"] / 60 for i in infos])
+    entry["cpu_min"] = stats.describe([i["cpu_s"] / 60 for i in infos])
     entry["commands"] = [seeds[s][1]["command"] for s in sorted(seeds)]
     entry["paired_change"] = {
         base: {
@@ -679,17 +314,9 @@ def verdict(rows, row="emoinv", base="baseline_equal_budget"):
     }
 
 
-def interval_text(change):
-    """``-12.3 % [-20.1, -3.2]`` (the interval only with 2+ seeds)."""
-    text = f"{change['point']:+.1f} %"
-    if "lo" in change:
-        text += f" [{change['lo']:+.1f}, {change['hi']:+.1f}]"
-    return text
-
-
 def aggregate():
     """Summary over finished runs (also written to summary.{json,md})."""
-    done = load_finished(ROWS)
+    done = load_finished(ROWS, RESULTS)
     infos = [i for seeds in done.values() for _, i in seeds.values()]
     summary = {
         "description": (
@@ -725,17 +352,6 @@ def aggregate():
 
 
 # --------------------------------------------------------------- tables --
-def fmt(stat, digits=2, sign=False):
-    """``mean ± std`` (or the single value) of a _stats dict."""
-    if not stat or stat["n"] == 0:
-        return "–"
-    spec = f"{'+' if sign else ''}.{digits}f"
-    text = format(stat["mean"], spec)
-    if stat["std"] is not None:
-        text += f" ± {stat['std']:.{digits}f}"
-    return text
-
-
 def seed_status(summary):
     """Which seeds each row has finished (planned: ``SEEDS``)."""
     rows = summary["rows"].values()
@@ -755,15 +371,15 @@ def _seeds(seeds):
 def _table(head, cells, rows):
     """Markdown table of ``(row, entry)`` pairs: ``cells(row, entry)`` gives
     a row's cells after its name and seeds (dashes without seeds)."""
-    lines = [
-        "| Row | seeds | " + " | ".join(head) + " |",
-        "|---|---|" + "---|" * len(head),
+    body = [
+        [
+            e["label"],
+            _seeds(e["seeds"]),
+            *(cells(row, e) if e["n_seeds"] else ["–"] * len(head)),
+        ]
+        for row, e in rows
     ]
-    for row, e in rows:
-        body = cells(row, e) if e["n_seeds"] else ["–"] * len(head)
-        name = f"| {e['label']} | {_seeds(e['seeds'])} | "
-        lines.append(name + " | ".join(body) + " |")
-    return lines + [""]
+    return markdown_table(["Row", "seeds", *head], body) + [""]
 
 
 EER_HEAD = [f"sim. {lst}" for lst in SIM_LISTS] + [
@@ -888,7 +504,7 @@ def notes(summary):
         f"Bootstrap: {boot['resamples']} resamples, RNG seed "
         f"{boot['rng_seed']}; each draws the paired seeds and the list's "
         "evaluation speakers with replacement, a trial weighted by the "
-        "draws of its enrolment speaker, EER by scikit-learn's weighted ROC; "
+        "draws of its enrolment speaker (`compute_eer` with weights); "
         "the statistic is the mean over drawn seeds of 100 (EER_row − "
         "EER_base) / EER_base, the interval its 2.5 and 97.5 percentiles.",
         "",
@@ -937,66 +553,6 @@ def render(summary):
 
 
 # ---------------------------------------------------------------- main --
-def log_line(msg):
-    """Prints a benchmark progress line with the time of day."""
-    print(f"{time.strftime('%H:%M:%S')} {msg}", flush=True)
-
-
-def parse_args(argv, doc, what, names, seeds, *flags):
-    """``--<what>s A,B --seeds 1,2 --aggregate-only`` (+ ``flags``).
-
-    Returns
-    -------
-    args, chosen names (each one of ``names``), seeds
-    """
-    parser = argparse.ArgumentParser(description=doc.split("\n")[0])
-    parser.add_argument(f"--{what}s", default=",".join(names))
-    parser.add_argument("--seeds", default=",".join(map(str, seeds)))
-    parser.add_argument("--aggregate-only", action="store_true")
-    for flag in flags:  # "--name" (a switch) or ("--name", kwargs)
-        name, kwargs = (
-            (flag, {"action": "store_true"}) if isinstance(flag, str) else flag
-        )
-        parser.add_argument(name, **kwargs)
-    args = parser.parse_args(argv)
-    chosen = [n for n in getattr(args, f"{what}s").split(",") if n]
-    for name in chosen:
-        if name not in names:
-            parser.error(f"unknown {what} {name}; choose from {list(names)}")
-    if not re.fullmatch(r"\d+(,\d+)*", args.seeds):
-        parser.error(f"--seeds {args.seeds}: comma-separated integers")
-    return args, chosen, [int(s) for s in args.seeds.split(",")]
-
-
-def _alive(pid, script):
-    """Whether ``pid`` is a running ``script`` (a stale lock is not)."""
-    if pid <= 0 or pid == os.getpid():
-        return False
-    try:
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
-        return False
-    return script.encode() in cmdline
-
-
-def acquire_lock(lock, log=print):
-    """Takes ``<name>.pid`` for this process unless a live ``<name>.py``
-    holds it.
-
-    Returns
-    -------
-    bool
-        False when another pass of the same benchmark is running.
-    """
-    script = f"{lock.stem}.py"
-    lock.parent.mkdir(parents=True, exist_ok=True)
-    if lock.is_file() and _alive(int(lock.read_text() or 0), script):
-        log(f"another {script} (pid {lock.read_text()}) is running")
-        return False
-    lock.write_text(str(os.getpid()))
-    return True
-
-
 def main(argv=None):
     """Runs the missing runs in seed-major order, then aggregates."""
     args, rows, seeds = parse_args(

@@ -37,8 +37,8 @@ machine slow every config, the ratio less so.
 
 Usage::
 
-    .venv/bin/python benchmarks/bench_cost.py [--steps 20] [--block 5]
-    .venv/bin/python benchmarks/bench_cost.py --part embedding
+    .venv/bin/python -m benchmarks.bench_cost [--steps 20] [--block 5]
+    .venv/bin/python -m benchmarks.bench_cost --part embedding
 
 Output: ``benchmarks/results/cost.json`` (part 1),
 ``benchmarks/results/cost_embedding.json`` (part 2) and printed tables.
@@ -84,7 +84,6 @@ def training_brain(hparams, run_opts):
     in training mode, epoch 1 started); no checkpointer."""
     import speechbrain as sb
 
-    sys.path.insert(0, str(ROOT))
     import train_speaker_embeddings as recipe
 
     os.makedirs(hparams["save_folder"], exist_ok=True)
@@ -107,7 +106,6 @@ def worker(config):
     import speechbrain as sb
     import torch
 
-    sys.path.insert(0, str(ROOT))
     os.chdir(ROOT)
     from speechbrain_emoinv.config import load_config
 
@@ -171,7 +169,7 @@ def training_throughput(steps, block, warmup, log=print):
     procs = {}
     for config in CONFIGS:
         procs[config] = subprocess.Popen(
-            [sys.executable, __file__, "--worker", config],
+            [sys.executable, "-m", "benchmarks.bench_cost", "--worker", config],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
@@ -555,7 +553,7 @@ def embedding_summary(state):
 
 def _write_embedding(state, args):
     out = dict(state)
-    out["command"] = "python benchmarks/bench_cost.py " + " ".join(sys.argv[1:])
+    out["command"] = "python -m benchmarks.bench_cost " + " ".join(sys.argv[1:])
     out["hardware"] = f"{os.cpu_count()} CPU cores, no GPU"
     out["versions"] = _versions()
     if state["blocks"]:
@@ -671,7 +669,7 @@ def training_part(args, argv):
     train = training_throughput(args.steps, args.block, args.warmup)
     full, base = train["emoinv"], train["baseline"]
     result = {
-        "command": "python benchmarks/bench_cost.py "
+        "command": "python -m benchmarks.bench_cost "
         + " ".join(a for a in (argv or sys.argv[1:])),
         "hardware": f"{os.cpu_count()} CPU cores, no GPU",
         "data": "simulated default MBROLA corpus (data/mbrola_default)",

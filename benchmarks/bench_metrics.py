@@ -14,7 +14,7 @@ Prints, on one CPU thread:
    on 10^7 trials, and time and peak RSS of chunked cosine + AS-norm
    scoring of 10^7 trials in a fresh process.
 
-Usage: ``python benchmarks/bench_metrics.py [--no-sb-big] [--big 10000000]``
+Usage: ``python -m benchmarks.bench_metrics [--no-sb-big] [--big 10000000]``
 """
 
 import argparse

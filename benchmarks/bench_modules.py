@@ -17,7 +17,7 @@ inflates the ECAPA step and the modules differently.
 
 Usage::
 
-    python benchmarks/bench_modules.py [--device cuda] [--budget 170]
+    python -m benchmarks.bench_modules [--device cuda] [--budget 170]
 
 Authors
  * speechbrain-emoinv contributors

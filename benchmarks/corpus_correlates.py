@@ -30,7 +30,7 @@ slow part) is cached per file in ``f0.json``: an interrupted run resumes.
 
 Usage::
 
-    python benchmarks/corpus_correlates.py [--out /tmp/emoinv_correlates]
+    python -m benchmarks.corpus_correlates [--out /tmp/emoinv_correlates]
 
 Authors
  * speechbrain-emoinv contributors

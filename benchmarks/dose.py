@@ -20,9 +20,9 @@ from its checkpoints).
 
 Usage::
 
-    OMP_NUM_THREADS=1 nohup .venv/bin/python benchmarks/dose.py --lanes 2 \\
+    OMP_NUM_THREADS=1 nohup .venv/bin/python -m benchmarks.dose --lanes 2 \\
         --pretrained_path results/pretrain/KEY/pretrained > results/dose.log &
-    python benchmarks/dose.py --aggregate-only
+    python -m benchmarks.dose --aggregate-only
 
 Authors
  * speechbrain-emoinv contributors 2026
@@ -30,24 +30,23 @@ Authors
 
 import json
 import sys
-import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
-from ablation import (
-    _stats,
+
+from benchmarks.report import fmt, markdown_table
+from benchmarks.runner import (
+    ROOT,
     acquire_lock,
-    fmt,
     git_commit_paths,
     log_line,
     parse_args,
     run_and_collect,
+    run_lanes,
 )
-from scipy import stats as sps
+from benchmarks.stats import describe, t_half_width
 
-ROOT = Path(__file__).resolve().parents[1]
 CONFIG = "benchmarks/dose/dose.yaml"
 RESULTS = ROOT / "benchmarks" / "results" / "dose"
 RUNS = ROOT / "results" / "dose"
@@ -77,7 +76,7 @@ def train_row(lam, seed, tag, start, pretrained, log=print):
         row_name(lam), seed, cmd, out, dest, tag, start, log=log
     ):
         return False
-    stats = score_stats(out / "eval" / "scores.npz")
+    stats = scoredescribe(out / "eval" / "scores.npz")
     stats["train_pair_cosine"] = train_pair_cosine(out / "train_log.txt")
     (dest / "dose_stats.json").write_text(json.dumps(stats, indent=2) + "\n")
     return True
@@ -91,7 +90,7 @@ def dprime(scores, labels):
     )
 
 
-def score_stats(path):
+def scoredescribe(path):
     """Impostor mean and spread of ``merged``, d' per trial type."""
     with np.load(path) as z:
         s, y = z["merged/score"], z["merged/label"]
@@ -154,9 +153,7 @@ def paired(done, lam, metric, base="0"):
     )
     if len(diff) < 2:
         return {"n": len(diff), "mean": None, "low": None, "high": None}
-    half = (
-        sps.t.ppf(0.975, len(diff) - 1) * diff.std(ddof=1) / np.sqrt(len(diff))
-    )
+    half = t_half_width(diff)
     return {
         "n": len(diff),
         "mean": float(diff.mean()),
@@ -218,7 +215,7 @@ def aggregate():
         lam: {
             "seeds": sorted(done.get(lam, {})),
             "metrics": {
-                m: _stats([v[m] for v in done.get(lam, {}).values()])
+                m: describe([v[m] for v in done.get(lam, {}).values()])
                 for m in METRICS
             },
             "vs_lambda_0": {
@@ -237,22 +234,13 @@ def aggregate():
 
 def render(summary):
     """Markdown table of the dose curve and the verdict."""
-    head = (
-        "| lambda | seeds | pair cosine | sim. merged EER | cross − neutral "
-        "| emo_emo − neutral | impostor mean | impostor std | d′ neutral "
-        "| d′ cross | d′ emo_emo | real merged EER | merged vs λ=0 (%-pts, "
-        "95 % t) |"
-    )
-    lines = [
-        "# Dose experiment: the pair-loss weight (validation voices)",
-        "",
-        "Rows share every random draw and differ only in λ "
-        f"(`{CONFIG}`; simulated data except `real merged`). Mean ± std "
-        "over seeds; EER in %.",
-        "",
-        head,
-        "|" + "---|" * 13,
-    ]
+    head = [
+        "lambda", "seeds", "pair cosine", "sim. merged EER",
+        "cross − neutral", "emo_emo − neutral", "impostor mean",
+        "impostor std", "d′ neutral", "d′ cross", "d′ emo_emo",
+        "real merged EER", "merged vs λ=0 (%-pts, 95 % t)",
+    ]  # fmt: skip
+    body = []
     for lam, row in summary["rows"].items():
         m = row["metrics"]
         p = row["vs_lambda_0"]["merged"]
@@ -263,12 +251,15 @@ def render(summary):
         )
         cells = [fmt(m[k], 3 if "cosine" in k or "impostor" in k else 2)
                  for k in METRICS]  # fmt: skip
-        lines.append(
-            f"| {lam} | {len(row['seeds'])} | "
-            + " | ".join(cells)
-            + f" | {change} |"
-        )
-    lines += [
+        body.append([lam, len(row["seeds"]), *cells, change])
+    lines = [
+        "# Dose experiment: the pair-loss weight (validation voices)",
+        "",
+        "Rows share every random draw and differ only in λ "
+        f"(`{CONFIG}`; simulated data except `real merged`). Mean ± std "
+        "over seeds; EER in %.",
+        "",
+        *markdown_table(head, body),
         "",
         f"**Verdict** (rule of §5): {summary['verdict']['text']}.",
         "",
@@ -297,29 +288,25 @@ def main(argv=None):
         for lam in lams
         if not (RESULTS / row_name(lam) / f"seed{s}" / "run.json").is_file()
     ]
-    start, failed, commit = time.time(), [], threading.Lock()
+    start = time.time()
 
-    def one(i, lam, seed):
+    def train(i, lam, seed):
         tag = f"[{i}/{len(todo)}] lambda {lam} seed {seed}"
-        if not train_row(lam, seed, tag, start, args.pretrained_path, log_line):
-            failed.append((lam, seed))
-            return
-        with commit:
-            aggregate()
-            git_commit_paths(
-                [
-                    RESULTS / row_name(lam) / f"seed{seed}",
-                    RESULTS / "summary.json",
-                    RESULTS / "summary.md",
-                ],
-                f"benchmarks: dose lambda {lam} seed {seed} (simulated data)",
-                log_line,
-            )
+        return train_row(lam, seed, tag, start, args.pretrained_path, log_line)
 
-    with ThreadPoolExecutor(max_workers=args.lanes) as pool:
-        jobs = [pool.submit(one, i, *job) for i, job in enumerate(todo, 1)]
-    for job in jobs:
-        job.result()
+    def finish(lam, seed):
+        aggregate()
+        git_commit_paths(
+            [
+                RESULTS / row_name(lam) / f"seed{seed}",
+                RESULTS / "summary.json",
+                RESULTS / "summary.md",
+            ],
+            f"benchmarks: dose lambda {lam} seed {seed} (simulated data)",
+            log_line,
+        )
+
+    failed = run_lanes(todo, args.lanes, train, finish)
     print(aggregate()[1], flush=True)
     log_line(
         f"dose pass over: {len(todo) - len(failed)} trained, failed {failed}"

@@ -36,8 +36,8 @@ be exceeded; the JSON is written after every run):
 Usage (on the GPU machine; docs/deployment.md#gpus for the offline
 install of the packed wheels)::
 
-    python benchmarks/gpu_check.py --data .gpu_carry/data --out OUT.json
-    python benchmarks/gpu_check.py --smoke      # CPU, seconds (CI)
+    python -m benchmarks.gpu_check --data .gpu_carry/data --out OUT.json
+    python -m benchmarks.gpu_check --smoke      # CPU, seconds (CI)
 
 Output: ``benchmarks/results/gpu/<date>.json`` by default;
 ``benchmarks/make_results_section.py`` writes its table into
@@ -65,7 +65,6 @@ import traceback
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))  # the package and the recipe, uninstalled
 RECIPE = ROOT / "recipes/ESD/SpeakerRec/hparams/train_ecapa_emoinv.yaml"
 OUT_DIR = ROOT / "benchmarks" / "results" / "gpu"
 CONFIGS = ("emoinv", "baseline_equal_budget", "baseline")
@@ -179,7 +178,7 @@ class Check:
         self.durations = []
         pack = Path(args.data) / "pack.json"
         self.result = {
-            "command": "python benchmarks/gpu_check.py "
+            "command": "python -m benchmarks.gpu_check "
             + " ".join(sys.argv[1:]),
             "date": datetime.datetime.now(datetime.UTC).isoformat(
                 timespec="seconds"
@@ -256,7 +255,8 @@ class Check:
         """``steps`` timed steps after ``warmup`` of one config."""
         import speechbrain as sb
         import torch
-        from bench_cost import training_brain
+
+        from benchmarks.bench_cost import training_brain
 
         t_setup = _now()
         hparams = self.hparams(config, workers, extra)

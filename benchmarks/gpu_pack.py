@@ -21,7 +21,7 @@ twins), until ``--n`` utterances or ``--max-mb`` megabytes.
 
 Usage::
 
-    python benchmarks/gpu_pack.py --data data/mbrola_default/prepared \\
+    python -m benchmarks.gpu_pack --data data/mbrola_default/prepared \\
         --augment data/mbrola_default/augment --out .gpu_carry --wheels
 
 Authors

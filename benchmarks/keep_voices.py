@@ -16,7 +16,7 @@ itself) and Resemblyzer's EER on the real lists
 
 Usage::
 
-    python benchmarks/keep_voices.py [--seeds 1,2,3]
+    python -m benchmarks.keep_voices [--seeds 1,2,3]
 
 Authors: speechbrain-emoinv contributors
 """
@@ -26,9 +26,9 @@ import json
 import re
 
 import numpy as np
-from scipy import stats
-from two_stage import LISTS, ROOT, SIM_DATA, eers, run, stage1_folder
 
+from benchmarks.stats import t_half_width
+from benchmarks.two_stage import LISTS, ROOT, SIM_DATA, eers, run, stage1_folder
 from speechbrain_emoinv.evaluation.run import run_evaluation
 
 OUT = ROOT / "benchmarks" / "results" / "keep_voices.json"
@@ -71,7 +71,7 @@ def paired(diffs):
     d = np.asarray(diffs, dtype=float)
     if len(d) < 2:
         return dict(mean=round(float(d.mean()), 2), ci95=None)
-    half = stats.t.ppf(0.975, len(d) - 1) * d.std(ddof=1) / np.sqrt(len(d))
+    half = t_half_width(d)
     return dict(
         mean=round(float(d.mean()), 2),
         ci95=[
@@ -133,7 +133,7 @@ def main():
     OUT.write_text(
         json.dumps(
             dict(
-                command="python benchmarks/keep_voices.py --seeds "
+                command="python -m benchmarks.keep_voices --seeds "
                 + ",".join(map(str, seeds)),
                 stage1=str(stage1.relative_to(ROOT)),
                 seeds=seeds,

@@ -8,7 +8,7 @@ and a 1 s crop), ``whole`` (one forward pass over the clip, as before the
 rule) and ``windowed`` (the default ``MAX_SECONDS`` rule).
 Prints peak resident memory and time per mode.
 
-    python benchmarks/long_audio_memory.py --minutes 10
+    python -m benchmarks.long_audio_memory --minutes 10
 """
 
 import argparse

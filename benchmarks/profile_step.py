@@ -14,8 +14,8 @@ them).
 
 Usage::
 
-    python benchmarks/profile_step.py --config hparams/emoinv.yaml
-    python benchmarks/profile_step.py --config hparams/pretrain.yaml --steps 40
+    python -m benchmarks.profile_step --config hparams/emoinv.yaml
+    python -m benchmarks.profile_step --config hparams/pretrain.yaml --steps 40
 
 Authors: speechbrain-emoinv contributors
 """
@@ -31,10 +31,10 @@ from pathlib import Path
 import speechbrain as sb
 import torch
 
+import train_speaker_embeddings as recipe
+from speechbrain_emoinv.config import load_config
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-import train_speaker_embeddings as recipe  # noqa: E402
-from speechbrain_emoinv.config import load_config  # noqa: E402
 
 PHASES = (
     "data loader",

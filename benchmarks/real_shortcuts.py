@@ -18,7 +18,7 @@ utterances with different texts), per exported model:
 
 Usage::
 
-    python benchmarks/real_shortcuts.py \\
+    python -m benchmarks.real_shortcuts \\
         --model two_stage=results/emoinv/1986/pretrained \\
         --model stage1=results/pretrain/<key>/pretrained \\
         --model synthetic_only=results/emoinv_scratch/1986/pretrained
@@ -30,18 +30,16 @@ Authors: speechbrain-emoinv contributors
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from speechbrain_emoinv.data.manifest import read_manifest
+from speechbrain_emoinv.evaluation.embedding import embed_rows
+from speechbrain_emoinv.metrics import compute_eer
+from speechbrain_emoinv.pretrained import load_model
 
-from speechbrain_emoinv.data.manifest import read_manifest  # noqa: E402
-from speechbrain_emoinv.evaluation.embedding import embed_rows  # noqa: E402
-from speechbrain_emoinv.metrics import compute_eer  # noqa: E402
-from speechbrain_emoinv.pretrained import load_model  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 OUT = ROOT / "benchmarks" / "results" / "real_shortcuts.json"
 

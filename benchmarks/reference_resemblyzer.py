@@ -33,7 +33,7 @@ Two stages, two virtual environments:
 
 Usage::
 
-    .venv/bin/python benchmarks/reference_resemblyzer.py
+    .venv/bin/python -m benchmarks.reference_resemblyzer
 
 Output: ``benchmarks/results/reference_resemblyzer.json`` (and ``.md``);
 embeddings are kept in ``results/reference_resemblyzer/{sim,real}/``
@@ -222,7 +222,7 @@ def score(log=print):
         "data": "simulated default MBROLA corpus (data/mbrola_default) and "
         "real recorded voices (data/real), evaluation speakers, "
         "trials/eval/*.txt; cohort: up to 2000 training utterances each",
-        "command": ".venv/bin/python benchmarks/reference_resemblyzer.py",
+        "command": ".venv/bin/python -m benchmarks.reference_resemblyzer",
         "lists": lists_results,
         "real_lists": real_results,
         "emotion_gap": gap,

@@ -17,7 +17,7 @@ at a time.
 
 Usage::
 
-    python benchmarks/stage1_variants.py \\
+    python -m benchmarks.stage1_variants \\
         --model default=results/pretrain/<key>/pretrained \\
         --model sim_neutral=results/pretrain_sim_neutral/pretrained
 
@@ -28,8 +28,7 @@ import argparse
 import json
 from pathlib import Path
 
-from ablation import valid_eers
-
+from benchmarks.runner import valid_eers
 from speechbrain_emoinv.evaluation import run_evaluation
 
 ROOT = Path(__file__).resolve().parents[1]

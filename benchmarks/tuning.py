@@ -26,10 +26,10 @@ not scored twice. Results go to ``benchmarks/results/tuning/`` (summary
 
 Usage::
 
-    nohup .venv/bin/python benchmarks/tuning.py > results/tuning.log 2>&1 &
-    python benchmarks/tuning.py --variants pair_weight_0.5 --seeds 1,2
-    python benchmarks/tuning.py --pretrained_path results/pretrain/KEY/pretrained
-    python benchmarks/tuning.py --aggregate-only
+    nohup .venv/bin/python -m benchmarks.tuning > results/tuning.log 2>&1 &
+    python -m benchmarks.tuning --variants pair_weight_0.5 --seeds 1,2
+    python -m benchmarks.tuning --pretrained_path results/pretrain/KEY/pretrained
+    python -m benchmarks.tuning --aggregate-only
 
 Authors
  * speechbrain-emoinv contributors 2026
@@ -37,23 +37,22 @@ Authors
 
 import json
 import sys
-import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
-from ablation import (
-    _stats,
+
+from benchmarks import ablation, runner
+from benchmarks.report import fmt, markdown_table
+from benchmarks.runner import (
     acquire_lock,
-    fmt,
     git_commit_paths,
-    load_finished,
     log_line,
     parse_args,
     run_and_collect,
-    run_dir,
+    run_lanes,
 )
+from benchmarks.stats import describe
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = ROOT / "benchmarks" / "tuning"
@@ -105,7 +104,7 @@ def rescore(row, seed, log=print):
     from speechbrain_emoinv.evaluation import run_evaluation
 
     dest = RESULTS / row / f"seed{seed}"
-    model = run_dir(row, seed) / "pretrained"
+    model = ablation.run_dir(row, seed) / "pretrained"
     todo = {
         name: data
         for name, data in (("results", DATA), ("real_results", REAL))
@@ -129,7 +128,7 @@ def rescore(row, seed, log=print):
             log=lambda *a: None,
         )
         (dest / f"{name}.json").write_text(json.dumps(results, indent=2) + "\n")
-    info = load_finished([row])[row][seed][1]
+    info = runner.load_finished([row], ablation.RESULTS)[row][seed][1]
     (dest / "run.json").write_text(
         json.dumps(
             {
@@ -174,7 +173,7 @@ def train_variant(variant, seed, tag, start, pretrained=None, log=print):
 def aggregate():
     """Summary of every scored model (also written to summary.{json,md})."""
     names = {**ABLATION_POINTS, **VARIANTS}
-    loaded = load_finished(names, RESULTS)
+    loaded = runner.load_finished(names, RESULTS)
     ref = loaded.get(REFERENCE, {})
     summary = {
         "description": (
@@ -192,7 +191,7 @@ def aggregate():
         if seeds:
             # Re-scored ablation models have no real validation lists.
             entry["eer"] = {
-                lst: _stats(
+                lst: describe(
                     [
                         r["lists"][lst]["cosine"]["eer"]
                         for r, _ in seeds.values()
@@ -201,20 +200,20 @@ def aggregate():
                 )
                 for lst in LISTS
             }
-            entry["gap"] = _stats(
+            entry["gap"] = describe(
                 [r["emotion_gap"]["cosine"] for r, _ in seeds.values()]
             )
-            entry["probe_accuracy"] = _stats(
+            entry["probe_accuracy"] = describe(
                 [
                     (r.get("leakage_probe") or {}).get("accuracy")
                     for r, _ in seeds.values()
                 ]
             )
-            entry["best_valid_eer"] = _stats(
+            entry["best_valid_eer"] = describe(
                 [min(i["valid_eer_per_epoch"]) for _, i in seeds.values()]
             )
             entry["change_vs_reference"] = {
-                lst: _stats(
+                lst: describe(
                     [
                         100
                         * (
@@ -320,7 +319,7 @@ def render(summary):
             "",
             *forgetting_lines(summary["forgetting"]),
             "",
-            "Commands: `python benchmarks/tuning.py [--pretrained_path "
+            "Commands: `python -m benchmarks.tuning [--pretrained_path "
             "DIR]` (re-scores the ablation's models, then trains "
             "`benchmarks/tuning/<variant>.yaml --seed=S`; the stage-1 "
             "model of each run is in its `run.json`).",
@@ -331,47 +330,51 @@ def render(summary):
 
 def forgetting_lines(rules):
     """Markdown of the §4 rules' outcome."""
-    lines = [
+    head = [
+        "remedy", "seeds", "real merged (points)", "sim. merged (%)",
+        "score", "qualifies",
+    ]  # fmt: skip
+    body = [
+        [
+            f"`{name}`",
+            len(r["seeds"]),
+            f"{r['real_merged_change_points']:+.2f}",
+            f"{r['sim_merged_change_percent']:+.1f}",
+            f"{r['score']:.2f}",
+            "yes" if r["qualifies"] else "no",
+        ]
+        for name, r in rules["remedies"].items()
+    ]
+    pairs = rules["rehearsal_pairs"]
+    return [
         "Remedies against forgetting the real voices (tuning.md §4), paired "
         f"with `{NO_REMEDY}` by seed:",
         "",
-        "| remedy | seeds | real merged (points) | sim. merged (%) | score "
-        "| qualifies |",
-        "|---|---|---|---|---|---|",
-    ]
-    for name, r in rules["remedies"].items():
-        lines.append(
-            f"| `{name}` | {len(r['seeds'])} | "
-            f"{r['real_merged_change_points']:+.2f} | "
-            f"{r['sim_merged_change_percent']:+.1f} | {r['score']:.2f} | "
-            f"{'yes' if r['qualifies'] else 'no'} |"
-        )
-    pairs = rules["rehearsal_pairs"]
-    lines += [
+        *markdown_table(head, body),
         "",
         f"Chosen: `{rules['chosen']}`. Rehearsed rows paired "
         f"(`rehearsal_pairs` vs `{REFERENCE}`): lower score on "
         f"{pairs['lower_on']} of {len(pairs['seeds'])} seeds -> "
         f"{'paired' if pairs['adopted'] else 'skipped (AAM only)'}.",
     ]
-    return lines
 
 
 def table(summary):
     """Markdown table lines of a tuning summary."""
-    n_cells = len(LISTS) + 1 + len(CHANGE_LISTS) + 1  # EERs, gap, Δs, probe
-    lines = [
-        "| Row / variant | setting | seeds | "
-        + " | ".join(f"{lst} EER" for lst in LISTS)
-        + " | gap (cross − neutral) | "
-        + " | ".join(f"{lst} vs defaults (%)" for lst in CHANGE_LISTS)
-        + " | emotion-probe acc. |",
-        "|---|---|---|" + "---|" * n_cells,
+    head = [
+        "Row / variant",
+        "setting",
+        "seeds",
+        *(f"{lst} EER" for lst in LISTS),
+        "gap (cross − neutral)",
+        *(f"{lst} vs defaults (%)" for lst in CHANGE_LISTS),
+        "emotion-probe acc.",
     ]
+    body = []
     for name, entry in summary["rows"].items():
-        head = f"| `{name}` | {entry['what']} | {entry['n_seeds']} |"
+        row = [f"`{name}`", entry["what"], entry["n_seeds"]]
         if not entry["n_seeds"]:
-            lines.append(head + " – |" * n_cells)
+            body.append(row + ["–"] * (len(head) - len(row)))
             continue
         cells = [fmt(entry["eer"][lst]) for lst in LISTS]
         cells.append(fmt(entry["gap"], sign=True))
@@ -384,8 +387,8 @@ def table(summary):
             else:
                 cells.append("–")
         cells.append(fmt(entry["probe_accuracy"], 3))
-        lines.append(head + " " + " | ".join(cells) + " |")
-    return lines
+        body.append(row + cells)
+    return markdown_table(head, body)
 
 
 def main(argv=None):
@@ -407,7 +410,7 @@ def main(argv=None):
         return 2
     summary_files = [RESULTS / "summary.json", RESULTS / "summary.md"]
 
-    finished = load_finished(list(ABLATION_POINTS))
+    finished = runner.load_finished(list(ABLATION_POINTS), ablation.RESULTS)
     for row, runs in finished.items():
         for seed in sorted(runs):
             if rescore(row, seed, log):
@@ -424,29 +427,23 @@ def main(argv=None):
         for v in variants
         if not (RESULTS / v / f"seed{s}" / "run.json").is_file()
     ]
-    start, failed = time.time(), []
-    commit = threading.Lock()
+    start = time.time()
 
-    def one(i, variant, seed):
+    def train(i, variant, seed):
         tag = f"[{i}/{len(todo)}] {variant} seed {seed}"
-        if not train_variant(
+        return train_variant(
             variant, seed, tag, start, args.pretrained_path, log
-        ):
-            failed.append((variant, seed))
-            return
-        with commit:
-            aggregate()
-            git_commit_paths(
-                [RESULTS / variant / f"seed{seed}", *summary_files],
-                f"benchmarks: tuning {variant} seed {seed} (simulated data)",
-                log,
-            )
+        )
 
-    # Lanes: runs side by side (give each one thread: OMP_NUM_THREADS=1).
-    with ThreadPoolExecutor(max_workers=args.lanes) as pool:
-        jobs = [pool.submit(one, i, *job) for i, job in enumerate(todo, 1)]
-    for job in jobs:
-        job.result()  # an error in a lane is raised here
+    def finish(variant, seed):
+        aggregate()
+        git_commit_paths(
+            [RESULTS / variant / f"seed{seed}", *summary_files],
+            f"benchmarks: tuning {variant} seed {seed} (simulated data)",
+            log,
+        )
+
+    failed = run_lanes(todo, args.lanes, train, finish)
     print(aggregate()[1], flush=True)
     log(f"tuning pass over: {len(todo) - len(failed)} trained, failed {failed}")
     return 1 if failed else 0

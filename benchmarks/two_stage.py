@@ -23,7 +23,7 @@ each stage from the runs' logs. Writes ``benchmarks/results/two_stage.json``.
 
 Usage::
 
-    python benchmarks/two_stage.py [--seed 1986]
+    python -m benchmarks.two_stage [--seed 1986]
 
 Authors: speechbrain-emoinv contributors
 """
@@ -36,7 +36,8 @@ import sys
 from pathlib import Path
 
 import torch
-from ablation import stage1_model
+
+from benchmarks.runner import stage1_model
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "benchmarks" / "results" / "two_stage.json"

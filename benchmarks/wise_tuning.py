@@ -16,7 +16,7 @@ score is lower) against stage 1.
 
 Usage::
 
-    python benchmarks/wise_tuning.py --variant no_rehearsal --seeds 1,2,3
+    python -m benchmarks.wise_tuning --variant no_rehearsal --seeds 1,2,3
 
 Authors: speechbrain-emoinv contributors
 """

@@ -92,7 +92,7 @@ def check_trials(scores, labels):
     return scores, labels
 
 
-def operating_points(scores, labels):
+def operating_points(scores, labels, weights=None):
     """All operating points that a threshold on the scores can reach.
 
     One sort, then cumulative counts at the end of each group of equal
@@ -104,6 +104,9 @@ def operating_points(scores, labels):
         Scores, one per trial.
     labels : array-like
         1 for target, 0 for non-target trials.
+    weights : array-like or None
+        Non-negative weight of each trial: a trial of weight ``w`` counts
+        as ``w`` copies of it (weight 0: left out). None: all 1.
 
     Returns
     -------
@@ -119,27 +122,49 @@ def operating_points(scores, labels):
     >>> t, pm, pf = operating_points([0.1, 0.5, 0.5, 0.9], [0, 1, 0, 1])
     >>> t.tolist(), pm.tolist(), pf.tolist()
     ([0.1, 0.5, 0.9], [0.0, 0.5, 1.0], [0.5, 0.0, 0.0])
+    >>> t, pm, pf = operating_points([0.1, 0.5, 0.9], [0, 1, 1], [2, 3, 0])
+    >>> t.tolist(), pm.tolist(), pf.tolist()
+    ([0.1, 0.5], [0.0, 1.0], [0.0, 0.0])
     """
-    return _sorted_points(*check_trials(scores, labels))
+    if weights is None:
+        return _sorted_points(*check_trials(scores, labels))
+    weights = _as_numpy(weights, "weights").astype(np.float64)
+    scores, labels = _as_numpy(scores, "scores"), _as_numpy(labels, "labels")
+    if weights.shape != scores.shape:
+        raise ValueError(
+            f"{weights.size} weights but {scores.size} scores: one per trial"
+        )
+    if not (np.isfinite(weights).all() and (weights >= 0).all()):
+        raise ValueError("weights must be finite and non-negative")
+    keep = weights > 0
+    scores, labels = check_trials(scores[keep], labels[keep])
+    return _sorted_points(scores, labels, weights[keep])
 
 
-def _sorted_points(scores, labels):
+def _sorted_points(scores, labels, weights=None):
     """``operating_points`` on already validated numpy arrays."""
     order = np.argsort(scores)
     sorted_scores = scores[order]
-    # int32 counts halve the memory; fine below 2^31 trials.
-    count_dtype = np.int32 if scores.size < 2**31 else np.int64
-    cum_pos = np.cumsum(labels[order], dtype=count_dtype)
+    if weights is None:
+        # int32 counts halve the memory; fine below 2^31 trials.
+        count_dtype = np.int32 if scores.size < 2**31 else np.int64
+        cum_pos = np.cumsum(labels[order], dtype=count_dtype)
+    else:
+        cum_weight = np.cumsum(weights[order])
+        cum_pos = np.cumsum(np.where(labels[order], weights[order], 0.0))
     del order
     # Last index of each run of equal scores: a threshold cannot split it.
     last = np.flatnonzero(sorted_scores[1:] != sorted_scores[:-1])
     last = np.append(last, scores.size - 1)
     thresholds = sorted_scores[last]
     del sorted_scores
-    n_pos = int(cum_pos[-1])
-    n_neg = scores.size - n_pos
+    if weights is None:
+        n_pos, n_all, rejected = int(cum_pos[-1]), scores.size, last + 1
+    else:
+        n_pos, n_all, rejected = cum_pos[-1], cum_weight[-1], cum_weight[last]
+    n_neg = n_all - n_pos
     pos_rejected = cum_pos[last]
-    neg_rejected = (last + 1) - pos_rejected
+    neg_rejected = rejected - pos_rejected
     p_miss = pos_rejected / n_pos
     p_fa = (n_neg - neg_rejected) / n_neg
     return thresholds, p_miss, p_fa
@@ -218,13 +243,17 @@ def _normalised_cost(p_miss, p_fa, p_target, c_miss, c_fa):
     return c_det / min(c_miss * p_target, c_fa * (1 - p_target))
 
 
-def compute_eer(scores, labels):
+def compute_eer(scores, labels, weights=None):
     """Equal error rate, O(N log N), exact with tied scores.
 
     Arguments
     ---------
     scores, labels : array-like
         Trials, as in ``check_trials``.
+    weights : array-like or None
+        Non-negative weight of each trial, as in ``operating_points``: a
+        trial of weight ``w`` counts as ``w`` copies (the paired
+        bootstrap's speaker draws). None: all 1.
 
     Returns
     -------
@@ -239,8 +268,12 @@ def compute_eer(scores, labels):
     (0.0, 0.4)
     >>> compute_eer([0.5] * 4, [1, 0, 1, 0])[0]
     0.5
+    >>> compute_eer([0.1, 0.4, 0.35, 0.8], [0, 0, 1, 1])
+    (0.5, 0.35)
+    >>> compute_eer([0.1, 0.4, 0.35, 0.8], [0, 0, 1, 1], [1, 0, 1, 1])
+    (0.0, 0.1)
     """
-    return eer_from_points(*operating_points(scores, labels))
+    return eer_from_points(*operating_points(scores, labels, weights))
 
 
 def compute_min_dcf(scores, labels, p_target=0.01, c_miss=1.0, c_fa=1.0):

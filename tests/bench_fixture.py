@@ -14,9 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-from ablation import NORMS, REAL_LISTS, ROWS, SIM_LISTS  # noqa: E402
-from tuning import VARIANTS  # noqa: E402
+from benchmarks.ablation import NORMS, REAL_LISTS, ROWS, SIM_LISTS
+from benchmarks.tuning import VARIANTS
 
 NAMES = ROWS + list(VARIANTS)
 EMOTIONS = ["angry", "neutral", "sad"]

@@ -8,12 +8,10 @@ One ONNX export of the toy model serves the module (about 8 s).
 import importlib.util
 import json
 import shutil
-import sys
 
 import numpy as np
 import pytest
 import torch
-from recipe_utils import ROOT
 
 from speechbrain_emoinv.cli import embed, evaluate, verify
 from speechbrain_emoinv.evaluation import embedding as emb_mod
@@ -128,8 +126,7 @@ def test_auto_falls_back_with_a_note(toy, tmp_path, capsys, monkeypatch):
 def test_int8_scores_close_to_float(toy, tmp_path):
     """bench_cost's dynamic int8 file, run by the tools as embedding.onnx:
     the same trials score close to the float file's."""
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    from bench_cost import quantize_int8
+    from benchmarks.bench_cost import quantize_int8
 
     data, model, _ = toy
     int8 = tmp_path / "int8"

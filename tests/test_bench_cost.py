@@ -5,15 +5,11 @@ are timed by the benchmark itself; parity and int8 are tested in
 test_export_formats.py and test_backends.py)."""
 
 import argparse
-import sys
 
 import pytest
-from recipe_utils import ROOT
 
+from benchmarks import bench_cost
 from speechbrain_emoinv.evaluation.toy import make_toy_model
-
-sys.path.insert(0, str(ROOT / "benchmarks"))
-import bench_cost  # noqa: E402
 
 # Seconds of wall time per second of audio of each stand-in backend.
 RTF = {"pytorch": 0.02, "torchscript": 0.015, "onnx": 0.005, "onnx_int8": 0.03}

@@ -1,11 +1,11 @@
 """Smoke and known-answer tests of the benchmark scripts.
 
-``benchmarks/ablation.py`` and ``benchmarks/tuning.py`` run their real main
+``benchmarks.ablation`` and ``benchmarks.tuning`` run their real main
 loops in a temporary root whose ``.venv/bin/python`` is a stand-in recipe
 (``bench_fixture.py``: made-up numbers and trials keyed by run and seed), so
 the commands, the copying of outputs, resuming, retrying, aggregation, the
 paired bootstrap and the tables are exercised without training; git
-commits are recorded instead of made. ``make_results_section.py`` then
+commits are recorded instead of made. ``benchmarks.make_results_section`` then
 writes README's summary and docs/results.md, compared with
 ``tests/data/results_section.md`` and ``tests/data/results_page.md``
 (regenerate them with ``EMOINV_UPDATE_EXPECTED=1`` and read the diff).
@@ -27,13 +27,16 @@ import pytest
 import torch
 from bench_fixture import fake_eer, fake_trials
 from recipe_utils import ROOT
-from speechbrain.utils.metric_stats import EER
 
-sys.path.insert(0, str(ROOT / "benchmarks"))
-import ablation  # noqa: E402
-import keep_voices  # noqa: E402
-import make_results_section as section  # noqa: E402
-import tuning  # noqa: E402
+from benchmarks import (
+    ablation,
+    keep_voices,
+    make_results_section as section,
+    report,
+    runner,
+    stats,
+    tuning,
+)
 
 EXPECTED = ROOT / "tests" / "data"
 
@@ -44,7 +47,11 @@ def bench(tmp_path, monkeypatch):
     python = tmp_path / ".venv" / "bin" / "python"
     python.parent.mkdir(parents=True)
     fake = ROOT / "tests" / "bench_fixture.py"
-    python.write_text(f'#!/bin/sh\nexec "{sys.executable}" "{fake}" "$@"\n')
+    # bench_fixture imports ``benchmarks`` from the repository root.
+    python.write_text(
+        f'#!/bin/sh\nPYTHONPATH="{ROOT}${{PYTHONPATH:+:$PYTHONPATH}}" '
+        f'exec "{sys.executable}" "{fake}" "$@"\n'
+    )
     python.chmod(python.stat().st_mode | stat.S_IEXEC)
     results = tmp_path / "benchmarks" / "results"
     results.mkdir(parents=True)
@@ -52,6 +59,7 @@ def bench(tmp_path, monkeypatch):
     for name in ("cost.json", "reference_resemblyzer.json"):
         shutil.copy(ROOT / "tests" / "data" / "bench" / name, results / name)
     monkeypatch.setattr(ablation, "ROOT", tmp_path)
+    monkeypatch.setattr(runner, "ROOT", tmp_path)  # the recipe's cwd
     monkeypatch.setattr(ablation, "RESULTS", results / "ablation")
     monkeypatch.setattr(ablation, "RUNS", tmp_path / "results" / "ablation")
     monkeypatch.setattr(ablation, "N_BOOT", 200)  # 2000 in the benchmark
@@ -69,7 +77,7 @@ def bench(tmp_path, monkeypatch):
         return True
 
     monkeypatch.setattr(ablation, "git_commit_paths", record)
-    monkeypatch.setattr(ablation, "hardware", lambda: "2 CPU cores (test)")
+    monkeypatch.setattr(runner, "hardware", lambda: "2 CPU cores (test)")
     monkeypatch.setattr(tuning, "git_commit_paths", record)
     return tmp_path, commits
 
@@ -268,55 +276,34 @@ def test_bad_names_and_lock(bench, capsys):
     with pytest.raises(SystemExit, match="^2$"):
         tuning.main(["--variants", "nosuch"])
     assert "unknown variant nosuch" in capsys.readouterr().err
-    # A live ablation.py holds the lock; once it is gone the lock is stale.
+    # A live pass holds the lock, run as a module or (older checkouts) as
+    # a script; once it is gone the lock is stale.
     lock = root / "results" / "ablation" / "ablation.pid"
     lock.parent.mkdir(parents=True)
-    holder = subprocess.Popen(
-        [sys.executable, "-c", "import time; time.sleep(60)", "ablation.py"]
-    )
-    try:
-        cmdline = Path(f"/proc/{holder.pid}/cmdline")
-        while b"ablation.py" not in cmdline.read_bytes():  # until exec'd
-            time.sleep(0.01)
-        lock.write_text(str(holder.pid))
-        assert not ablation.acquire_lock(lock, log=print)
-        assert (
-            f"another ablation.py (pid {holder.pid})" in capsys.readouterr().out
+    for how in ("benchmarks.ablation", "benchmarks/ablation.py"):
+        holder = subprocess.Popen(
+            [sys.executable, "-c", "import time; time.sleep(60)", how]
         )
-    finally:
-        holder.kill()
-        holder.wait()
+        try:
+            cmdline = Path(f"/proc/{holder.pid}/cmdline")
+            while how.encode() not in cmdline.read_bytes():  # until exec'd
+                time.sleep(0.01)
+            lock.write_text(str(holder.pid))
+            assert not ablation.acquire_lock(lock, log=print)
+            out = capsys.readouterr().out
+            assert f"another ablation.py (pid {holder.pid})" in out
+        finally:
+            holder.kill()
+            holder.wait()
     assert ablation.acquire_lock(lock, log=print)
     assert lock.read_text() == str(os.getpid())
     assert ablation.main(["--seeds", "1", "--rows", "baseline"]) == 0
 
 
-def test_weighted_eer_is_speechbrains_eer_and_counts_copies():
-    rng = np.random.default_rng(3)
-    for n in (7, 40, 301):
-        # Rounded scores: ties between and within the classes.
-        scores = np.round(rng.normal(size=n), 1)
-        labels = rng.random(n) < 0.4
-        labels[:2] = True, False
-        sb_eer, _ = EER(
-            torch.tensor(scores[labels]), torch.tensor(scores[~labels])
-        )
-        assert ablation.weighted_eer(scores, labels) == pytest.approx(
-            100 * sb_eer, abs=1e-4
-        )
-        weights = rng.integers(0, 4, size=n)
-        weights[:2] = 1
-        assert ablation.weighted_eer(scores, labels, weights) == pytest.approx(
-            ablation.weighted_eer(
-                np.repeat(scores, weights), np.repeat(labels, weights)
-            )
-        )
-
-
 def test_benchmark_doctests():
-    # pytest collects doctests under speechbrain_emoinv/ only.
-    assert doctest.testmod(ablation).failed == 0
-    assert doctest.testmod(keep_voices).failed == 0
+    # pytest collects doctests under speechbrain_emoinv/ and tools/ only.
+    for module in (ablation, keep_voices, report, runner, stats):
+        assert doctest.testmod(module).failed == 0, module.__name__
 
 
 def write_runs(results, row, trials_by_seed):
@@ -340,7 +327,9 @@ def test_paired_bootstrap_known_answers(tmp_path, monkeypatch):
     write_runs(tmp_path, "same", {1: (25, 5), 2: (12.5, 5), 3: (30, 5)})
     # A draw weights each trial by its ENROLMENT speaker's count, so the
     # EER is the count-weighted mean of the speakers' error fractions.
-    eers, _ = ablation.run_eers(tmp_path / "base/seed1/scores.npz", "merged")
+    eers, _ = stats.run_eers(
+        tmp_path / "base/seed1/scores.npz", "merged", 200, ablation.BOOT_SEED
+    )
     draws = np.random.default_rng(ablation.BOOT_SEED).integers(4, size=(200, 4))
     counts = np.array([np.bincount(d, minlength=4) for d in draws])
     errors = np.array([35, 45, 55, 65]) / 200
@@ -417,8 +406,7 @@ def test_verdict_pending_with_one_seed():
 def test_two_stage_untrained_floor(tmp_path, monkeypatch):
     """The floor row: same architecture, fresh random weights (not the
     trained ones), seeded, scored on both corpora, computed once."""
-    import two_stage
-
+    from benchmarks import two_stage
     from speechbrain_emoinv.evaluation.toy import make_toy_data, make_toy_model
     from speechbrain_emoinv.pretrained import CKPT_FILE as CKPT
 

@@ -2,14 +2,11 @@
 
 import json
 import shutil
-import sys
 
 import numpy as np
 import pytest
-from recipe_utils import ROOT
 
-sys.path.insert(0, str(ROOT / "benchmarks"))
-import dose  # noqa: E402
+from benchmarks import dose
 
 
 def test_dprime_known_answer():
@@ -104,7 +101,7 @@ def _run(sim, real):
 
 
 def test_forgetting_rules_of_tuning_section_4():
-    import tuning
+    from benchmarks import tuning
 
     base = {s: _run(12.0, 26.0) for s in (1, 2, 3)}
     loaded = {

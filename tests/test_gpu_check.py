@@ -5,20 +5,15 @@ machine, then every run of the check on it, with the recipe's objects."""
 import csv
 import doctest
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import soundfile as sf
 import torch
-from recipe_utils import ROOT
 
+from benchmarks import gpu_check, gpu_pack
 from speechbrain_emoinv.evaluation.toy import make_toy_data
-
-sys.path.insert(0, str(ROOT / "benchmarks"))
-import gpu_check  # noqa: E402
-import gpu_pack  # noqa: E402
 
 
 def _material(folder):

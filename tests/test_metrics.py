@@ -161,3 +161,31 @@ def test_float32_large_ties_fast():
 def test_bad_input(scores, labels, match):
     with pytest.raises(ValueError, match=match):
         compute_eer(scores, labels)
+
+
+@pytest.mark.parametrize("seed,decimals", [(5, None), (6, 1), (7, 0)])
+def test_weighted_eer_counts_copies(seed, decimals):
+    """Weight 1 everywhere is no weight; integer weights are copies of the
+    trials (weight 0: the trial left out), tied scores included."""
+    scores, labels = make_data(60, 140, seed, decimals)
+    assert compute_eer(scores, labels, np.ones(scores.size)) == compute_eer(
+        scores, labels
+    )
+    weights = np.random.default_rng(seed).integers(0, 4, size=scores.size)
+    copies = compute_eer(np.repeat(scores, weights), np.repeat(labels, weights))
+    assert compute_eer(scores, labels, weights) == pytest.approx(copies)
+    assert compute_eer(scores, labels, weights)[1] == copies[1]
+
+
+@pytest.mark.parametrize(
+    "weights,match",
+    [
+        ([1, 1], "2 weights but 3 scores"),
+        ([1, -1, 1], "non-negative"),
+        ([1, np.nan, 1], "finite"),
+        ([1, 0, 0], "all 1 trials are non-target"),
+    ],
+)
+def test_bad_weights(weights, match):
+    with pytest.raises(ValueError, match=match):
+        compute_eer([0.1, 0.5, 0.9], [0, 1, 1], weights)

@@ -1,6 +1,6 @@
 """The upstream-shaped recipes of ``recipes/<Dataset>/SpeakerRec/`` run row
 by row from ``tests/recipes/*.csv`` (SpeechBrain's recipe-test format) on
-the fake corpora of ``tests/samples/`` (``tools/make_test_samples.py``):
+the fake corpora of ``tests/samples/`` (``tests/make_test_samples.py``):
 preparation, a tiny training run, export and evaluation. The corpus is
 never written to; one row also runs inside a scratch SpeechBrain-style tree
 the way SpeechBrain's own recipe-test runner runs it.
@@ -175,13 +175,12 @@ def test_rows_complete():
 def test_flattened_hparams_in_sync():
     """Each recipe YAML is what tools/flatten_hparams.py makes of its
     source, and loads to the same values as the source with its base."""
-    sys.path.insert(0, str(ROOT / "tools"))
-    import flatten_hparams
+    from tools import flatten_hparams
 
     for source, target in flatten_hparams.RECIPES.items():
         text = (ROOT / target).read_text(encoding="utf-8")
         assert text == flatten_hparams.flatten(source), (
-            f"{target} is stale: run python tools/flatten_hparams.py"
+            f"{target} is stale: run python -m tools.flatten_hparams"
         )
         overrides = {"data_folder": "/corpus", "out_n_neurons": 3}
         want, _ = load_config(ROOT / source, overrides)

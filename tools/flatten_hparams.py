@@ -9,8 +9,8 @@ whole, so each recipe folder holds the merged file, generated here;
 
 Usage::
 
-    python tools/flatten_hparams.py          # (re)write every recipe YAML
-    python tools/flatten_hparams.py --check  # exit 1 if one is stale
+    python -m tools.flatten_hparams          # (re)write every recipe YAML
+    python -m tools.flatten_hparams --check  # exit 1 if one is stale
 
 Authors
  * speechbrain-emoinv contributors 2026
@@ -21,12 +21,11 @@ import io
 import sys
 from pathlib import Path
 
+from ruamel.yaml import YAML
+
+from speechbrain_emoinv.config import merged_tree
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from ruamel.yaml import YAML  # noqa: E402
-
-from speechbrain_emoinv.config import merged_tree  # noqa: E402
 
 # Source config -> generated recipe hparams.
 RECIPES = {
@@ -118,7 +117,7 @@ def main(argv=None):
         print(target)
     if stale:
         print(
-            "stale (run python tools/flatten_hparams.py): " + ", ".join(stale),
+            "stale (run python -m tools.flatten_hparams): " + ", ".join(stale),
             file=sys.stderr,
         )
         return 1

@@ -22,7 +22,7 @@ decision to ``speechbrain_emoinv/data/fotaq_voices.json`` (read by
 Run (needs ``.venv-resemblyzer``, see ``benchmarks/reference_resemblyzer.py``
 for its two-line setup)::
 
-    .venv-resemblyzer/bin/python tools/fotaq_voices.py
+    .venv-resemblyzer/bin/python -m tools.fotaq_voices
 
 Authors: speechbrain-emoinv contributors
 """
@@ -35,11 +35,11 @@ from pathlib import Path
 
 import numpy as np
 import soundfile as sf
-import voice_calibration as vc  # also puts the repository on sys.path
 from scipy.signal import resample_poly
 
 from speechbrain_emoinv.data import prepare_fotaq
 from speechbrain_emoinv.data.prepared_folder import spread
+from tools import voice_calibration as vc
 
 
 def main():

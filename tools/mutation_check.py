@@ -226,6 +226,13 @@ MUTANTS = [
         ("tests/test_metrics.py",),
     ),
     Mutant(
+        "eer_weights_ignored",
+        "speechbrain_emoinv/metrics.py",
+        "    return _sorted_points(scores, labels, weights[keep])\n",
+        "    return _sorted_points(scores, labels)\n",
+        ("tests/test_metrics.py",),
+    ),
+    Mutant(
         "test_index_shifted",
         "speechbrain_emoinv/scoring.py",
         "            b = emb.index_select(0, test_idx[sl])\n",

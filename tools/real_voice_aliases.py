@@ -21,7 +21,7 @@ decision is made once and committed to
 Run after a ``prepare_real`` of every source (``sources=None``, also those
 stage 1 leaves out; needs ``.venv-resemblyzer``)::
 
-    .venv-resemblyzer/bin/python tools/real_voice_aliases.py --data DIR
+    .venv-resemblyzer/bin/python -m tools.real_voice_aliases --data DIR
 
 Authors: speechbrain-emoinv contributors
 """
@@ -32,11 +32,11 @@ from pathlib import Path
 
 import numpy as np
 import soundfile as sf
-import voice_calibration as vc  # also puts the repository on sys.path
 
 from speechbrain_emoinv.data.manifest import read_manifest
 from speechbrain_emoinv.data.prepare_real import ALIASES_FILE, SOURCES
 from speechbrain_emoinv.data.prepared_folder import spread
+from tools import voice_calibration as vc
 
 
 def merge_voices(pairs, threshold, sources=tuple(SOURCES)):

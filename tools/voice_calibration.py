@@ -9,14 +9,13 @@ Authors: speechbrain-emoinv contributors
 """
 
 import argparse
-import sys
 from pathlib import Path
 
 import numpy as np
 
+# The scripts run from a checkout (``python -m tools.<script>`` from its
+# root, which puts the package on the path), not an installed package.
 ROOT = Path(__file__).resolve().parents[1]
-# The scripts run from a checkout, not an installed package.
-sys.path.insert(0, str(ROOT))
 
 
 def calibration_parser(description, data, clips):

@@ -7,20 +7,18 @@ build.
 
 Usage::
 
-    python tools/make_test_samples.py
+    python tests/make_test_samples.py
 
 Authors
  * speechbrain-emoinv contributors 2026
 """
 
 import shutil
-import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests"))
+from test_recipes_corpora import BUILDERS, SAMPLES
 
-from test_recipes_corpora import BUILDERS, SAMPLES  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def main():
