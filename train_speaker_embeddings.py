@@ -221,7 +221,7 @@ class EmoInvBrain(sb.core.Brain):
         """DDP on CPU: SpeechBrain 1.1.2 converts BatchNorm to SyncBatchNorm
         for every DDP run, which PyTorch supports on GPUs only. (A private
         Brain method, checked against speechbrain==1.1.2 by
-        tests/test_pipelines.py::test_private_speechbrain_names_exist.)"""
+        tests/unit/test_pipelines.py::test_private_speechbrain_names_exist.)"""
         if not (self.distributed_launch and self.device_type == "cpu"):
             return super()._wrap_distributed()
         for name, module in self.modules.items():

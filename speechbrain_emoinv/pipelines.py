@@ -320,7 +320,7 @@ def restart_file_readers(augmenter, seed, batch_size):
     and the iterators ``noise_data`` (AddNoise) and ``rir_data``
     (AddReverb) are attributes of their 1.1.2 code, checked against
     speechbrain==1.1.2 (the pinned version) by
-    ``tests/test_pipelines.py::test_file_readers_of_the_pinned_speechbrain``.
+    ``tests/unit/test_pipelines.py::test_file_readers_of_the_pinned_speechbrain``.
     """
     for name, aug in augmenter.augmentations.items():
         if getattr(aug, "csv_file", None) is None:

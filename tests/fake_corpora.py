@@ -15,6 +15,8 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
+from speechbrain_emoinv.data.manifest import FIELDS, write_manifest
+
 
 def _write(path, x, sr, channels):
     """Writes ``x`` as 16-bit PCM; extra channels differ from the first
@@ -250,3 +252,64 @@ def make_voxceleb(root):
         "1 id10005/vidA/00002.wav id10005/vidB/00001.wav\n"
     )
     return expected
+
+
+# The sample corpora of tests/samples/<Dataset>/ (tests/make_test_samples.py)
+SAMPLES = Path(__file__).resolve().parent / "samples"
+
+
+def build_esd(root):
+    """ESD with 6 speakers."""
+    make_esd(root, ("0001", "0011", "0012", "0013", "0014", "0015"))
+
+
+def build_cremad(root):
+    """CREMA-D with 6 actors."""
+    make_cremad(root, ("1001", "1002", "1003", "1004", "1005", "1006"))
+
+
+def build_ravdess(root):
+    """RAVDESS with 6 actors."""
+    make_ravdess(root, ("01", "02", "03", "04", "05", "06"))
+
+
+def build_dusha(root):
+    """Dusha (JSONL markup), 5 training speakers, every sentence read
+    twice (neutral target trials need two sentences)."""
+    make_dusha(
+        root, tsv_test=False, train_speakers=("s1", "s2", "s3", "s6", "s7"),
+        takes=2,
+    )  # fmt: skip
+
+
+BUILDERS = {
+    "ESD": build_esd,
+    "CREMA-D": build_cremad,
+    "RAVDESS": build_ravdess,
+    "Dusha": build_dusha,
+    "VoxCeleb": make_voxceleb,
+}
+
+
+def voice_manifest(tmp_path, n=3):
+    """``train.csv`` of ``n`` one-second voices of two speakers in
+    ``tmp_path``; returns its rows."""
+    rows = []
+    for i in range(n):
+        wav = tmp_path / f"u{i}.wav"
+        voice(wav, speaker=i % 2, seconds=1.0)
+        rows.append(
+            dict(
+                dict.fromkeys(FIELDS, ""),
+                ID=f"u{i}",
+                duration=1.0,
+                wav=str(wav),
+                start=0,
+                stop=16000,
+                spk_id=f"s{i % 2}",
+                emotion="neutral",
+                simulated=0,
+            )
+        )
+    write_manifest(rows, tmp_path / "train.csv")
+    return rows

@@ -2,7 +2,7 @@
 """Writes ``tests/samples/<Dataset>/``: the tiny fake corpora on which the
 rows of ``tests/recipes/<Dataset>.csv`` run (as SpeechBrain's recipe tests
 run on ``tests/samples``). Tones, not speech; deterministic, so
-``tests/test_recipes_corpora.py`` checks the committed copy against a fresh
+``tests/integration/test_recipes_corpora.py`` checks the committed copy against a fresh
 build.
 
 Usage::
@@ -16,7 +16,7 @@ Authors
 import shutil
 from pathlib import Path
 
-from test_recipes_corpora import BUILDERS, SAMPLES
+from fake_corpora import BUILDERS, SAMPLES
 
 ROOT = Path(__file__).resolve().parents[1]
 

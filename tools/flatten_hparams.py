@@ -5,7 +5,7 @@ Our configs share one file: ``hparams/recipes/<Dataset>.yaml`` lists only
 what differs from ``hparams/emoinv.yaml`` (``base:``, see
 ``speechbrain_emoinv/config.py``). A SpeechBrain user reads a recipe's YAML
 whole, so each recipe folder holds the merged file, generated here;
-``tests/test_recipes_corpora.py`` fails when one is stale.
+``tests/integration/test_recipes_corpora.py`` fails when one is stale.
 
 Usage::
 

@@ -60,21 +60,21 @@ MUTANTS = [
         "                    module, find_unused_parameters=self.find_unused"
         "_parameters\n                )\n",
         "                pass  # each process trains alone\n",
-        ("tests/test_recipe.py::test_ddp_two_processes_match_one",),
+        ("tests/integration/test_recipe.py::test_ddp_two_processes_match_one",),
     ),
     Mutant(
         "copypaste_skipped",
         RECIPE,
         "            clean, clean_lens = self.hparams.copypaste(*base, *partner)\n",
         "            clean, clean_lens = base\n",
-        ("tests/test_recipe_wiring.py",),
+        ("tests/integration/test_recipe_wiring.py",),
     ),
     Mutant(
         "copypaste_partners_rolled",
         RECIPE,
         "twin, partner = batch.twin_sig, batch.partner_sig\n",
         "twin, partner = batch.twin_sig, [x.roll(1, 0) for x in batch.partner_sig]\n",
-        ("tests/test_recipe_wiring.py",),
+        ("tests/integration/test_recipe_wiring.py",),
     ),
     Mutant(
         "masking_on_anchors",
@@ -85,7 +85,7 @@ MUTANTS = [
         "                feats[:n_anchor], clean, clean_lens, lens[parallel]\n"
         "            )\n"
         "            feats = torch.cat([masked, feats[n_anchor:]])\n",
-        ("tests/test_recipe_wiring.py",),
+        ("tests/integration/test_recipe_wiring.py",),
     ),
     Mutant(
         "em_on_augmented_waveform",
@@ -93,7 +93,7 @@ MUTANTS = [
         "                feats[parallel], clean, clean_lens, lens[parallel]\n",
         "                feats[parallel], wavs[parallel], lens[parallel], "
         "lens[parallel]\n",
-        ("tests/test_recipe_wiring.py",),
+        ("tests/integration/test_recipe_wiring.py",),
     ),
     Mutant(
         "augment_anchors_only",
@@ -102,21 +102,21 @@ MUTANTS = [
         "            aug, aug_lens = self.hparams.wav_augment("
         "wavs[:n_anchor], lens[:n_anchor])\n"
         "            wavs = torch.cat([aug, wavs[n_anchor:, : aug.shape[1]]])\n",
-        ("tests/test_recipe_wiring.py",),
+        ("tests/integration/test_recipe_wiring.py",),
     ),
     Mutant(
         "shared_crop_ignored",
         RECIPE,
         "base = twin if self.hparams.independent_crop else (wavs, lens)",
         "base = twin",
-        ("tests/test_recipe_wiring.py",),
+        ("tests/integration/test_recipe_wiring.py",),
     ),
     Mutant(
         "pair_targets_misaligned",
         RECIPE,
         "            spk = torch.cat([spk, spk])\n",
         "            spk = torch.cat([spk, spk.roll(1, 0)])\n",
-        ("tests/test_recipe_wiring.py",),
+        ("tests/integration/test_recipe_wiring.py",),
     ),
     Mutant(
         "encoder_detached",
@@ -124,42 +124,45 @@ MUTANTS = [
         "        embeddings = self.modules.embedding_model(feats, lens)\n",
         "        embeddings = self.modules.embedding_model(feats, lens)"
         ".detach()\n",
-        ("tests/test_recipe_wiring.py",),
+        ("tests/integration/test_recipe_wiring.py",),
     ),
     Mutant(
         "baseline_with_pairs",
         "hparams/baseline.yaml",
         "use_pairs: False",
         "use_pairs: True",
-        ("tests/test_wiring.py",),
+        ("tests/consistency/test_wiring.py",),
     ),
     Mutant(
         "copypaste_row_without_pair_loss_off",
         "hparams/ablation_copypaste.yaml",
         "pair_weight: 0.0",
         "pair_weight: 1.0",
-        ("tests/test_wiring.py",),
+        ("tests/consistency/test_wiring.py",),
     ),
     Mutant(
         "replace_span_at_0",
         "speechbrain_emoinv/copypaste.py",
         "            p_out = _randint_upto(len_a - share, u[1])\n",
         "            p_out = torch.zeros_like(len_a)\n",
-        ("tests/test_copypaste.py",),
+        ("tests/unit/test_copypaste.py",),
     ),
     Mutant(
         "share_at_top_of_span_ratio",
         "speechbrain_emoinv/copypaste.py",
         "share = torch.round(uniform_in(self.span_ratio, batch, dev) * len_a)",
         "share = torch.round(self.span_ratio[1] * len_a.double())",
-        ("tests/test_copypaste.py",),
+        ("tests/unit/test_copypaste.py",),
     ),
     Mutant(
         "em_ratio_at_low_end",
         "speechbrain_emoinv/emotion_masking.py",
         "        ratio = uniform_in(self.mask_ratio, batch, wavs.device)\n",
         "        ratio = torch.full((batch,), self.mask_ratio[0]).double()\n",
-        ("tests/test_emotion_masking.py", "tests/test_random_draws.py"),
+        (
+            "tests/unit/test_emotion_masking.py",
+            "tests/unit/test_random_draws.py",
+        ),
     ),
     Mutant(
         "em_prob_ignored",
@@ -167,112 +170,117 @@ MUTANTS = [
         "        target = target * (torch.rand(batch, device=wavs.device) < "
         "self.prob)\n",
         "",
-        ("tests/test_emotion_masking.py",),
+        ("tests/unit/test_emotion_masking.py",),
     ),
     Mutant(
         "em_masks_quietest_frames",
         "speechbrain_emoinv/emotion_masking.py",
         "key.argsort(dim=1, descending=True, stable=True)",
         "key.argsort(dim=1, descending=False, stable=True)",
-        ("tests/test_emotion_masking.py",),
+        ("tests/unit/test_emotion_masking.py",),
     ),
     Mutant(
         "partner_emotion_neutral_ignored",
         "speechbrain_emoinv/pair_sampling.py",
         "e for e in others if (e == NEUTRAL) != (emo == NEUTRAL)",
         "e for e in others",
-        ("tests/test_pair_sampling.py",),
+        ("tests/unit/test_pair_sampling.py",),
     ),
     Mutant(
         "partners_same_every_epoch",
         "speechbrain_emoinv/pair_sampling.py",
         "u = stable_uniform(self.seed, epoch, index, int(twin))",
         "u = stable_uniform(self.seed, 0, index, int(twin))",
-        ("tests/test_pair_sampling.py",),
+        ("tests/unit/test_pair_sampling.py",),
     ),
     Mutant(
         "twin_may_be_the_anchor",
         "speechbrain_emoinv/pair_sampling.py",
         "            k += 1  # skip the anchor itself\n",
         "            pass\n",
-        ("tests/test_pair_sampling.py",),
+        ("tests/unit/test_pair_sampling.py",),
     ),
     Mutant(
         "pair_loss_unweighted",
         "speechbrain_emoinv/erl_loss.py",
         "        return aam + weight * pair, parts\n",
         "        return aam + pair, parts\n",
-        ("tests/test_erl_loss.py",),
+        ("tests/unit/test_erl_loss.py",),
     ),
     Mutant(
         "partner_of_next_row",
         "speechbrain_emoinv/pipelines.py",
         "        partner = sampler.partner(row_of[utt_id])\n",
         "        partner = (row_of[utt_id] + 1) % len(rows)\n",
-        ("tests/test_pair_pipeline.py",),
+        ("tests/integration/test_pair_pipeline.py",),
     ),
     Mutant(
         "downmix_first_channel",
         "speechbrain_emoinv/data/audio_checks.py",
         "        x = x.mean(axis=1, keepdims=True)\n",
         "        x = x[:, :1]\n",
-        ("tests/test_data_bad_input.py",),
+        ("tests/unit/test_data_bad_input.py",),
     ),
     Mutant(
         "min_dcf_ignores_costs",
         "speechbrain_emoinv/metrics.py",
         "    return min_dcf_from_points(*pts, p_target, c_miss, c_fa)\n",
         "    return min_dcf_from_points(*pts, p_target)\n",
-        ("tests/test_metrics.py",),
+        ("tests/unit/test_metrics.py",),
     ),
     Mutant(
         "eer_weights_ignored",
         "speechbrain_emoinv/metrics.py",
         "    return _sorted_points(scores, labels, weights[keep])\n",
         "    return _sorted_points(scores, labels)\n",
-        ("tests/test_metrics.py",),
+        ("tests/unit/test_metrics.py",),
     ),
     Mutant(
         "test_index_shifted",
         "speechbrain_emoinv/scoring.py",
         "            b = emb.index_select(0, test_idx[sl])\n",
         "            b = emb.index_select(0, test_idx[sl].roll(1))\n",
-        ("tests/test_recipes_corpora.py::test_recipe_row",),
+        ("tests/integration/test_recipes_corpora.py::test_recipe_row",),
     ),
     Mutant(
         "trial_targets_any_speaker",
         "speechbrain_emoinv/data/trials.py",
         "        ok = (e != t) & (same_spk if target else ~same_spk)\n",
         "        ok = e != t\n",
-        ("tests/test_data_prepare.py", "tests/test_data_mbrola.py"),
+        (
+            "tests/integration/test_data_prepare.py",
+            "tests/integration/test_data_mbrola.py",
+        ),
     ),
     Mutant(
         "asnorm_ignores_topk",
         "speechbrain_emoinv/scoring.py",
         "            if k < cohort.shape[0]:\n",
         "            if False:\n",
-        ("tests/test_scoring.py",),
+        ("tests/unit/test_scoring.py",),
     ),
     Mutant(
         "snorm_enrol_side_twice",
         "speechbrain_emoinv/scoring.py",
         "        + (scores - mean[test_idx]) / std[test_idx]\n",
         "        + (scores - mean[enrol_idx]) / std[enrol_idx]\n",
-        ("tests/test_scoring.py",),
+        ("tests/unit/test_scoring.py",),
     ),
     Mutant(
         "valid_scores_negated",
         "speechbrain_emoinv/validation.py",
         "    return scores, trials.labels, corpus\n",
         "    return -scores, trials.labels, corpus\n",
-        ("tests/test_recipe.py::test_export_loads_without_network",),
+        (
+            "tests/integration/test_recipe.py::test_export_loads_without_network",
+        ),
     ),
     Mutant(
         "exported_threshold_dropped",
         "speechbrain_emoinv/export/folder.py",
         'thr = "null" if threshold is None else yaml_flow(float(threshold))',
         'thr = "null"',
-        ("tests/test_export.py",),
+        ("tests/integration/test_export.py",),
     ),
     Mutant(
         "finetune_weights_not_loaded",
@@ -280,7 +288,9 @@ MUTANTS = [
         '            hparams["embedding_model"],\n            hparams["pretrained_path"],\n',
         '            __import__("copy").deepcopy(hparams["embedding_model"]),\n'
         '            hparams["pretrained_path"],\n',
-        ("tests/test_recipe.py::test_finetune_from_exported_folder",),
+        (
+            "tests/integration/test_recipe.py::test_finetune_from_exported_folder",
+        ),
     ),
     Mutant(
         "resume_replays_the_epoch",
@@ -294,7 +304,7 @@ MUTANTS = [
         '        return [c for c in found if c.meta.get("end-of-epoch", '
         "True)]\n",
         (
-            "tests/test_recipe.py::test_resume_after_sigkill_matches_uninterrupted",
+            "tests/integration/test_recipe.py::test_resume_after_sigkill_matches_uninterrupted",
         ),
     ),
     Mutant(
@@ -304,7 +314,9 @@ MUTANTS = [
         "        self.hparams.lr_annealing.on_batch_end(self.optimizer)\n"
         "        for group in self.optimizer.param_groups:\n"
         '            group["lr"] = 0.0\n',
-        ("tests/test_recipe.py::test_run_prints_table_and_exports",),
+        (
+            "tests/integration/test_recipe.py::test_run_prints_table_and_exports",
+        ),
     ),
     # The examples of issue 25 (bugs that passed every test before the
     # contract tests, tests/test_contract_*.py).
@@ -313,7 +325,7 @@ MUTANTS = [
         RECIPE,
         '                min_keys=["EER"],\n',
         '                max_keys=["EER"],\n',
-        ("tests/test_contract_selection.py",),
+        ("tests/integration/test_contract_selection.py",),
     ),
     Mutant(
         "corpora_weighed_by_the_pooled_list",
@@ -321,28 +333,28 @@ MUTANTS = [
         '        stats["score"] = sum(stats[f"EER {c}"] for c in kinds) / '
         "len(kinds)\n",
         '        stats["score"] = stats["EER"]\n',
-        ("tests/test_contract_selection.py",),
+        ("tests/integration/test_contract_selection.py",),
     ),
     Mutant(
         "stage1_key_hashes_the_file_bytes",
         "speechbrain_emoinv/stages.py",
         '    content = f"{config_key(config)} generator {GENERATOR_VERSION}"\n',
         '    content = open(config).read() + f" generator {GENERATOR_VERSION}"\n',
-        ("tests/test_contract_caching.py",),
+        ("tests/integration/test_contract_caching.py",),
     ),
     Mutant(
         "pad_cat_keeps_old_relative_lengths",
         "speechbrain_emoinv/pipelines.py",
         "    lens = [rel * w.shape[1] / n_max for w, rel in batches]\n",
         "    lens = [rel for _, rel in batches]\n",
-        ("tests/test_contract_invariance.py",),
+        ("tests/integration/test_contract_invariance.py",),
     ),
     Mutant(
         "batch_embedding_without_lengths",
         "speechbrain_emoinv/evaluation/embedding.py",
         "        emb = model.encode_batch(padded, lens / lens.max())\n",
         "        emb = model.encode_batch(padded)\n",
-        ("tests/test_contract_invariance.py",),
+        ("tests/integration/test_contract_invariance.py",),
     ),
     # One more bug per contract kind (and the EM padding fix reverted).
     Mutant(
@@ -350,7 +362,7 @@ MUTANTS = [
         "speechbrain_emoinv/stages.py",
         '    brain.evaluate(\n        valid,\n        min_key="EER",\n',
         "    brain.evaluate(\n        valid,\n",
-        ("tests/test_contract_selection.py",),
+        ("tests/integration/test_contract_selection.py",),
     ),
     Mutant(
         "averaging_takes_intra_epoch_checkpoints",
@@ -359,7 +371,7 @@ MUTANTS = [
         "max_num_checkpoints=n\n",
         "        max_num_checkpoints=n\n",
         (
-            "tests/test_contract_selection.py::"
+            "tests/integration/test_contract_selection.py::"
             "test_averaging_takes_the_last_n_end_of_epoch_checkpoints",
         ),
     ),
@@ -368,7 +380,7 @@ MUTANTS = [
         "speechbrain_emoinv/metrics.py",
         "        p_target = 0.01 if number is None else number\n",
         "        p_target = 0.01\n",
-        ("tests/test_contract_operating_points.py",),
+        ("tests/integration/test_contract_operating_points.py",),
     ),
     Mutant(
         "fingerprint_ignores_hyperparameters",
@@ -376,63 +388,63 @@ MUTANTS = [
         "    return files_digest([model_dir / CKPT_FILE, model_dir / "
         "HPARAMS_FILE])\n",
         "    return files_digest([model_dir / CKPT_FILE])\n",
-        ("tests/test_contract_caching.py",),
+        ("tests/integration/test_contract_caching.py",),
     ),
     Mutant(
         "step_draws_same_on_every_rank",
         RECIPE,
         "self.step_key = (self.hparams.epoch_counter.current, self.step, rank)\n",
         "self.step_key = (self.hparams.epoch_counter.current, self.step, 0)\n",
-        ("tests/test_contract_randomness.py",),
+        ("tests/integration/test_contract_randomness.py",),
     ),
     Mutant(
         "batch_rows_reordered",
         "speechbrain_emoinv/evaluation/embedding.py",
         "            wavs = [load_row(rows[i], model) for i in batch]\n",
         "            wavs = [load_row(rows[i], model) for i in sorted(batch)]\n",
-        ("tests/test_contract_invariance.py",),
+        ("tests/integration/test_contract_invariance.py",),
     ),
     Mutant(
         "em_mask_over_the_padded_width",
         "speechbrain_emoinv/emotion_masking.py",
         "        if feat_lengths is None:\n            feat_lengths = lengths\n",
         "        feat_lengths = lengths\n",
-        ("tests/test_contract_invariance.py",),
+        ("tests/integration/test_contract_invariance.py",),
     ),
     Mutant(
         "hard_nontargets_any_gender",
         "speechbrain_emoinv/data/trials.py",
         "            enrol, test, spk, text, gender, n_hard, False, rng, taken\n",
         "            enrol, test, spk, text, const, n_hard, False, rng, taken\n",
-        ("tests/test_contract_composition.py",),
+        ("tests/integration/test_contract_composition.py",),
     ),
     Mutant(
         "calibration_offset_dropped",
         "speechbrain_emoinv/evaluation/report.py",
         '        llr = calibration["scale"] * scores + calibration["offset"]\n',
         '        llr = calibration["scale"] * scores\n',
-        ("tests/test_contract_known_answers.py",),
+        ("tests/unit/test_contract_known_answers.py",),
     ),
     Mutant(
         "mbrola_rows_marked_real",
         "speechbrain_emoinv/data/prepare_mbrola.py",
         "                    simulated=1,\n",
         '                    simulated=int(row["simulated"]),\n',
-        ("tests/test_data_mbrola.py",),
+        ("tests/integration/test_data_mbrola.py",),
     ),
     Mutant(
         "stage1_key_ignores_the_generator",
         "speechbrain_emoinv/stages.py",
         '    content = f"{config_key(config)} generator {GENERATOR_VERSION}"\n',
         "    content = config_key(config)\n",
-        ("tests/test_contract_caching.py",),
+        ("tests/integration/test_contract_caching.py",),
     ),
     Mutant(
         "stage1_key_counts_comments",
         "speechbrain_emoinv/config.py",
         "    text = json.dumps(content(merged_tree(hparams_file)), default=str)\n",
         "    text = resolve_config(hparams_file)\n",
-        ("tests/test_contract_caching.py",),
+        ("tests/integration/test_contract_caching.py",),
     ),
 ]
 

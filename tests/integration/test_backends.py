@@ -12,10 +12,10 @@ import shutil
 import numpy as np
 import pytest
 import torch
+from toy import make_toy_data, make_toy_model
 
 from speechbrain_emoinv.cli import embed, evaluate, verify
 from speechbrain_emoinv.evaluation import embedding as emb_mod
-from speechbrain_emoinv.evaluation.toy import make_toy_data, make_toy_model
 from speechbrain_emoinv.export.formats import export_format
 
 ATOL = 1e-4  # float32 rounding of the toy model's embeddings
@@ -24,7 +24,6 @@ ATOL = 1e-4  # float32 rounding of the toy model's embeddings
 @pytest.fixture(scope="module")
 def toy(tmp_path_factory):
     """(data folder, model folder with embedding.onnx, one without)."""
-    torch.set_num_threads(1)
     root = tmp_path_factory.mktemp("backends")
     data = make_toy_data(root / "d", n_train=2, n_eval=3, n_sentences=2)
     with_onnx = make_toy_model(root / "m", threshold=0.5)

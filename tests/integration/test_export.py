@@ -9,8 +9,8 @@ from speechbrain.lobes.features import Fbank
 from speechbrain.lobes.models.ECAPA_TDNN import ECAPA_TDNN
 from speechbrain.processing.features import InputNormalization
 from speechbrain.utils.fetching import FetchConfig
+from toy import TINY_ECAPA
 
-from speechbrain_emoinv.evaluation.toy import TINY_ECAPA
 from speechbrain_emoinv.export.folder import export_pretrained
 from speechbrain_emoinv.pretrained import model_fingerprint, read_metadata
 

@@ -7,9 +7,9 @@ test_export_formats.py and test_backends.py)."""
 import argparse
 
 import pytest
+from toy import make_toy_model
 
 from benchmarks import bench_cost
-from speechbrain_emoinv.evaluation.toy import make_toy_model
 
 # Seconds of wall time per second of audio of each stand-in backend.
 RTF = {"pytorch": 0.02, "torchscript": 0.015, "onnx": 0.005, "onnx_int8": 0.03}

@@ -10,10 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
-import torch
+from toy import make_toy_data
 
 from benchmarks import gpu_check, gpu_pack
-from speechbrain_emoinv.evaluation.toy import make_toy_data
 
 
 def _material(folder):
@@ -78,7 +77,6 @@ def test_pack_is_relative_and_balanced(pack, tmp_path):
 
 def test_smoke_mode(pack, tmp_path, capsys):
     data, _ = pack
-    torch.set_num_threads(1)
     out = tmp_path / "gpu.json"
     result = gpu_check.main(["--smoke", "--data", str(data), "--out", str(out)])
     assert json.loads(out.read_text()) == json.loads(json.dumps(result))

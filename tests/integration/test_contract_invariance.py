@@ -23,11 +23,11 @@ import soundfile as sf
 import torch
 from speechbrain.augment.time_domain import SpeedPerturb
 from speechbrain.lobes.features import Fbank
+from toy import make_toy_data, make_toy_model
 
 from speechbrain_emoinv.data.manifest import read_manifest
 from speechbrain_emoinv.emotion_masking import EmotionAwareMasking, frame_rms
 from speechbrain_emoinv.evaluation.embedding import embed_rows, load_row
-from speechbrain_emoinv.evaluation.toy import make_toy_data, make_toy_model
 from speechbrain_emoinv.export.formats import (
     PARITY_TOL,
     export_format,
@@ -130,7 +130,6 @@ def test_em_masks_the_loud_frames_whatever_the_batch_padding(
 def toy(tmp_path_factory):
     """Toy utterances (0.4-0.8 s), a 2-s file to cut batch mates from,
     and a random tiny ECAPA-TDNN export."""
-    torch.set_num_threads(1)
     root = tmp_path_factory.mktemp("invariance")
     data = make_toy_data(root / "d", n_train=0, n_eval=2, n_sentences=3)
     rows = read_manifest(data / "eval.csv")

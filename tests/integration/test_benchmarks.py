@@ -406,11 +406,11 @@ def test_verdict_pending_with_one_seed():
 def test_two_stage_untrained_floor(tmp_path, monkeypatch):
     """The floor row: same architecture, fresh random weights (not the
     trained ones), seeded, scored on both corpora, computed once."""
+    from toy import make_toy_data, make_toy_model
+
     from benchmarks import two_stage
-    from speechbrain_emoinv.evaluation.toy import make_toy_data, make_toy_model
     from speechbrain_emoinv.pretrained import CKPT_FILE as CKPT
 
-    torch.set_num_threads(1)
     data = make_toy_data(tmp_path / "data", n_train=3, n_eval=4)
     trained = make_toy_model(tmp_path / "trained", threshold=0.5)
     monkeypatch.setattr(two_stage, "SIM_DATA", data)

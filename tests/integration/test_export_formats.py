@@ -11,9 +11,9 @@ import pytest
 import soundfile as sf
 import torch
 import yaml
+from toy import make_toy_model
 
 from speechbrain_emoinv.cli.export import main as export_main
-from speechbrain_emoinv.evaluation.toy import make_toy_model
 from speechbrain_emoinv.export.model_card import write_model_card
 from speechbrain_emoinv.pretrained import (
     file_fingerprint,

@@ -1,4 +1,5 @@
-"""Hardening (issue 12): one test per row of ``docs/hardening.md``.
+"""Bad input to evaluation, the CLIs and exported folders: one test per row
+of the first table of ``docs/hardening.md``.
 
 Each test plants the fault its name gives and checks the documented
 behaviour: a clear error naming the file or row, or a counted handling.
@@ -17,6 +18,7 @@ import pytest
 import soundfile as sf
 import torch
 from fake_corpora import make_cremad, make_dusha, tone
+from toy import make_toy_model
 
 from speechbrain_emoinv.cli import embed, evaluate, make_corpus, verify
 from speechbrain_emoinv.data.audio_checks import PrepareReport, check_files
@@ -26,23 +28,21 @@ from speechbrain_emoinv.data.prepare_cremad import prepare_cremad
 from speechbrain_emoinv.data.prepare_dusha import prepare_dusha
 from speechbrain_emoinv.evaluation import run_evaluation
 from speechbrain_emoinv.evaluation.embedding import MAX_SECONDS, embed_rows
-from speechbrain_emoinv.evaluation.toy import make_toy_data, make_toy_model
 from speechbrain_emoinv.export.model_card import render_model_card
 from speechbrain_emoinv.pretrained import load_model
 from speechbrain_emoinv.scoring import EmbeddingCache
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 QUIET = dict(log=lambda *a: None)
 
 
 @pytest.fixture(scope="module")
-def toy(tmp_path_factory):
-    torch.set_num_threads(1)
-    root = tmp_path_factory.mktemp("hard")
-    data = make_toy_data(root / "d", n_train=2, n_eval=2, n_sentences=2)
-    a = make_toy_model(root / "a", seed=0, threshold=0.5)
-    b = make_toy_model(root / "b", seed=1, threshold=0.5)
-    return data, a, b
+def toy(toy_data, toy_model, tmp_path_factory):
+    """The shared toy folders and a second model (other weights)."""
+    b = make_toy_model(
+        tmp_path_factory.mktemp("hard") / "b", seed=1, threshold=0.5
+    )
+    return toy_data, toy_model, b
 
 
 @pytest.fixture(autouse=True)
@@ -444,16 +444,16 @@ def test_security_note():
 
 def test_table_rows_name_existing_tests():
     """Each table of docs/hardening.md and its test file name the same
-    tests (this file, then tests/test_faults.py)."""
+    tests (this file, then tests/integration/test_faults.py)."""
     text = (ROOT / "docs" / "hardening.md").read_text()
     parts = text.split("| case | behaviour | kind | test |\n")[1:]
-    files = ("test_hardening.py", "test_faults.py")
+    files = ("test_evaluation_bad_input.py", "test_faults.py")
     assert len(parts) == len(files)
     for part, name in zip(parts, files, strict=True):
         rows = part.split("\n\n")[0].splitlines()[1:]  # below the | --- |
         named = [re.findall(r"`(test_\w+)`", ln) for ln in rows]
         assert all(named) and rows
-        source = (ROOT / "tests" / name).read_text()
+        source = (ROOT / "tests" / "integration" / name).read_text()
         here = set(re.findall(r"^def (test_\w+)", source, re.M))
         listed = {n for names in named for n in names}
         assert listed <= here, listed - here

@@ -11,7 +11,7 @@ import ast
 from pathlib import Path
 
 PACKAGE = "speechbrain_emoinv"
-ROOT = Path(__file__).resolve().parents[1] / PACKAGE
+ROOT = Path(__file__).resolve().parents[2] / PACKAGE
 # What the model-folder contract may import of ours (directly): small
 # library modules below export, evaluation and the command-line tools.
 PRETRAINED_MAY_IMPORT = {

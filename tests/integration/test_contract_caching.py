@@ -29,12 +29,12 @@ import torch
 from fake_corpora import make_cremad
 from recipe_utils import ROOT
 from ruamel.yaml import YAML
+from toy import make_toy_data, make_toy_model
 
 from speechbrain_emoinv import stages
 from speechbrain_emoinv.data.prepare_cremad import prepare_cremad
 from speechbrain_emoinv.evaluation import embedding as embedding_module
 from speechbrain_emoinv.evaluation.run import run_evaluation
-from speechbrain_emoinv.evaluation.toy import make_toy_data, make_toy_model
 from speechbrain_emoinv.pretrained import model_fingerprint
 from speechbrain_emoinv.run_guard import mark_complete
 
@@ -174,7 +174,6 @@ def test_stage1_key_follows_a_chain_of_base_files(stage1):
 
 @pytest.fixture
 def toy(tmp_path):
-    torch.set_num_threads(1)
     data = make_toy_data(tmp_path / "d", n_train=2, n_eval=2, n_sentences=2)
     return data, make_toy_model(tmp_path / "m", threshold=0.5)
 

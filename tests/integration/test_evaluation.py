@@ -5,13 +5,13 @@ import json
 import numpy as np
 import pytest
 import torch
+from toy import make_toy_data, make_toy_model
 
 from speechbrain_emoinv.data.manifest import read_manifest
 from speechbrain_emoinv.evaluation import (
     embedding as embedding_mod,
     run_evaluation,
 )
-from speechbrain_emoinv.evaluation.toy import make_toy_data, make_toy_model
 from speechbrain_emoinv.metrics import compute_eer
 from speechbrain_emoinv.pretrained import model_fingerprint
 from speechbrain_emoinv.scoring import EmbeddingCache
@@ -22,7 +22,6 @@ QUIET = dict(log=lambda *a: None)
 
 @pytest.fixture(scope="module")
 def toy(tmp_path_factory):
-    torch.set_num_threads(1)
     root = tmp_path_factory.mktemp("toy")
     data = make_toy_data(root / "data", n_train=3, n_eval=4, emotions=EMOS)
     model = make_toy_model(root / "model", threshold=0.5)

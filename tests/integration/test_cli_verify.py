@@ -1,16 +1,14 @@
 """emoinv-verify: stored threshold, agreement with SpeechBrain, batch mode."""
 
 import pytest
-import torch
+from toy import make_toy_data, make_toy_model
 
 from speechbrain_emoinv.cli import verify
-from speechbrain_emoinv.evaluation.toy import make_toy_data, make_toy_model
 from speechbrain_emoinv.pretrained import load_model
 
 
 @pytest.fixture(scope="module")
 def toy(tmp_path_factory):
-    torch.set_num_threads(1)
     root = tmp_path_factory.mktemp("verify")
     data = make_toy_data(root / "d", n_train=0, n_eval=2, n_sentences=2)
     return data, root

@@ -20,9 +20,9 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
-from fake_corpora import make_cremad, tone
+from fake_corpora import make_cremad, tone, voice_manifest
 from recipe_utils import ROOT, TINY, TINY_DATA, recipe_cmd, run_recipe
-from test_distillation import _manifest
+from toy import make_toy_model
 
 import speechbrain_emoinv.evaluation.embedding as emb_mod
 import speechbrain_emoinv.export.formats as formats_mod
@@ -35,7 +35,6 @@ from speechbrain_emoinv.cli import embed, evaluate, verify
 from speechbrain_emoinv.data.prepare_cremad import prepare_cremad
 from speechbrain_emoinv.distillation import teacher_embeddings
 from speechbrain_emoinv.evaluation.embedding import embed_rows
-from speechbrain_emoinv.evaluation.toy import make_toy_data, make_toy_model
 from speechbrain_emoinv.export.folder import export_pretrained
 from speechbrain_emoinv.export.formats import export_format
 from speechbrain_emoinv.pretrained import load_model
@@ -61,12 +60,9 @@ def single_process(monkeypatch):
         monkeypatch.delenv(var, raising=False)
 
 
-@pytest.fixture(scope="module")
-def toy(tmp_path_factory):
-    torch.set_num_threads(1)
-    root = tmp_path_factory.mktemp("faults")
-    data = make_toy_data(root / "d", n_train=2, n_eval=2, n_sentences=2)
-    return data, make_toy_model(root / "m", threshold=0.5)
+@pytest.fixture
+def toy(toy_data, toy_model):
+    return toy_data, toy_model
 
 
 # The tiny config without the figures, probe and cohort of the evaluation
@@ -177,7 +173,7 @@ def test_half_written_stage1_export_not_reused(two_stage):
 def test_truncated_teacher_cache_embedded_again(tmp_path, caplog):
     """A cache entry cut short (a disk fault, or a kill before atomic
     writes) is named and embedded again, never reused."""
-    _manifest(tmp_path)
+    voice_manifest(tmp_path)
     cache = tmp_path / "cache"
     first = teacher_embeddings(tmp_path / "train.csv", cache)
     (path,) = cache.iterdir()
@@ -196,7 +192,6 @@ def test_export_parity_on_main_model_size(tmp_path, monkeypatch):
     """The model of hparams/emoinv.yaml (C = 256, attention 64, 192-dim),
     random weights with the last layer scaled so that embeddings have the
     trained model's norm (~77): parity is judged on cosine and scores."""
-    torch.set_num_threads(1)
     from speechbrain.lobes.models.ECAPA_TDNN import ECAPA_TDNN
 
     kw = dict(

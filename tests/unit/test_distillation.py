@@ -6,10 +6,9 @@ import os
 import numpy as np
 import pytest
 import torch
-from fake_corpora import voice
+from fake_corpora import voice, voice_manifest
 
 from speechbrain_emoinv import distillation
-from speechbrain_emoinv.data.manifest import FIELDS, write_manifest
 from speechbrain_emoinv.distillation import (
     EmbeddingDistillation,
     teacher_embeddings,
@@ -26,32 +25,10 @@ def test_distillation_loss_is_the_mean_cosine_distance_of_the_map():
     assert float(head(emb, teacher)) == pytest.approx(0.5 * (0 + 1) / 2)
 
 
-def _manifest(tmp_path, n=3):
-    rows = []
-    for i in range(n):
-        wav = tmp_path / f"u{i}.wav"
-        voice(wav, speaker=i % 2, seconds=1.0)
-        rows.append(
-            dict(
-                dict.fromkeys(FIELDS, ""),
-                ID=f"u{i}",
-                duration=1.0,
-                wav=str(wav),
-                start=0,
-                stop=16000,
-                spk_id=f"s{i % 2}",
-                emotion="neutral",
-                simulated=0,
-            )
-        )
-    write_manifest(rows, tmp_path / "train.csv")
-    return rows
-
-
 def test_teacher_embeddings_cached_and_keyed_by_the_audio(
     tmp_path, monkeypatch
 ):
-    rows = _manifest(tmp_path)
+    rows = voice_manifest(tmp_path)
     cache = tmp_path / "cache"
     first = teacher_embeddings(tmp_path / "train.csv", cache)
     assert sorted(first) == ["u0", "u1", "u2"]
@@ -85,7 +62,7 @@ def test_teacher_embeddings_cached_and_keyed_by_the_audio(
 
 
 def test_teacher_missing_says_how_to_switch_it_off(tmp_path, monkeypatch):
-    _manifest(tmp_path, n=1)
+    voice_manifest(tmp_path, n=1)
     monkeypatch.setitem(__import__("sys").modules, "resemblyzer", None)
     with pytest.raises(ImportError, match="--distill_weight=0"):
         teacher_embeddings(tmp_path / "train.csv", tmp_path / "cache")

@@ -2,10 +2,9 @@
 
 import json
 
-import torch
+from toy import make_toy_data, make_toy_model
 
 from speechbrain_emoinv.cli import evaluate
-from speechbrain_emoinv.evaluation.toy import make_toy_data, make_toy_model
 
 
 def _run(model, data, out, options):
@@ -16,7 +15,6 @@ def _run(model, data, out, options):
 
 
 def test_evaluate_cli(tmp_path, capsys):
-    torch.set_num_threads(1)
     data = make_toy_data(tmp_path / "d", n_train=2, n_eval=3, n_sentences=2)
     model = make_toy_model(tmp_path / "m")
     out = tmp_path / "o"

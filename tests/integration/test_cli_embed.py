@@ -2,17 +2,16 @@
 
 import pytest
 import torch
+from toy import make_toy_data, make_toy_model
 
 from speechbrain_emoinv.cli import embed
 from speechbrain_emoinv.data.manifest import read_manifest
 from speechbrain_emoinv.evaluation import embedding as emb_mod
 from speechbrain_emoinv.evaluation.embedding import embed_rows
-from speechbrain_emoinv.evaluation.toy import make_toy_data, make_toy_model
 from speechbrain_emoinv.pretrained import load_model
 
 
 def test_embed_cli_and_resume(tmp_path, monkeypatch, capsys):
-    torch.set_num_threads(1)
     monkeypatch.delenv("RANK", raising=False)
     monkeypatch.delenv("WORLD_SIZE", raising=False)
     data = make_toy_data(tmp_path / "d", n_train=0, n_eval=2, n_sentences=2)

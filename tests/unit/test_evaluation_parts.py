@@ -5,6 +5,7 @@ import itertools
 import numpy as np
 import pytest
 import torch
+from toy import make_toy_data, make_toy_model
 
 from speechbrain_emoinv.data.manifest import read_manifest
 from speechbrain_emoinv.evaluation import embedding as emb_mod
@@ -17,13 +18,11 @@ from speechbrain_emoinv.evaluation.embedding import (
 from speechbrain_emoinv.evaluation.lists import read_speaker_list
 from speechbrain_emoinv.evaluation.probe import within_speaker_cosine
 from speechbrain_emoinv.evaluation.run import sample_cohort
-from speechbrain_emoinv.evaluation.toy import make_toy_data, make_toy_model
 from speechbrain_emoinv.pretrained import load_model
 
 
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory):
-    torch.set_num_threads(1)
     root = tmp_path_factory.mktemp("parts")
     data = make_toy_data(root / "d", n_train=0, n_eval=2, n_sentences=2)
     model = load_model(make_toy_model(root / "m"), root / "sv")

@@ -30,13 +30,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from fake_corpora import (
-    make_cremad,
-    make_dusha,
-    make_esd,
-    make_ravdess,
-    make_voxceleb,
-)
+from fake_corpora import BUILDERS, SAMPLES
 from hyperpyyaml import load_hyperpyyaml
 from recipe_utils import ROOT
 
@@ -44,7 +38,6 @@ from speechbrain_emoinv.config import load_config
 from speechbrain_emoinv.data.trials import read_trials
 
 CSV_DIR = ROOT / "tests" / "recipes"
-SAMPLES = ROOT / "tests" / "samples"
 LISTS = ("neutral", "cross", "emo_emo", "merged")
 # Merged-list cosine EER (%) each row's tiny run must stay below.
 EER_BOUND = {
@@ -59,39 +52,6 @@ EER_BOUND = {
 def _copy(src, dst):
     dst.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(src, dst)
-
-
-def build_esd(root):
-    """ESD with 6 speakers."""
-    make_esd(root, ("0001", "0011", "0012", "0013", "0014", "0015"))
-
-
-def build_cremad(root):
-    """CREMA-D with 6 actors."""
-    make_cremad(root, ("1001", "1002", "1003", "1004", "1005", "1006"))
-
-
-def build_ravdess(root):
-    """RAVDESS with 6 actors."""
-    make_ravdess(root, ("01", "02", "03", "04", "05", "06"))
-
-
-def build_dusha(root):
-    """Dusha (JSONL markup), 5 training speakers, every sentence read
-    twice (neutral target trials need two sentences)."""
-    make_dusha(
-        root, tsv_test=False, train_speakers=("s1", "s2", "s3", "s6", "s7"),
-        takes=2,
-    )  # fmt: skip
-
-
-BUILDERS = {
-    "ESD": build_esd,
-    "CREMA-D": build_cremad,
-    "RAVDESS": build_ravdess,
-    "Dusha": build_dusha,
-    "VoxCeleb": make_voxceleb,
-}
 
 
 def recipe_rows():
