@@ -33,6 +33,9 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 from scipy.signal import resample_poly
+from speechbrain.utils.logger import get_logger
+
+logger = get_logger(__name__)
 
 TARGET_SR = 16000
 MIN_DURATION = 0.1  # seconds; shorter clips are "too_short"
@@ -245,7 +248,7 @@ class PrepareReport:
         tmp = path.with_name(f".{path.name}.tmp")
         tmp.write_text(json.dumps(self.as_dict(), indent=1))
         os.replace(tmp, path)
-        print(self.summary())
+        logger.info(self.summary())
 
     def summary(self):
         """One printable line per issue with a few examples.

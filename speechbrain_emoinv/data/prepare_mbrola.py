@@ -10,6 +10,8 @@ import csv
 import os
 from pathlib import Path
 
+from speechbrain.utils.logger import get_logger
+
 from speechbrain_emoinv.data.audio_checks import PrepareReport
 from speechbrain_emoinv.data.emotions import map_emotion
 from speechbrain_emoinv.data.manifest import candidate
@@ -24,6 +26,8 @@ from speechbrain_emoinv.data.prepared_folder import (
     skip,
     write_prepared_folder,
 )
+
+logger = get_logger(__name__)
 
 
 def read_metadata(data_folder):
@@ -168,7 +172,9 @@ def prepare_mbrola(
         cands, _ = read_metadata(data_folder)
         options["inputs"] = inputs_digest(cands)
         if skip(save_folder, options):
-            print(f"[prepare mbrola] {save_folder} already prepared, skipping")
+            logger.info(
+                f"[prepare mbrola] {save_folder} already prepared, skipping"
+            )
             return save_folder
     if num_workers is None:
         num_workers = len(os.sched_getaffinity(0))

@@ -13,11 +13,15 @@ import os
 from collections import Counter
 from pathlib import Path
 
+from speechbrain.utils.logger import get_logger
+
 from speechbrain_emoinv.data.manifest import read_manifest, write_manifest
 from speechbrain_emoinv.data.prepare_mbrola import prepare_mbrola
 from speechbrain_emoinv.data.prepare_real import SOURCES, prepare_real
 from speechbrain_emoinv.data.prepared_folder import spread
 from speechbrain_emoinv.data.trials import read_trials
+
+logger = get_logger(__name__)
 
 
 def prepare_pretrain(
@@ -84,7 +88,7 @@ def prepare_pretrain(
     Path(train_csv).parent.mkdir(parents=True, exist_ok=True)
     write_manifest(rows, train_csv)
     counts = dict(Counter(r["corpus"] for r in rows))
-    print(f"[prepare pretrain] {train_csv}: {counts}")
+    logger.info(f"[prepare pretrain] {train_csv}: {counts}")
     return counts
 
 

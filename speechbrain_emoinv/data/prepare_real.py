@@ -36,6 +36,8 @@ import json
 import os
 from pathlib import Path
 
+from speechbrain.utils.logger import get_logger
+
 from speechbrain_emoinv.data.audio_checks import PrepareReport
 from speechbrain_emoinv.data.prepare_asterisk import collect_asterisk
 from speechbrain_emoinv.data.prepare_fotaq import collect_fotaq
@@ -48,6 +50,8 @@ from speechbrain_emoinv.data.prepared_folder import (
     split_speakers,
     write_prepared_folder,
 )
+
+logger = get_logger(__name__)
 
 # Read voices two packages share (tools/real_voice_aliases.py): id -> id.
 ALIASES_FILE = Path(__file__).with_name("real_voice_aliases.json")
@@ -153,7 +157,7 @@ def prepare_real(
         c["spk_id"] = alias.get(c["spk_id"], c["spk_id"])
     options["inputs"] = inputs_digest(cands)
     if skip(save_folder, options):
-        print(f"[prepare real] {save_folder} already prepared, skipping")
+        logger.info(f"[prepare real] {save_folder} already prepared, skipping")
         return save_folder
     write_prepared_folder(
         cands,

@@ -17,6 +17,7 @@ from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
+from speechbrain.utils.logger import get_logger
 
 from speechbrain_emoinv.data.audio_checks import PrepareReport, check_files
 from speechbrain_emoinv.data.manifest import (
@@ -26,6 +27,8 @@ from speechbrain_emoinv.data.manifest import (
     write_manifest,
 )
 from speechbrain_emoinv.stable_random import stable_seed
+
+logger = get_logger(__name__)
 
 SPLITS = ("train", "valid", "eval")
 TRIAL_SPLITS = ("valid", "eval")
@@ -500,7 +503,9 @@ def run_prepare(corpus, data_folder, save_folder, collect, extra=None, **kw):
     # key: a folder made from other audio or markup is never reused.
     options["inputs"] = inputs_digest(cands, got.get("official_trials"))
     if skip(save_folder, options):
-        print(f"[prepare {corpus}] {save_folder} already prepared, skipping")
+        logger.info(
+            f"[prepare {corpus}] {save_folder} already prepared, skipping"
+        )
         return save_folder
     split_of = split_speakers(
         [c["spk_id"] for c in cands],

@@ -268,10 +268,11 @@ def cremad(tmp_path):
     return tmp_path / "C"
 
 
-def _prepared_again(corpus, save, capsys, **options):
-    capsys.readouterr()
+def _prepared_again(corpus, save, caplog, **options):
+    caplog.clear()
+    caplog.set_level("INFO")
     prepare_cremad(corpus, save, **options)
-    return "already prepared" not in capsys.readouterr().out
+    return "already prepared" not in caplog.text
 
 
 @pytest.mark.parametrize(
@@ -287,26 +288,26 @@ def _prepared_again(corpus, save, capsys, **options):
     ],
 )
 def test_prepared_folder_follows_options(
-    cremad, tmp_path, capsys, option, value
+    cremad, tmp_path, caplog, option, value
 ):
     save = tmp_path / "p"
-    assert _prepared_again(cremad, save, capsys)
-    assert not _prepared_again(cremad, save, capsys)
-    assert not _prepared_again(cremad, save, capsys, num_workers=2)
-    assert _prepared_again(cremad, save, capsys, **{option: value})
+    assert _prepared_again(cremad, save, caplog)
+    assert not _prepared_again(cremad, save, caplog)
+    assert not _prepared_again(cremad, save, caplog, num_workers=2)
+    assert _prepared_again(cremad, save, caplog, **{option: value})
 
 
-def test_prepared_folder_follows_audio_and_markup(cremad, tmp_path, capsys):
+def test_prepared_folder_follows_audio_and_markup(cremad, tmp_path, caplog):
     save = tmp_path / "p"
-    assert _prepared_again(cremad, save, capsys)
+    assert _prepared_again(cremad, save, caplog)
     # an audio file rewritten: same size, other samples
     wav = sorted((cremad / "AudioWAV").glob("*.wav"))[0]
     audio, rate = sf.read(wav, dtype="int16")
     sf.write(wav, np.roll(audio, 100), rate, subtype="PCM_16")
     _later(wav)
-    assert _prepared_again(cremad, save, capsys)
+    assert _prepared_again(cremad, save, caplog)
     # the markup: an actor's gender
     demo = cremad / "VideoDemographics.csv"
     demo.write_text(demo.read_text().replace("1001,30,Male", "1001,30,Female"))
-    assert _prepared_again(cremad, save, capsys)
-    assert not _prepared_again(cremad, save, capsys)
+    assert _prepared_again(cremad, save, caplog)
+    assert not _prepared_again(cremad, save, caplog)

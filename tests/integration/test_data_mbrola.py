@@ -169,7 +169,7 @@ def test_other_options_in_same_folder_refused(tmp_path, micro_size):
         generate_corpus(tmp_path, size=micro_size, seed=7)
 
 
-def test_older_generator_corpus_made_again(tmp_path, micro_size, capsys):
+def test_older_generator_corpus_made_again(tmp_path, micro_size, caplog):
     generate_corpus(tmp_path, size=micro_size, num_workers=1)
     rows = _meta(tmp_path)
     blobs = {r["wav"]: (tmp_path / r["wav"]).read_bytes() for r in rows}
@@ -180,8 +180,9 @@ def test_older_generator_corpus_made_again(tmp_path, micro_size, capsys):
     conf.write_text(json.dumps(old))
     first, second = (tmp_path / r["wav"] for r in rows[:2])
     first.write_bytes(second.read_bytes())
+    caplog.set_level("INFO")
     generate_corpus(tmp_path, size=micro_size, num_workers=1)
-    out = capsys.readouterr().out
+    out = caplog.text
     assert "made by generator version 1; generating version 2" in out, out
     assert all((tmp_path / w).read_bytes() == b for w, b in blobs.items())
     assert json.loads(conf.read_text())["generator_version"] == 2

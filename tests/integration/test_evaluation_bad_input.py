@@ -361,16 +361,18 @@ def test_uppercase_wav_found(tmp_path):
     assert "cremad-1001_DFA_ANG_XX" in ids and len(ids) == 24
 
 
-def test_prepared_folder_invalidated_when_inputs_change(tmp_path, capsys):
+def test_prepared_folder_invalidated_when_inputs_change(tmp_path, caplog):
+    caplog.set_level("INFO")
     make_cremad(tmp_path / "C")
     prepare_cremad(tmp_path / "C", tmp_path / "p")
-    capsys.readouterr()
+    caplog.clear()
     prepare_cremad(tmp_path / "C", tmp_path / "p")
-    assert "already prepared" in capsys.readouterr().out
+    assert "already prepared" in caplog.text
+    caplog.clear()
     # Same name, other audio: 0.3 s -> 0.5 s; the folder is rewritten.
     tone(tmp_path / "C" / "AudioWAV" / "1001_DFA_NEU_XX.wav", seconds=0.5)
     prepare_cremad(tmp_path / "C", tmp_path / "p")
-    assert "already prepared" not in capsys.readouterr().out
+    assert "already prepared" not in caplog.text
     rows = {
         r["ID"]: r
         for s in ("train", "valid", "eval")

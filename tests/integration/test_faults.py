@@ -691,14 +691,15 @@ def test_edited_sample_rate_and_threshold_refused(toy, tmp_path, capsys):
         )
 
 
-def test_other_audio_formats_counted(tmp_path, capsys):
+def test_other_audio_formats_counted(tmp_path, caplog):
     make_cremad(tmp_path / "C")
     audio = tmp_path / "C" / "AudioWAV"
     tone(audio / "1001_DFA_SAD_XX.flac")
     (audio / "1002_DFA_SAD_XX.mp3").write_bytes(b"ID3 not decoded")
+    caplog.set_level("INFO")
     prepare_cremad(tmp_path / "C", tmp_path / "p")
     report = json.loads((tmp_path / "p" / "prepare_report.json").read_text())
     assert report["counts"]["other_format"] == 2
     files = [Path(i["file"]).name for i in report["items"]["other_format"]]
     assert files == ["1001_DFA_SAD_XX.flac", "1002_DFA_SAD_XX.mp3"]
-    assert "other_format: 2" in capsys.readouterr().out
+    assert "other_format: 2" in caplog.text

@@ -285,10 +285,11 @@ def test_pretrain_real_sources_are_checked_and_passed_on(tmp_path, monkeypatch):
     assert called == [{"klettres": SOURCES["klettres"]}]
 
 
-def test_second_call_is_skipped(prepared, capsys):
+def test_second_call_is_skipped(prepared, caplog):
     out, sources = prepared
+    caplog.set_level("INFO")
     prepare_real(out, sources=sources, **SPLIT)
-    assert "already prepared" in capsys.readouterr().out
+    assert "already prepared" in caplog.text
 
 
 def test_missing_package_names_the_apt_package(tmp_path):

@@ -11,12 +11,15 @@ import shutil
 from pathlib import Path
 
 import soundfile as sf
+from speechbrain.utils.logger import get_logger
 from tqdm import tqdm
 
 from speechbrain_emoinv.data.mbrola.phonemes import espeak_pho
 from speechbrain_emoinv.data.mbrola.render import SAMPLE_RATE, synthesize
 from speechbrain_emoinv.data.mbrola.styles import BASE_STYLES
 from speechbrain_emoinv.data.mbrola.voices import ALL_VOICES, find_speakers
+
+logger = get_logger(__name__)
 
 GENERATOR_VERSION = 2
 SENTENCES_FILE = Path(__file__).with_name("sentences.txt")
@@ -241,7 +244,7 @@ def generate_corpus(out_dir, size="default", num_workers=None, seed=1234):
         }:
             # The same corpus from an older generator: made again, whole
             # (its files would pass as already valid).
-            print(
+            logger.warning(
                 f"[mbrola corpus] {out_dir} was made by generator version "
                 f"{version}; generating version {GENERATOR_VERSION} in its place"
             )
@@ -292,7 +295,7 @@ def generate_corpus(out_dir, size="default", num_workers=None, seed=1234):
         writer.writeheader()
         writer.writerows(rows)
     os.replace(tmp, meta)
-    print(
+    logger.info(
         f"[mbrola corpus] {len(rows)} files in {out_dir} "
         f"({made} generated, {len(rows) - made} already valid)"
     )
