@@ -364,12 +364,7 @@ def train_export_evaluate(hparams, run_opts, brain_class, dataio_prep):
         interpolate_with_start(brain, valid, hparams)
     if if_main_process():
         # The evaluation runs on rank 0 alone (the others wait below).
-        world = os.environ.pop("WORLD_SIZE", None)
-        try:
-            export_and_evaluate(brain, hparams)
-        finally:
-            if world is not None:
-                os.environ["WORLD_SIZE"] = world
+        export_and_evaluate(brain, hparams)
         logger.info(
             "Finished %s in %.1f min (preparation, training, export, "
             "evaluation): %s",

@@ -24,12 +24,12 @@ import sys
 from pathlib import Path
 
 import torch
+from speechbrain.utils.distributed import get_rank
 
 from speechbrain_emoinv.atomic_files import torch_save
 from speechbrain_emoinv.cli import make_parser, positive_int, run_main
 from speechbrain_emoinv.data.manifest import read_manifest
 from speechbrain_emoinv.evaluation.embedding import (
-    dist_info,
     embed_manifest,
     embedding_key,
     load_embedder,
@@ -84,7 +84,8 @@ def build_parser():
 def run(argv=None):
     """Does the work of ``emoinv-embed``; returns the output file path."""
     args = build_parser().parse_args(argv)
-    rank, world = dist_info()
+    # torchrun's environment: each process embeds its shard.
+    rank, world = get_rank() or 0, int(os.environ.get("WORLD_SIZE", 1))
     device = args.device
     if device is None:
         local = int(os.environ.get("LOCAL_RANK", 0))
@@ -104,6 +105,8 @@ def run(argv=None):
         batch_size=args.batch_size,
         progress=not args.no_progress,
         issues=issues,
+        rank=rank,
+        world=world,
     )
     path = out / "embeddings.pt"
     if rank == 0:

@@ -27,7 +27,6 @@ Authors
 
 import importlib.util
 import math
-import os
 from pathlib import Path
 
 import numpy as np
@@ -509,17 +508,6 @@ def merge_chunks(rows, work_dir, world_size=1, chunk_size=256, issues=None):
     return [r["ID"] for r in rows], emb
 
 
-def dist_info():
-    """``(rank, world_size)`` from the ``torchrun`` environment.
-
-    Example
-    -------
-    >>> dist_info() if "RANK" not in os.environ else (0, 1)
-    (0, 1)
-    """
-    return int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
-
-
 def embed_manifest(
     model,
     rows,
@@ -528,11 +516,14 @@ def embed_manifest(
     batch_size=16,
     progress=False,
     issues=None,
+    rank=0,
+    world=1,
 ):
-    """Embeds a manifest resumably, sharded across ``torchrun`` ranks.
+    """Embeds a manifest resumably, sharded across ranks.
 
-    Under ``torchrun`` each rank embeds its shard, then all wait at a
-    barrier and every rank reads the merged result.
+    With ``world > 1`` (``emoinv-embed`` under ``torchrun``) each rank
+    embeds its shard, then all wait at a barrier and every rank reads the
+    merged result.
 
     Arguments
     ---------
@@ -540,13 +531,15 @@ def embed_manifest(
         As in :func:`embed_shard`.
     issues : dict or None
         Receives short/silent clips (see :func:`embed_rows`).
+    rank, world : int
+        This process's rank and the number of processes sharing the work
+        (the caller knows whether it runs distributed).
 
     Returns
     -------
     ids, emb
         As :func:`merge_chunks` returns them.
     """
-    rank, world = dist_info()
     embed_shard(
         model, rows, work_dir, rank, world, chunk_size, batch_size, progress
     )
