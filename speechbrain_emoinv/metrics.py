@@ -16,6 +16,10 @@ Conventions (the same as SpeechBrain's, so the numbers agree):
 - minDCF is normalised by ``min(c_miss * p, c_fa * (1 - p))``, so a system
   that always accepts or always rejects scores 1.
 
+Why one file over 500 lines: every metric shares the sorted-score sweep
+(``operating_points``) and its tie rules; split, the exactness argument
+would be spread over files. Most of the length is docstrings and doctests.
+
 Authors
  * speechbrain-emoinv contributors 2025
 """

@@ -21,6 +21,10 @@ The same YAML keys can therefore point at MUSAN and real RIRs instead.
 Next to each CSV lies an ``*_info.csv`` with what was simulated (room,
 absorption, distance, measured RT60; noise kind, babble source IDs).
 
+Why one file over 500 lines: the impulse responses, the noises and their
+CSV files are one versioned material (``MATERIAL_VERSION`` keys them all);
+changing one generator changes what every later run trains on.
+
 Authors
  * speechbrain-emoinv developers 2026
 """

@@ -8,6 +8,10 @@ checks the audio (``audio_checks``), splits by speaker, writes the CSVs
 so that a second call is skipped (:func:`skip`, safe under
 ``run_on_main``). Most preparers go through :func:`run_prepare`.
 
+Why one file over 500 lines: the folder's layout, its staleness key
+(``inputs_digest``) and the shared ``run_prepare`` flow change together;
+every ``prepare_<corpus>`` calls only this file.
+
 Authors: speechbrain-emoinv contributors
 """
 

@@ -21,6 +21,10 @@
   manifest (``scoring.manifest_key``), so chunks are never reused across
   models or inputs.
 
+Why one file over 500 lines: the three backends (PyTorch, TorchScript,
+onnxruntime) share one embedder interface, the batching and the resumable
+sharded chunks; their parity is tested through this one interface.
+
 Authors
  * speechbrain-emoinv contributors 2025
 """
