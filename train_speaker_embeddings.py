@@ -277,7 +277,6 @@ def dataio_prep(hparams):
         keys.append("teacher_emb")
     train.set_output_keys(keys)
     valid.set_output_keys(["id", "sig"])
-    pipelines.check_speakers(hparams, len(label_encoder), bool(real))
     # One triangular learning-rate cycle over the run, whatever the corpus:
     # up for half of its steps (per process under DDP), down for the rest.
     world = int(os.environ.get("WORLD_SIZE", 1))

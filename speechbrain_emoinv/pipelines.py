@@ -14,12 +14,14 @@ Authors
 
 import collections
 import logging
+import os
 import random
 
 import speechbrain as sb
 import torch
 from speechbrain.dataio import audio_io
 
+from speechbrain_emoinv.data.manifest import read_manifest
 from speechbrain_emoinv.run_guard import RunError
 from speechbrain_emoinv.stable_random import stable_uniform
 
@@ -260,9 +262,16 @@ def teacher_pipeline(teacher):
     return teacher_emb
 
 
-def check_speakers(hparams, n_spk, rehearsal):
-    """RunError unless the classifier has one output per training speaker
-    (``rehearsal``: whether real voices of stage 1 joined them)."""
+def check_speakers(hparams):
+    """RunError unless the classifier has one output per training speaker:
+    the training manifest's, with the rehearsed real voices of stage 1
+    when there are any. Run right after the data preparation, before the
+    augmentation material and any training."""
+    spk = {r["spk_id"] for r in read_manifest(hparams["train_annotation"])}
+    path = hparams["rehearsal_annotation"]
+    real = read_manifest(path) if path and os.path.isfile(path) else []
+    rehearsal = bool(real)
+    n_spk = len(spk | {r["spk_id"] for r in real})
     if n_spk != hparams["out_n_neurons"]:
         where = hparams["train_annotation"]
         if rehearsal:

@@ -49,6 +49,7 @@ from speechbrain_emoinv.finetune import (
 )
 from speechbrain_emoinv.interpolation import choose_mix
 from speechbrain_emoinv.metrics import threshold_at
+from speechbrain_emoinv.pipelines import check_speakers
 from speechbrain_emoinv.pretrained import (
     load_model,
     model_fingerprint,
@@ -304,6 +305,7 @@ def train_export_evaluate(hparams, run_opts, brain_class, dataio_prep):
     (``brain_class``, ``dataio_prep``: as :func:`run`'s)."""
     started = time.time()  # this stage only
     run_on_main(hparams["prepare_data"])
+    check_speakers(hparams)  # before the augmentation material is made
     if hparams["use_augment"] and hparams["prepare_augment"]:
         run_on_main(hparams["prepare_augment"])
     for key in ("train_annotation", "valid_annotation", "rehearsal_annotation"):

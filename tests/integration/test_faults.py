@@ -474,6 +474,7 @@ def test_training_manifest_checked_up_front(tmp_path, capsys, monkeypatch):
         proc.stderr, "m.csv row 2 (ID cd)", "44100 Hz", "and 4 more bad rows"
     )
     assert not (out / "train_log.txt").exists()  # no epoch began
+    assert not augment.exists()  # said before the augmentation material
     # Stage 2's rehearsal manifest (stage 1's voices) is checked too.
     out = tmp_path / "run2"
     proc = _recipe_proc(
@@ -489,8 +490,13 @@ def test_training_manifest_checked_up_front(tmp_path, capsys, monkeypatch):
 def test_speaker_count_mismatch_is_one_line(tmp_path):
     # In a subprocess: the failure comes after SpeechBrain's logging setup,
     # whose handler would outlive this test's captured stderr.
-    out = tmp_path / "run"
-    proc = _recipe_proc("--out_n_neurons=2", f"--output_folder={out}")
+    out, augment = tmp_path / "run", tmp_path / "augment"
+    proc = _recipe_proc(
+        "--out_n_neurons=2",
+        f"--output_folder={out}",
+        "--use_augment=True",
+        f"--augment_folder={augment}",
+    )
     assert proc.returncode == 1, proc.stderr[-3000:]
     assert "Traceback" not in proc.stderr, proc.stderr[-3000:]
     line = proc.stderr.strip().splitlines()[-1]  # after the preparation's log
