@@ -305,9 +305,6 @@ def train_export_evaluate(hparams, run_opts, brain_class, dataio_prep):
     (``brain_class``, ``dataio_prep``: as :func:`run`'s)."""
     started = time.time()  # this stage only
     run_on_main(hparams["prepare_data"])
-    check_speakers(hparams)  # before the augmentation material is made
-    if hparams["use_augment"] and hparams["prepare_augment"]:
-        run_on_main(hparams["prepare_augment"])
     for key in ("train_annotation", "valid_annotation", "rehearsal_annotation"):
         if hparams[key]:
             check_training_manifest(
@@ -315,6 +312,9 @@ def train_export_evaluate(hparams, run_opts, brain_class, dataio_prep):
                 hparams["sample_rate"],
                 os.path.join(hparams["save_folder"], "audio_checked.json"),
             )
+    check_speakers(hparams)  # before the augmentation material is made
+    if hparams["use_augment"] and hparams["prepare_augment"]:
+        run_on_main(hparams["prepare_augment"])
     if distilling(hparams):  # the teacher embeds once (cached)
         run_on_main(
             hparams["teacher_embeddings"], args=[hparams["train_annotation"]]

@@ -474,7 +474,6 @@ def test_training_manifest_checked_up_front(tmp_path, capsys, monkeypatch):
         proc.stderr, "m.csv row 2 (ID cd)", "44100 Hz", "and 4 more bad rows"
     )
     assert not (out / "train_log.txt").exists()  # no epoch began
-    assert not augment.exists()  # said before the augmentation material
     # Stage 2's rehearsal manifest (stage 1's voices) is checked too.
     out = tmp_path / "run2"
     proc = _recipe_proc(
@@ -504,6 +503,7 @@ def test_speaker_count_mismatch_is_one_line(tmp_path):
     assert "training speakers but out_n_neurons is 2" in line, line
     assert "train.csv" in line and "pass --out_n_neurons=" in line, line
     assert not (out / "train_log.txt").exists()  # no epoch began
+    assert not augment.exists()  # said before the augmentation material
 
 
 def test_disk_full_names_the_file(tmp_path, monkeypatch):

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 import torch
+from toy import make_toy_data, make_toy_model
 
 from speechbrain_emoinv.cli import embed, evaluate, verify
 from speechbrain_emoinv.cli.export import main as export_main
-from speechbrain_emoinv.evaluation.toy import make_toy_data, make_toy_model
 from speechbrain_emoinv.pretrained import FORMAT_FILES
 
 ROOT = Path(__file__).resolve().parents[2]
