@@ -101,7 +101,7 @@ def test_exported_model_scores_the_logged_best_on_validation(
     assert eer == pytest.approx(logged[best], abs=1.0), (eer, logged)
     assert all(abs(eer - v) > 2.0 for e, v in logged.items() if e != best)
     card = (out / "pretrained" / "README.md").read_text()
-    assert f"## Valid eer\n\n{logged[best]:.2f} %" in card
+    assert f"## Validation EER\n\n{logged[best]:.2f} %" in card
 
 
 @pytest.mark.parametrize("n", [2, 3])

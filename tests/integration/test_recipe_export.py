@@ -88,9 +88,11 @@ def test_report_card_and_cohort(run):
     row = (
         f"| merged | cosine | {results['lists']['merged']['n_trials']} | "
         f"{cosine['eer']:.2f} | {cosine['min_dcf@0.01']:.3f} | "
-        f"{cosine['act_dcf@0.01']:.3f} | {cosine['cllr']:.3f} |"
+        f"{cosine['act_dcf_bayes@0.01']:.3f} | {cosine['cllr']:.3f} | "
+        f"{100 * cosine['p_miss']:.2f} | {100 * cosine['p_fa']:.2f} |"
     )
     assert row in card
+    assert results["data_dir"] not in card  # no path of this machine
     cohort = torch.load(run / "pretrained" / "cohort_embeddings.pt",
                         weights_only=True)  # fmt: skip
     ids = [r["ID"] for r in read_manifest(run / "eval" / "cohort.csv",
