@@ -52,14 +52,13 @@ Authors
  * speechbrain-emoinv contributors 2026
 """
 
-import json
 import sys
 import time
 
 import numpy as np
 
 from benchmarks import stats
-from benchmarks.report import fmt, interval_text, markdown_table
+from benchmarks.report import fmt, interval_text, markdown_table, write_summary
 from benchmarks.runner import (
     BOOT_LISTS,
     REAL_LISTS,
@@ -344,11 +343,7 @@ def aggregate():
         "total_cpu_s": float(sum(i["cpu_s"] for i in infos)),
     }
     summary["verdict"] = verdict(summary["rows"])
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
-    markdown = render(summary)
-    (RESULTS / "summary.md").write_text(markdown)
-    return summary, markdown
+    return summary, write_summary(RESULTS, summary, render)
 
 
 # --------------------------------------------------------------- tables --

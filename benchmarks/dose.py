@@ -35,7 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.report import fmt, markdown_table
+from benchmarks.report import fmt, markdown_table, write_summary
 from benchmarks.runner import (
     ROOT,
     acquire_lock,
@@ -225,11 +225,7 @@ def aggregate():
         for lam in LAMBDAS
     }
     summary = {"rows": rows, "verdict": verdict(done)}
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
-    md = render(summary)
-    (RESULTS / "summary.md").write_text(md)
-    return summary, md
+    return summary, write_summary(RESULTS, summary, render)
 
 
 def render(summary):

@@ -4,6 +4,8 @@ Authors
  * speechbrain-emoinv contributors 2026
 """
 
+import json
+
 
 def fmt(stat, digits=2, sign=False):
     """``mean ± std`` (or the single value) of a ``stats.describe`` dict.
@@ -54,3 +56,23 @@ def markdown_table(head, rows):
         "|" + "---|" * len(head),
         *("| " + " | ".join(map(str, row)) + " |" for row in rows),
     ]
+
+
+def write_summary(folder, summary, render):
+    """Writes ``summary.json`` and its Markdown ``summary.md`` (``render``:
+    summary -> text) into ``folder``; returns the Markdown.
+
+    Example
+    -------
+    >>> import tempfile, pathlib
+    >>> out = pathlib.Path(tempfile.mkdtemp()) / "r"
+    >>> write_summary(out, {"a": 1}, lambda s: f"a = {s['a']}")
+    'a = 1'
+    >>> sorted(p.name for p in out.iterdir())
+    ['summary.json', 'summary.md']
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    markdown = render(summary)
+    (folder / "summary.md").write_text(markdown)
+    return markdown

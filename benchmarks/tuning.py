@@ -43,7 +43,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks import ablation, runner
-from benchmarks.report import fmt, markdown_table
+from benchmarks.report import fmt, markdown_table, write_summary
 from benchmarks.runner import (
     acquire_lock,
     git_commit_paths,
@@ -231,11 +231,7 @@ def aggregate():
             }
         summary["rows"][name] = entry
     summary["forgetting"] = forgetting_rules(loaded)
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
-    markdown = render(summary)
-    (RESULTS / "summary.md").write_text(markdown)
-    return summary, markdown
+    return summary, write_summary(RESULTS, summary, render)
 
 
 def forgetting_rules(loaded):
