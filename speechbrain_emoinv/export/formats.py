@@ -225,11 +225,14 @@ class CheckedEmbedding(torch.nn.Module):
         return torch.stack(embs).mean(dim=0)
 
 
+# Lengths (s) of the parity check's signals: none is the traced one (1 s).
+CHECK_SECONDS = (1.3, 2.2, 3.7, 5.1)
+
+
 def export_format(
     model_dir,
     fmt,
     out_path=None,
-    check_seconds=(1.3, 2.2, 3.7, 5.1),
     batch_size=1,
 ):
     """Writes the embedding path of an exported folder as TorchScript or
@@ -243,7 +246,7 @@ def export_format(
     The file records the folder's :func:`model_fingerprint` (ONNX
     metadata / TorchScript extra file ``model_fingerprint``), so a loader
     can tell a stale file. The check embeds random signals of
-    ``check_seconds`` lengths (other than the one traced) with the
+    ``CHECK_SECONDS`` lengths (other than the one traced) with the
     folder's ``SpeakerRecognition.encode_batch`` and with the written
     file, and compares what verification uses: 1 - cosine of each pair of
     embeddings, and the cosine score of every pair of signals (a held-out
@@ -259,8 +262,6 @@ def export_format(
         ``torchscript`` or ``onnx`` (needs the ``[export]`` extra).
     out_path : str or Path or None
         Output file (default: ``FORMAT_FILES[fmt]`` in the folder).
-    check_seconds : sequence of float
-        Lengths of the parity signals.
     batch_size : int
         Utterances per call, fixed in the file (1 for the folder's file;
         the speed benchmark also times batches).
@@ -284,7 +285,7 @@ def export_format(
     example = 0.1 * torch.randn(batch_size, rate, generator=gen)
     signals = [
         0.1 * torch.randn(batch_size, int(seconds * rate), generator=gen)
-        for seconds in check_seconds
+        for seconds in CHECK_SECONDS
     ]
     meta = {FINGERPRINT_KEY: model.fingerprint}
     with atomic_path(out_path) as tmp, torch.no_grad():
