@@ -34,6 +34,7 @@ from speechbrain_emoinv.config import (
 )
 from speechbrain_emoinv.data.manifest import read_manifest
 from speechbrain_emoinv.data.mbrola.corpus import GENERATOR_VERSION
+from speechbrain_emoinv.data.prepared_folder import SplitError
 from speechbrain_emoinv.distillation import distilling
 from speechbrain_emoinv.evaluation.report import (
     fit_llr_calibration,
@@ -56,6 +57,7 @@ from speechbrain_emoinv.pretrained import (
     read_metadata,
 )
 from speechbrain_emoinv.run_guard import (
+    RunError,
     check_run_settings,
     check_same_config,
     check_training_manifest,
@@ -304,7 +306,10 @@ def train_export_evaluate(hparams, run_opts, brain_class, dataio_prep):
     """Prepares and checks the data, trains, exports and evaluates
     (``brain_class``, ``dataio_prep``: as :func:`run`'s)."""
     started = time.time()  # this stage only
-    run_on_main(hparams["prepare_data"])
+    try:
+        run_on_main(hparams["prepare_data"])
+    except SplitError as err:  # the user's speaker lists: one line
+        raise RunError(f"{hparams['data_folder']}: {err}") from err
     for key in ("train_annotation", "valid_annotation", "rehearsal_annotation"):
         if hparams[key]:
             check_training_manifest(

@@ -137,6 +137,11 @@ def inputs_digest(cands, extra=None):
     return digest.hexdigest()[:16]
 
 
+class SplitError(ValueError):
+    """A listed validation or evaluation speaker the corpus lacks, or one
+    listed in both splits."""
+
+
 def split_speakers(
     speakers,
     valid_speakers=None,
@@ -156,7 +161,7 @@ def split_speakers(
     speakers : iterable of str
         All speaker ids.
     valid_speakers, eval_speakers : iterable of str or None
-        Fixed lists (unknown ids raise ``ValueError``).
+        Fixed lists (unknown ids raise :class:`SplitError`).
     valid_fraction, eval_fraction : float
         Shares of the speakers when no list is given.
     seed : int
@@ -181,9 +186,13 @@ def split_speakers(
     for name, fixed in (("eval", eval_speakers), ("valid", valid_speakers)):
         for spk in fixed or ():
             if spk not in speakers:
-                raise ValueError(f"{name} speaker {spk!r} is not in the data")
+                raise SplitError(
+                    f"{name} speaker {spk!r} is not in the data: list "
+                    "speakers of this corpus with --eval_speakers=[...] and "
+                    "--valid_speakers=[...]"
+                )
             if spk in split:
-                raise ValueError(f"speaker {spk!r} listed in two splits")
+                raise SplitError(f"speaker {spk!r} listed in two splits")
             split[spk] = name
     rest = [s for s in speakers if s not in split]
     rng = np.random.default_rng(stable_seed(seed, "split"))

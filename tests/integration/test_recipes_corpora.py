@@ -277,3 +277,18 @@ def test_dusha_first_run_names_out_n_neurons(tmp_path):
     want = flag_value(shlex.split(row["test_debug_flags"]), "out_n_neurons")
     assert f"pass --out_n_neurons={want}" in log, log
     assert (out / "prepared" / "prepare_report.json").is_file()
+
+
+def test_missing_split_speaker_is_one_line(tmp_path):
+    """A listed evaluation speaker the corpus lacks (e.g. flags copied from
+    another copy of the corpus): one line naming it and the flags to fix,
+    no traceback."""
+    (row,) = [r for r in ROWS if r["Dataset"] == "ESD"]
+    flags = row["test_debug_flags"].replace("esd-0011", "esd-9999")
+    proc, log = run_row(dict(row, test_debug_flags=flags), ROOT, tmp_path / "o")
+    assert proc.returncode == 1, log
+    assert "Traceback" not in proc.stderr, log
+    line = proc.stderr.strip().splitlines()[-1]
+    assert line.startswith("train_emoinv.py: error: "), line
+    assert "'esd-9999' is not in the data" in line, line
+    assert "--eval_speakers=[...]" in line and "--valid_speakers" in line, line

@@ -35,7 +35,8 @@ def cremad_with_bad_files(tmp_path):
     return root
 
 
-def test_bad_audio_counted_and_listed(cremad_with_bad_files, tmp_path, capsys):
+def test_bad_audio_counted_and_listed(cremad_with_bad_files, tmp_path, caplog):
+    caplog.set_level("INFO")
     save = prepare_cremad(cremad_with_bad_files, tmp_path / "p")
     report = json.loads((save / "prepare_report.json").read_text())
     counts = report["counts"]
@@ -45,8 +46,8 @@ def test_bad_audio_counted_and_listed(cremad_with_bad_files, tmp_path, capsys):
     assert counts["resampled"] == 2
     listed = report["items"]["empty"][0]["file"]
     assert listed.endswith("1001_DFA_NEU_XX.wav")
-    out = capsys.readouterr().out
-    assert "empty: 1" in out and "1001_DFA_NEU_XX.wav" in out  # printed
+    out = caplog.text
+    assert "empty: 1" in out and "1001_DFA_NEU_XX.wav" in out  # logged
     rows = {
         r["ID"]: r
         for s in ("train", "valid", "eval")

@@ -224,7 +224,6 @@ def generate_corpus(out_dir, size="default", num_workers=None, seed=1234):
     ...     variation=1.0,
     ... )
     >>> out = generate_corpus(tmp, size="doc", num_workers=1)
-    [mbrola corpus] 2 files in ... (2 generated, 0 already valid)
     >>> sorted(p.name for p in (out / "wav" / "mb-us1").iterdir())
     ['mb-us1_neutral_s001.wav', 'mb-us1_sad_s001.wav']
     >>> del SIZES["doc"]
