@@ -132,6 +132,16 @@ def test_rows_complete():
         assert module == (ROOT / row["Data_prep_file"]).resolve(), module
 
 
+# The default run's real-voice keys: its own preparation names them, a
+# recipe's corpus preparation does not.
+UNUSED_IN_RECIPES = {
+    "real_folder",
+    "real_sources",
+    "real_valid_speakers",
+    "real_eval_speakers",
+}
+
+
 def test_flattened_hparams_in_sync():
     """Each recipe YAML is what tools/flatten_hparams.py makes of its
     source, and loads to the same values as the source with its base."""
@@ -145,9 +155,14 @@ def test_flattened_hparams_in_sync():
         overrides = {"data_folder": "/corpus", "out_n_neurons": 3}
         want, _ = load_config(ROOT / source, overrides)
         got = load_hyperpyyaml(text, overrides)
-        assert sorted(got) == sorted(want), target
+        # Only keys nothing uses are left out (tests/consistency/
+        # test_recipe_yaml_keys.py); every other value is the source's.
+        dropped = set(want) - set(got)
+        assert set(got) <= set(want) and dropped <= UNUSED_IN_RECIPES, dropped
         for key, value in want.items():
-            if isinstance(value, str | int | float | bool | list | type(None)):
+            if key in got and isinstance(
+                value, str | int | float | bool | list | type(None)
+            ):
                 assert got[key] == value, (target, key)
 
 

@@ -1,0 +1,29 @@
+"""The recipe YAMLs a SpeechBrain maintainer reads: every top-level key is
+used (named by a later ``<key>``, or read by the code or by SpeechBrain)
+and defined before the first entry that names it — what upstream's
+YAML/script consistency test asks of a recipe."""
+
+import pytest
+from recipe_utils import ROOT
+
+from tools import flatten_hparams as fh
+
+RECIPE_YAMLS = sorted(fh.RECIPES.values())
+
+
+@pytest.mark.parametrize("path", RECIPE_YAMLS)
+def test_recipe_yaml_keys_used_and_defined_first(path):
+    entries, _ = fh.blocks((ROOT / path).read_text(encoding="utf-8"))
+    keep = fh.read_by_our_code() | fh.READ_BY_SPEECHBRAIN
+    seen, named = set(), set()
+    for key, lines in entries:
+        later = [r for r in fh.refs(lines) if r != key]
+        assert set(later) <= seen, f"{path}: {key} names {set(later) - seen}"
+        named.update(later)
+        seen.add(key)
+    unused = {
+        key
+        for key, _ in entries
+        if key not in named and key not in keep and not key.startswith("__")
+    }
+    assert not unused, f"{path}: keys nothing uses: {sorted(unused)}"
