@@ -26,7 +26,7 @@ def small_size(monkeypatch):
     return "test6"
 
 
-def test_generates_and_prepares(small_size, tmp_path, capsys):
+def test_generates_and_prepares(small_size, tmp_path, capsys, caplog):
     out, prep = tmp_path / "corpus", tmp_path / "prepared"
     argv = ["--size", small_size, "--out", str(out), "--num-workers", "1"]
     assert make_corpus.main([*argv, "--prepare", str(prep)]) == 0
@@ -38,8 +38,9 @@ def test_generates_and_prepares(small_size, tmp_path, capsys):
     assert len(rows) == 24
     assert {r["emotion"] for r in rows} == {"neutral", "angry"}
     # A second call finds every file valid and generates nothing.
+    caplog.set_level("INFO")
     assert make_corpus.main(argv) == 0
-    assert "(0 generated, 24 already valid)" in capsys.readouterr().out
+    assert "(0 generated, 24 already valid)" in caplog.text
 
 
 def test_missing_tool_is_one_line(monkeypatch, tmp_path, capsys):
