@@ -17,6 +17,7 @@ Authors
 """
 
 import argparse
+import functools
 import io
 import re
 import sys
@@ -71,6 +72,7 @@ READ_BY_SPEECHBRAIN = set(RunOptions().as_dict()) | {"sorting"}
 KEY = re.compile(r"^([A-Za-z_]\w*):")
 
 
+@functools.cache  # the same source files for every recipe
 def read_by_our_code():
     """Names the recipe and the package read: quoted (``hparams["x"]``) or
     as attributes (``self.hparams.x``)."""
@@ -82,8 +84,9 @@ def read_by_our_code():
 
 
 def blocks(text):
-    """Top-level entries of a YAML text: (key, lines), each with the
-    comments and blank lines above it (the last block: None, the tail)."""
+    """Top-level entries of a YAML text: a list of (key, lines), each with
+    the comments and blank lines above it, and the lines after the last
+    entry."""
     out, lines = [], []
     for line in text.splitlines():
         lines.append(line)
