@@ -69,6 +69,7 @@ from benchmarks.runner import (
     log_line,
     parse_args,
     run_and_collect,
+    run_lanes,
     scores_name,
 )
 
@@ -119,6 +120,9 @@ def command(row, seed):
         f"hparams/{row}.yaml",
         f"--seed={seed}",
         f"--output_folder={run_dir(row, seed).relative_to(ROOT)}",
+        # The fine-tuned checkpoint itself: the default export mix (rule 7,
+        # benchmarks/tuning.md §4) is stage 1 alone, the same for every row.
+        "--interpolate=null",
     ]
 
 
@@ -551,7 +555,13 @@ def render(summary):
 def main(argv=None):
     """Runs the missing runs in seed-major order, then aggregates."""
     args, rows, seeds = parse_args(
-        argv, __doc__, "row", ROWS, SEEDS, "--dry-run"
+        argv,
+        __doc__,
+        "row",
+        ROWS,
+        SEEDS,
+        "--dry-run",
+        ("--lanes", {"type": int, "default": 1, "help": "runs at a time"}),
     )
     log = log_line
     if args.aggregate_only:
@@ -573,17 +583,18 @@ def main(argv=None):
         return 0
     if not acquire_lock(RUNS / "ablation.pid", log):
         return 2
-    start, failed = time.time(), []
-    for i, (row, seed) in enumerate(todo, 1):
+    start = time.time()
+
+    def train(i, row, seed):
         ok = train_one(row, seed, i, len(todo), start, log)
         if not ok:
             # Once more: a transient failure (e.g. the library changing
             # under a running job) resumes from the last checkpoint.
             log(f"[{i}/{len(todo)}] {row} seed {seed}: retrying once")
             ok = train_one(row, seed, i, len(todo), start, log)
-        if not ok:
-            failed.append((row, seed))
-            continue
+        return ok
+
+    def finish(row, seed):
         _, markdown = aggregate()
         print(markdown, flush=True)
         git_commit_paths(
@@ -595,6 +606,8 @@ def main(argv=None):
             f"benchmarks: ablation {row} seed {seed} (two-stage protocol)",
             log,
         )
+
+    failed = run_lanes(todo, args.lanes, train, finish)
     log(
         f"benchmark pass over: {len(todo) - len(failed)} finished, "
         f"{len(failed)} failed {failed} in "

@@ -68,7 +68,7 @@ SPAN = {"training": True, "span_ratio": [0.3, 0.7], "min_samples": 1600}
 def test_full_method_switches():
     full, _ = load_config(str(ROOT / "hparams" / "emoinv.yaml"))
     assert full["use_pairs"] and full["use_em"] and full["use_augment"]
-    assert full["pair_weight"] == full["compute_cost"].pair_weight == 1.0
+    assert full["pair_weight"] == full["compute_cost"].pair_weight == 0.3
 
 
 @pytest.mark.parametrize(

@@ -140,7 +140,8 @@ def test_ablation_tuning_and_results_section(bench, monkeypatch, capsys):
     assert run["command"] == (
         ".venv/bin/python train_speaker_embeddings.py "
         "hparams/baseline_equal_budget.yaml --seed=2 "
-        "--output_folder=results/ablation/baseline_equal_budget/2"
+        "--output_folder=results/ablation/baseline_equal_budget/2 "
+        "--interpolate=null"
     )
     assert run["valid_eer_per_epoch"] == [27.0, 22.0]
     assert run["attempts"][0]["rc"] == 0 and run["cpu_s"] >= 0
