@@ -61,6 +61,7 @@ from benchmarks import stats
 from benchmarks.report import fmt, interval_text, markdown_table, write_summary
 from benchmarks.runner import (
     BOOT_LISTS,
+    LANES,
     REAL_LISTS,
     ROOT,
     acquire_lock,
@@ -555,13 +556,7 @@ def render(summary):
 def main(argv=None):
     """Runs the missing runs in seed-major order, then aggregates."""
     args, rows, seeds = parse_args(
-        argv,
-        __doc__,
-        "row",
-        ROWS,
-        SEEDS,
-        "--dry-run",
-        ("--lanes", {"type": int, "default": 1, "help": "runs at a time"}),
+        argv, __doc__, "row", ROWS, SEEDS, "--dry-run", LANES
     )
     log = log_line
     if args.aggregate_only:

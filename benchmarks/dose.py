@@ -37,6 +37,8 @@ import numpy as np
 
 from benchmarks.report import fmt, markdown_table, write_summary
 from benchmarks.runner import (
+    LANES,
+    PRETRAINED,
     ROOT,
     acquire_lock,
     git_commit_paths,
@@ -265,13 +267,7 @@ def render(summary):
 
 def main(argv=None):
     args, lams, seeds = parse_args(
-        argv,
-        __doc__,
-        "lambda",
-        LAMBDAS,
-        [1, 2, 3, 4],
-        ("--pretrained_path", {"help": "stage-1 export to fine-tune"}),
-        ("--lanes", {"type": int, "default": 1, "help": "runs at a time"}),
+        argv, __doc__, "lambda", LAMBDAS, [1, 2, 3, 4], PRETRAINED, LANES
     )
     if args.aggregate_only:
         print(aggregate()[1])

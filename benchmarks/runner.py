@@ -289,6 +289,11 @@ def log_line(msg):
     print(f"{time.strftime('%H:%M:%S')} {msg}", flush=True)
 
 
+# Flags that several benchmarks take (``parse_args(..., LANES)``).
+LANES = ("--lanes", {"type": int, "default": 1, "help": "runs at a time"})
+PRETRAINED = ("--pretrained_path", {"help": "stage-1 export to fine-tune"})
+
+
 def parse_args(argv, doc, what, names, seeds, *flags):
     """``--<what>s A,B --seeds 1,2 --aggregate-only`` (+ ``flags``).
 

@@ -44,14 +44,6 @@ import numpy as np
 
 from benchmarks import ablation, runner
 from benchmarks.report import fmt, markdown_table, write_summary
-from benchmarks.runner import (
-    acquire_lock,
-    git_commit_paths,
-    log_line,
-    parse_args,
-    run_and_collect,
-    run_lanes,
-)
 from benchmarks.stats import describe
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -158,7 +150,7 @@ def train_variant(variant, seed, tag, start, pretrained=None, log=print):
     ]
     if pretrained:
         cmd.append(f"--pretrained_path={pretrained}")
-    return run_and_collect(
+    return runner.run_and_collect(
         variant,
         seed,
         cmd,
@@ -389,20 +381,20 @@ def table(summary):
 
 def main(argv=None):
     """Re-scores the ablation's models, trains the variants, aggregates."""
-    args, variants, seeds = parse_args(
+    args, variants, seeds = runner.parse_args(
         argv,
         __doc__,
         "variant",
         list(VARIANTS),
         [1],
-        ("--pretrained_path", {"help": "stage-1 export to fine-tune"}),
-        ("--lanes", {"type": int, "default": 1, "help": "runs at a time"}),
+        runner.PRETRAINED,
+        runner.LANES,
     )
-    log = log_line
+    log = runner.log_line
     if args.aggregate_only:
         print(aggregate()[1])
         return 0
-    if not acquire_lock(RUNS / "tuning.pid", log):
+    if not runner.acquire_lock(RUNS / "tuning.pid", log):
         return 2
     summary_files = [RESULTS / "summary.json", RESULTS / "summary.md"]
 
@@ -411,7 +403,7 @@ def main(argv=None):
         for seed in sorted(runs):
             if rescore(row, seed, log):
                 aggregate()
-                git_commit_paths(
+                runner.git_commit_paths(
                     [RESULTS / row / f"seed{seed}", *summary_files],
                     f"benchmarks: tuning, {row} seed {seed} re-scored on the "
                     "validation speakers (simulated data)",
@@ -433,13 +425,13 @@ def main(argv=None):
 
     def finish(variant, seed):
         aggregate()
-        git_commit_paths(
+        runner.git_commit_paths(
             [RESULTS / variant / f"seed{seed}", *summary_files],
             f"benchmarks: tuning {variant} seed {seed} (simulated data)",
             log,
         )
 
-    failed = run_lanes(todo, args.lanes, train, finish)
+    failed = runner.run_lanes(todo, args.lanes, train, finish)
     print(aggregate()[1], flush=True)
     log(f"tuning pass over: {len(todo) - len(failed)} trained, failed {failed}")
     return 1 if failed else 0

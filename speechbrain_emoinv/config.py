@@ -129,7 +129,7 @@ def config_key(hparams_file):
     Arguments
     ---------
     hparams_file : str or Path
-        As for :func:`merged_tree`.
+        The config; its ``base:`` chain is merged first.
 
     Returns
     -------

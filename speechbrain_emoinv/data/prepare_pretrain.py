@@ -92,16 +92,7 @@ def prepare_pretrain(
     return counts
 
 
-def prepare_finetune(
-    valid_csv,
-    valid_trials,
-    real_folder,
-    real_valid_speakers,
-    real_eval_speakers,
-    real_sources,
-    sim_folder,
-    sim_data,
-):
+def prepare_finetune(valid_csv, valid_trials, **corpora):
     """Stage-2 data: both corpora prepared, and one validation set of both.
 
     Stage 2 trains on the simulated emotional voices and rehearses the real
@@ -116,28 +107,19 @@ def prepare_finetune(
     ---------
     valid_csv, valid_trials : str or Path
         Output manifest and trial list of the joint validation.
-    real_folder, real_valid_speakers, real_eval_speakers, real_sources
-        As in :func:`prepare_pretrain`.
-    sim_folder, sim_data : str or Path
-        Prepared and corpus folders of the simulated corpus.
+    **corpora
+        ``real_folder``, ``real_valid_speakers``, ``real_eval_speakers``,
+        ``real_sources``, ``sim_folder`` and ``sim_data``, as in
+        :func:`prepare_pretrain`.
 
     Returns
     -------
     int
         Validation trials of each corpus.
     """
-    prepare_pretrain(
-        None,
-        real_folder,
-        real_valid_speakers,
-        real_eval_speakers,
-        real_sources,
-        sim_folder,
-        sim_data,
-        "all",
-    )
+    prepare_pretrain(None, sim_styles="all", **corpora)
     return write_joint_validation(
-        valid_csv, valid_trials, [real_folder, sim_folder]
+        valid_csv, valid_trials, [corpora["real_folder"], corpora["sim_folder"]]
     )
 
 

@@ -78,7 +78,7 @@ def bench(tmp_path, monkeypatch):
 
     monkeypatch.setattr(ablation, "git_commit_paths", record)
     monkeypatch.setattr(runner, "hardware", lambda: "2 CPU cores (test)")
-    monkeypatch.setattr(tuning, "git_commit_paths", record)
+    monkeypatch.setattr(runner, "git_commit_paths", record)  # tuning
     return tmp_path, commits
 
 
