@@ -99,11 +99,15 @@ def rewrite(text, source, replaced=()):
     -------
     >>> rewrite("from speechbrain_emoinv.copypaste import CopyPaste\\n", "x.py")
     'from speechbrain.augment.copypaste import CopyPaste\\n'
+    >>> rewrite("pairs = list(zip(a, b, strict=True))", "y.py")
+    'pairs = list(zip(a, b))'
     """
     for old, new in replaced:
         if old not in text:
             raise PatchError(f"{source}: {old.strip()!r} not found")
         text = text.replace(old, new)
+    # SpeechBrain supports Python 3.8; zip's strict= came in 3.10.
+    text = re.sub(r"(zip\(.*), strict=True\)", r"\1)", text)
     for module, path in PLACES.items():
         text = re.sub(rf"\b{PACKAGE}\.{module}\b", dotted(path), text)
     left = sorted(set(re.findall(rf"\b{PACKAGE}(?:\.\w+)*", text)))
