@@ -257,18 +257,41 @@ def row_entry(row, seeds, done):
         for base in BASELINES
         if base != row and set(seeds) & set(done.get(base, {}))
     }
+    entry["gap_change"] = {
+        base: gap_change(row, base, done) for base in entry["paired_change"]
+    }
     return entry
+
+
+def gap_change(row, base, done):
+    """The emotion penalty (``cross`` - ``neutral`` EER points, cosine) of
+    ``row`` minus ``base``'s, paired by seed: the mean over the seeds both
+    finished and, with 2 or more, its 95 % t-interval (``lo``, ``hi``)."""
+    seeds = sorted(set(done.get(row, {})) & set(done.get(base, {})))
+    diffs = [
+        done[row][s][0]["emotion_gap"]["cosine"]
+        - done[base][s][0]["emotion_gap"]["cosine"]
+        for s in seeds
+    ]
+    out = {"n": len(diffs)}
+    if diffs:
+        out["point"] = float(np.mean(diffs))
+    if len(diffs) >= 2:
+        half = float(stats.t_half_width(diffs))
+        out.update(lo=out["point"] - half, hi=out["point"] + half)
+    return out
 
 
 def verdict(rows, row="emoinv", base="baseline_equal_budget"):
     """The claim, settled from the summary rows (cosine).
 
-    Goal met when, against the equal-budget baseline, the merged change is
-    <= -30 % with the interval's upper end < 0, the mean emotion gap is at
-    most half the baseline's, and real_acted is not shown worse (its
-    interval's lower end <= 0). Otherwise: a null that excludes the
-    paper's -19.29 % when the merged interval's lower end is above it, else
-    inconclusive. Pending while fewer than 2 seeds are paired.
+    Goal met when, against the equal-budget baseline, the full method's
+    mean emotion penalty (``cross`` - ``neutral``) is at most half the
+    baseline's, the paired penalty change's t-interval lies below 0, and
+    neither real list is shown worse (each relative EER change's interval
+    has its lower end <= 0). Otherwise: a null that excludes the paper's
+    -19.29 % when the merged EER change's interval has its lower end above
+    it, else inconclusive. Pending while fewer than 2 seeds are paired.
 
     Returns
     -------
@@ -276,29 +299,35 @@ def verdict(rows, row="emoinv", base="baseline_equal_budget"):
         ``status`` (met, null, inconclusive, pending) and ``text``.
     """
     change = rows[row].get("paired_change", {}).get(base, {})
-    merged, acted = change.get("merged"), change.get("real_acted")
-    if merged is None or "lo" not in merged:
-        n = merged["n"] if merged else 0
+    penalty = rows[row].get("gap_change", {}).get(base, {"n": 0})
+    merged = change.get("merged")
+    if "lo" not in penalty or merged is None or "lo" not in merged:
         return {
             "status": "pending",
-            "text": f"Not settled yet: {n} seed(s) of {LABELS[row]} and "
-            f"{LABELS[base]} paired; an interval needs 2.",
+            "text": f"Not settled yet: {penalty['n']} seed(s) of "
+            f"{LABELS[row]} and {LABELS[base]} paired; an interval needs 2.",
         }
     gap = rows[row]["emotion_gap"]["cosine"]["mean"]
     gap_base = rows[base]["emotion_gap"]["cosine"]["mean"]
+    real = {lst: change.get(lst) for lst in REAL_LISTS}
     checks = {
-        "merged EER ≤ −30 % with the interval below 0": merged["point"] <= -30
-        and merged["hi"] < 0,
-        "emotion gap halved": gap <= 0.5 * gap_base,
-        "real_acted not shown worse": acted is not None
-        and "lo" in acted
-        and acted["lo"] <= 0,
+        "emotion penalty halved": gap <= 0.5 * gap_base,
+        "penalty change's interval below 0": penalty["hi"] < 0,
+        "real voices not shown worse": all(
+            c is not None and "lo" in c and c["lo"] <= 0 for c in real.values()
+        ),
     }
     found = (
         f"{LABELS[row]} vs {LABELS[base]} ({merged['n']} paired seeds, "
-        f"cosine): merged EER (simulated data) {interval_text(merged)}; emotion gap "
-        f"{gap:+.2f} vs {gap_base:+.2f} points; real_acted (real voices) "
-        f"{interval_text(acted) if acted else '–'}."
+        f"cosine): emotion penalty cross − neutral {gap:+.2f} vs "
+        f"{gap_base:+.2f} EER points, change {penalty['point']:+.2f} "
+        f"[{penalty['lo']:+.2f}, {penalty['hi']:+.2f}] (t-interval over "
+        f"seeds); merged EER (simulated data) {interval_text(merged)}; "
+        + "; ".join(
+            f"{lst} (real voices) {interval_text(c) if c else '–'}"
+            for lst, c in real.items()
+        )
+        + "."
     )
     if all(checks.values()):
         return {"status": "met", "text": f"**Goal met.** {found}"}
@@ -307,14 +336,14 @@ def verdict(rows, row="emoinv", base="baseline_equal_budget"):
         return {
             "status": "null",
             "text": f"**Goal not met** ({failed}): a **null result** that "
-            f"excludes the paper's {PAPER_CHANGE:.2f} % (the interval's "
-            f"lower end {merged['lo']:+.1f} % is above it). {found}",
+            f"excludes the paper's {PAPER_CHANGE:.2f} % on merged EER (the "
+            f"interval's lower end {merged['lo']:+.1f} % is above it). {found}",
         }
     return {
         "status": "inconclusive",
         "text": f"**Goal not met** ({failed}) and **inconclusive**: the "
-        f"interval reaches the paper's {PAPER_CHANGE:.2f} %, so it excludes "
-        f"neither the paper's effect nor no effect. {found}",
+        f"merged interval reaches the paper's {PAPER_CHANGE:.2f} %, so it "
+        f"excludes neither the paper's effect nor no effect. {found}",
     }
 
 
@@ -509,12 +538,13 @@ def notes(summary):
         "EER_base) / EER_base, the interval its 2.5 and 97.5 percentiles.",
         "",
         "Verdict rule (full method vs equal-budget baseline, cosine): goal "
-        "met when the merged change is ≤ −30 % with the interval's upper "
-        "end below 0, the mean emotion gap at most half the baseline's, and "
-        "real_acted not shown worse (its interval's lower end ≤ 0); "
-        "otherwise a null result when the merged interval's lower end is "
-        f"above the paper's {PAPER_CHANGE:.2f} % (an effect that large is "
-        "excluded), else inconclusive.",
+        "met when the mean emotion penalty (cross − neutral) is at most "
+        "half the baseline's, the paired penalty change's 95 % t-interval "
+        "over seeds lies below 0, and neither real list is shown worse (the "
+        "lower end of each relative change's interval ≤ 0); otherwise a "
+        "null result when the merged interval's lower end is above the "
+        f"paper's {PAPER_CHANGE:.2f} % (an effect that large is excluded), "
+        "else inconclusive.",
         "",
         "Commands (one per finished run):",
         "",

@@ -364,14 +364,20 @@ def test_paired_bootstrap_known_answers(tmp_path, monkeypatch):
         ablation.paired_change("other", "base", "merged", [1])
 
 
-def rows_for_verdict(point, lo, hi, gap, acted_lo):
-    change = {"point": point, "lo": lo, "hi": hi, "n": 5}
-    acted = {"point": acted_lo + 5, "lo": acted_lo, "hi": acted_lo + 10, "n": 5}
+def rows_for_verdict(lo, gap, penalty_hi, real_lo):
+    merged = {"point": lo + 10, "lo": lo, "hi": lo + 20, "n": 5}
+    real = {"point": real_lo + 5, "lo": real_lo, "hi": real_lo + 10, "n": 5}
+    penalty = {"point": penalty_hi - 1, "lo": penalty_hi - 2, "hi": penalty_hi}
     return {
         "emoinv": {
             "paired_change": {
-                "baseline_equal_budget": {"merged": change, "real_acted": acted}
+                "baseline_equal_budget": {
+                    "merged": merged,
+                    "real_acted": real,
+                    "real_read": {**real, "lo": -1.0},
+                }
             },
+            "gap_change": {"baseline_equal_budget": {**penalty, "n": 5}},
             "emotion_gap": {"cosine": {"mean": gap}},
         },
         "baseline_equal_budget": {"emotion_gap": {"cosine": {"mean": 4.0}}},
@@ -379,26 +385,25 @@ def rows_for_verdict(point, lo, hi, gap, acted_lo):
 
 
 @pytest.mark.parametrize(
-    "point, lo, hi, gap, acted_lo, status",
+    "lo, gap, penalty_hi, real_lo, status",
     [
-        (-35.0, -45.0, -25.0, 2.0, -3.0, "met"),
-        (-35.0, -45.0, -25.0, 2.0, 0.5, "inconclusive"),  # acted worse
-        (-35.0, -45.0, -25.0, 2.1, -3.0, "inconclusive"),  # gap not halved
-        (-30.0, -60.0, 0.5, 1.0, -3.0, "inconclusive"),  # interval crosses 0
-        (-2.0, -12.0, 8.0, 3.9, -3.0, "null"),
-        (-2.0, -19.29, 8.0, 3.9, -3.0, "inconclusive"),
+        (-12.0, 2.0, -0.5, -3.0, "met"),
+        (-12.0, 2.1, -0.5, -3.0, "null"),  # penalty not halved
+        (-12.0, 2.0, 0.2, -3.0, "null"),  # penalty interval reaches 0
+        (-12.0, 2.0, -0.5, 0.5, "null"),  # a real list worse
+        (-19.29, 3.9, 0.2, -3.0, "inconclusive"),  # merged reaches the paper
     ],
 )
-def test_verdict_branches(point, lo, hi, gap, acted_lo, status):
-    found = ablation.verdict(rows_for_verdict(point, lo, hi, gap, acted_lo))
+def test_verdict_branches(lo, gap, penalty_hi, real_lo, status):
+    found = ablation.verdict(rows_for_verdict(lo, gap, penalty_hi, real_lo))
     assert found["status"] == status
-    assert f"{point:+.1f} % [{lo:+.1f}, {hi:+.1f}]" in found["text"]
+    assert f"{lo + 10:+.1f} % [{lo:+.1f}, {lo + 20:+.1f}]" in found["text"]
+    assert f"{gap:+.2f} vs +4.00" in found["text"]
 
 
 def test_verdict_pending_with_one_seed():
-    rows = rows_for_verdict(-40.0, -50.0, -30.0, 1.0, -3.0)
-    merged = rows["emoinv"]["paired_change"]["baseline_equal_budget"]
-    merged["merged"] = {"point": -40.0, "n": 1}
+    rows = rows_for_verdict(-12.0, 1.0, -0.5, -3.0)
+    rows["emoinv"]["gap_change"]["baseline_equal_budget"] = {"n": 1}
     found = ablation.verdict(rows)
     assert found["status"] == "pending"
     assert "1 seed(s)" in found["text"]
