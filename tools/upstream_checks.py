@@ -162,12 +162,10 @@ def main(argv=None):
     )
     args = parser.parse_args(argv)
     if not (args.speechbrain / "tests" / "consistency").is_dir():
-        print(
-            f"error: {args.speechbrain} has no tests/consistency/ (a clone "
-            "of SpeechBrain's repository is needed, not its sdist)",
-            file=sys.stderr,
+        parser.error(
+            f"{args.speechbrain} has no tests/consistency/ (a clone of "
+            "SpeechBrain's repository is needed, not its sdist)"
         )
-        return 2
     lint_bin = lint_env()
     with tempfile.TemporaryDirectory() as tmp:
         patches = write_series(args.speechbrain, Path(tmp) / "patches")
