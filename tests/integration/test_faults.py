@@ -256,7 +256,7 @@ def test_changed_config_refused_not_relabelled(two_stage, capsys):
         capsys, *two_stage["args"], "--lr=0.5", "--pair_weight=0.9"
     )
     assert "holds a run of another config" in line
-    assert "lr: 0.0005 -> 0.5" in line and "pair_weight: 1.0 -> 0.9" in line
+    assert "lr: 0.0005 -> 0.5" in line and "pair_weight: 0.3 -> 0.9" in line
     assert record.read_text() == before  # never relabelled
     # Another stage-1 config behind the same file name: another stage 1.
     config = two_stage["config"]

@@ -426,7 +426,7 @@ def test_ablation_configs_change_only_their_switches(name):
         ("em_always", {"emotion_masking"}),
         ("copypaste_replace", {"copypaste"}),
         ("em_spans", {"emotion_masking"}),
-        ("partner_other", {"pair_sampler"}),
+        ("partner_other", set()),  # the default since the dose experiment
         ("shared_crop", {"independent_crop"}),
         ("no_rehearsal", {"rehearsal_annotation"}),
         ("l2sp", {"rehearsal_annotation", "l2sp"}),
