@@ -34,7 +34,13 @@ import tempfile
 import venv
 from pathlib import Path
 
-from tools.upstream_patch import git, write_series
+from tools.upstream_patch import (
+    AUTHOR,
+    FAILURES,
+    failure_text,
+    git,
+    write_series,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 # Linters at upstream's pins (its pyproject.toml, [dev] extra).
@@ -146,8 +152,13 @@ def render(commit, patches, added, results):
             for r in results
         ],
         "",
-        "Not run: the recipe-test runner (`tests/utils/recipe_tests.py`) "
-        "and yamllint, because the series adds no recipe and no YAML yet.",
+        "Not run: the recipe-test runner (`tests/utils/recipe_tests.py`), "
+        "because the series adds no recipe yet"
+        + (
+            "."
+            if any(r["name"] == "yamllint" for r in results)
+            else "; yamllint, because it adds no YAML."
+        ),
         "",
     ]
     return "\n".join(lines)
@@ -168,20 +179,15 @@ def main(argv=None):
         )
     lint_bin = lint_env()
     with tempfile.TemporaryDirectory() as tmp:
-        patches = write_series(args.speechbrain, Path(tmp) / "patches")
-        clone = Path(tmp) / "speechbrain"
-        git(tmp, "clone", "--quiet", "--shared", str(args.speechbrain), clone)
-        commit = git(clone, "rev-parse", "HEAD").strip()
-        git(
-            clone,
-            "-c",
-            "user.name=checks",
-            "-c",
-            "user.email=<>",
-            "am",
-            "--quiet",
-            *map(str, patches),
-        )
+        try:
+            patches = write_series(args.speechbrain, Path(tmp) / "patches")
+            clone = Path(tmp) / "speechbrain"
+            git(tmp, "clone", "--quiet", "--shared", args.speechbrain, clone)
+            commit = git(clone, "rev-parse", "HEAD").strip()
+            git(clone, *AUTHOR, "am", "--quiet", *map(str, patches))
+        except FAILURES as err:
+            print(failure_text(err), file=sys.stderr)
+            return 1
         added = git(clone, "diff", "--name-only", commit, "HEAD").split()
         if not added:
             print("error: the series adds no file", file=sys.stderr)

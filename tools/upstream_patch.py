@@ -195,6 +195,17 @@ def write_series(checkout, out):
     return [Path(line) for line in names.split()]
 
 
+# What writing or applying the series may raise: a one-line error each.
+FAILURES = (PatchError, subprocess.CalledProcessError)
+
+
+def failure_text(err):
+    """``error: ...`` for one of :data:`FAILURES` (git's own message for a
+    failed git command)."""
+    detail = getattr(err, "stderr", None) or err
+    return f"error: {str(detail).strip()}"
+
+
 def main(argv=None):
     """Command line: ``--speechbrain CHECKOUT [--out DIR]``."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -210,9 +221,8 @@ def main(argv=None):
         return 2
     try:
         patches = write_series(args.speechbrain, args.out)
-    except (PatchError, subprocess.CalledProcessError) as err:
-        detail = getattr(err, "stderr", None) or err
-        print(f"error: {str(detail).strip()}", file=sys.stderr)
+    except FAILURES as err:
+        print(failure_text(err), file=sys.stderr)
         return 1
     for patch in patches:
         print(patch)
