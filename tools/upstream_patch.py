@@ -12,7 +12,23 @@ generated, never edited by hand:
 2. ``speechbrain/nnet/loss/erl_loss.py``: AAM-softmax plus the cosine pair
    term (ERL);
 3. ``speechbrain/dataio/pair_sampling.py``: same-speaker partners of
-   another emotion.
+   another emotion;
+4. the recipes: ``recipes/ESD/SpeakerRec/`` (the method on an emotional
+   corpus, importing only ``speechbrain``), a section added to the
+   VoxCeleb speaker README, its row in ``tests/recipes/ESD.csv`` and the
+   tiny ESD-shaped sample corpus the row trains on.
+
+The recipes' source is ``upstream/``, a mirror of SpeechBrain's tree: our
+own recipe (``train_speaker_embeddings.py`` and the package) cannot go
+upstream, and a folder outside the package, laid out as upstream's, keeps
+what must import only ``speechbrain`` apart and makes the copy a plain
+one (``upstream/ruff.toml`` gives it upstream's import groups). In
+``upstream/``, a ``<file>.section`` is inserted into upstream's ``<file>``
+(before its "About SpeechBrain" heading), a ``tests/recipes/*.csv`` is
+merged into upstream's (same header, rows added once), anything else is
+copied; the sample audio (``tests/samples/ESD/``: periodic integer
+waveforms, two speakers, two emotions) is generated here, no audio file is
+committed.
 
 The series is made in a scratch clone of the checkout (the checkout itself
 is only read) and written with ``git format-patch``; ``git am`` applies it.
@@ -28,14 +44,18 @@ Authors
 """
 
 import argparse
+import csv
+import io
 import re
 import subprocess
 import sys
 import tempfile
+import wave
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = "speechbrain_emoinv"
+UPSTREAM = ROOT / "upstream"  # the recipes, laid out as SpeechBrain's tree
 
 # Our module -> its place in SpeechBrain.
 PLACES = {
@@ -53,7 +73,14 @@ COMMITS = [
     ),
     ("nnet: ERL loss (AAM-softmax plus a cosine pair term)", ["erl_loss"]),
     ("dataio: PairSampler (same-speaker partners)", ["pair_sampling"]),
+    ("recipes: emotion-invariant ECAPA-TDNN on ESD", "recipes"),
 ]
+# Files of upstream/ that are not copied.
+NOT_COPIED = ("ruff.toml", "__pycache__", ".ruff_cache", ".pyc")
+SECTION_BEFORE = "# **About SpeechBrain**"
+SAMPLES = "tests/samples/ESD"
+# A new recipe-test CSV has the header of this one (speaker recognition).
+CSV_LIKE = "tests/recipes/VoxCeleb.csv"
 # Imports of our package outside the components, replaced by what they
 # bring: module -> (old, new) pairs, each of which must be found, so that a
 # changed import fails loudly.
@@ -132,6 +159,122 @@ def files_of(module):
     return files
 
 
+def sample_wavs(rate=16000, seconds=0.5):
+    """``{path: bytes}`` of the tiny ESD-shaped corpus of the recipe test:
+    speakers 0011 and 0012 (sawtooth periods of 128 and 80 samples),
+    Neutral and Angry (louder second half), two utterances each, 16-bit
+    mono WAV; integer arithmetic only, so the bytes are the same on every
+    machine.
+
+    Example
+    -------
+    >>> wavs = sample_wavs()
+    >>> len(wavs), sorted(wavs)[0]
+    (8, 'tests/samples/ESD/0011/Angry/0011_000351.wav')
+    """
+    files = {}
+    n = int(rate * seconds)
+    for speaker, period in (("0011", 128), ("0012", 80)):
+        for emotion, first, loud in (("Neutral", 1, 1), ("Angry", 351, 3)):
+            for k in range(2):
+                samples = bytearray()
+                for t in range(n):
+                    amp = 4000 * (loud if 2 * t >= n else 1)
+                    phase = (t + k * period // 4) % period
+                    value = amp * (2 * phase - period) // period
+                    samples += value.to_bytes(2, "little", signed=True)
+                out = io.BytesIO()
+                with wave.open(out, "wb") as w:
+                    w.setnchannels(1)
+                    w.setsampwidth(2)
+                    w.setframerate(rate)
+                    w.writeframes(bytes(samples))
+                name = f"{speaker}/{emotion}/{speaker}_{first + k:06d}.wav"
+                files[f"{SAMPLES}/{name}"] = out.getvalue()
+    return files
+
+
+def merged_csv(theirs, ours, source, sibling=None):
+    """Upstream's recipe-test CSV text ``theirs`` with the rows of ``ours``
+    added once; when upstream has none yet (``theirs`` None), ``ours``,
+    whose header must then be that of upstream's ``sibling`` CSV text.
+
+    Raises
+    ------
+    PatchError
+        When the headers differ.
+
+    Example
+    -------
+    >>> merged_csv("a,b\\n1,2\\n", "a,b\\n1,2\\n3,4\\n", "x.csv")
+    'a,b\\n1,2\\n3,4\\n'
+    >>> merged_csv(
+    ...     None, "a,c\\n", "x.csv", "a,b\\n"
+    ... )  # doctest: +IGNORE_EXCEPTION_DETAIL
+    Traceback (most recent call last):
+    PatchError: x.csv: header differs from upstream's
+    """
+    our_rows = list(csv.reader(io.StringIO(ours)))
+    their_rows = list(csv.reader(io.StringIO(theirs or sibling or ours)))
+    if their_rows[0] != our_rows[0]:
+        raise PatchError(f"{source}: header differs from upstream's")
+    if theirs is None:
+        return ours
+    out = io.StringIO()
+    # upstream's rows as they are, ours in upstream's quoting
+    out.write(theirs if theirs.endswith("\n") else theirs + "\n")
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerows(r for r in our_rows[1:] if r not in their_rows)
+    return out.getvalue()
+
+
+def with_section(theirs, section, source):
+    """Upstream's file text ``theirs`` with ``section`` inserted before its
+    "About SpeechBrain" heading (at the end when it has none).
+
+    Raises
+    ------
+    PatchError
+        When upstream has no such file.
+
+    Example
+    -------
+    >>> with_section("# A\\n# **About SpeechBrain**\\n", "## B\\n", "R.md")
+    '# A\\n## B\\n\\n# **About SpeechBrain**\\n'
+    """
+    if theirs is None:
+        raise PatchError(f"{source}: upstream has no file to add it to")
+    at = theirs.find(SECTION_BEFORE)
+    if at < 0:
+        return theirs.rstrip("\n") + "\n\n" + section
+    return theirs[:at] + section.rstrip("\n") + "\n\n" + theirs[at:]
+
+
+def recipe_files(work):
+    """``{upstream path: text or bytes}`` of the recipe patch, made from
+    ``upstream/`` and the files of the checkout ``work`` it adds to."""
+
+    def upstream_text(path):
+        target = work / path
+        return target.read_text(encoding="utf-8") if target.is_file() else None
+
+    files = {}
+    for source in sorted(UPSTREAM.rglob("*")):
+        rel = source.relative_to(UPSTREAM).as_posix()
+        if not source.is_file() or any(x in rel for x in NOT_COPIED):
+            continue
+        text = source.read_text(encoding="utf-8")
+        if rel.endswith(".section"):
+            rel = rel.removesuffix(".section")
+            text = with_section(upstream_text(rel), text, source)
+        elif rel.startswith("tests/recipes/") and rel.endswith(".csv"):
+            text = merged_csv(
+                upstream_text(rel), text, source, upstream_text(CSV_LIKE)
+            )
+        files[rel] = rewrite(text, source)
+    return {**files, **sample_wavs()}
+
+
 def git(cwd, *args):
     """Runs git in ``cwd``; returns its stdout."""
     return subprocess.run(
@@ -182,13 +325,19 @@ def write_series(checkout, out):
         base = git(work, "rev-parse", "HEAD").strip()
         for subject, modules in COMMITS:
             files = {}
-            for module in modules:
-                files.update(files_of(module))
-            for path, text in files.items():
+            if modules == "recipes":
+                files = recipe_files(work)
+            else:
+                for module in modules:
+                    files.update(files_of(module))
+            for path, content in files.items():
                 (work / path).parent.mkdir(parents=True, exist_ok=True)
-                (work / path).write_text(text)
-            sort_imports(work, list(files))
-            git(work, "add", *files)
+                if isinstance(content, bytes):
+                    (work / path).write_bytes(content)
+                else:
+                    (work / path).write_text(content)
+            sort_imports(work, [p for p in files if p.endswith(".py")])
+            git(work, "add", "--force", *files)
             body = "Generated by speechbrain-emoinv tools/upstream_patch.py."
             git(work, *AUTHOR, "commit", "--quiet", "-m", subject, "-m", body)
         names = git(work, "format-patch", "-o", str(out), base)
