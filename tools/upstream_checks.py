@@ -8,9 +8,13 @@ sdist: use a clone of the repository), then, as upstream runs them:
 * ruff format and ruff check, and yamllint, at the versions and with the
   configuration of upstream's ``pyproject.toml`` / ``.yamllint.yaml``
   (``tests/.run-linters.sh``), on the files the series adds;
-* ``tests/consistency`` (docstrings, YAML/script consistency, recipe
-  files, mandatory files, HF repos);
-* the doctests of the added modules and the unit tests the series adds.
+* ``tests/consistency`` (docstrings, YAML/script consistency, the recipe
+  CSVs: every YAML listed, recipe files and mandatory files exist, README
+  links);
+* the doctests of the added modules and the unit tests the series adds;
+* upstream's YAML load test and recipe-test runner
+  (``tests/utils/recipe_tests.py``: ``load_yaml_test`` and
+  ``run_recipe_tests`` on CPU) on the rows of the YAMLs the series adds.
 
 Python runs with the clone first on ``PYTHONPATH`` (its ``speechbrain``,
 not the installed one). The report (``docs/upstream.md`` by default) names
@@ -74,8 +78,9 @@ def summary_line(output):
     return lines[-1] if lines else "(no output)"
 
 
-def run_check(name, cmd, cwd, env=None):
-    """Runs one check.
+def run_check(name, cmd, cwd, env=None, shown=None):
+    """Runs one check (``shown``: the command as the report gives it,
+    default ``cmd`` with absolute paths cut to their names).
 
     Returns
     -------
@@ -83,18 +88,62 @@ def run_check(name, cmd, cwd, env=None):
         ``name``, ``command`` (as shown in the report), ``ok``, ``summary``.
     """
     proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
-    shown = " ".join(
+    shown = shown or " ".join(
         Path(c).name if os.path.isabs(str(c)) else str(c) for c in cmd
     )
     return {
         "name": name,
         "command": shown,
         "ok": proc.returncode == 0,
-        "summary": summary_line(proc.stdout + proc.stderr),
+        # stdout's last line (pytest's counts, ruff's verdict, the
+        # runners' own line), else stderr's (logs, a traceback)
+        "summary": summary_line(proc.stdout.strip() or proc.stderr),
     }
 
 
-def checks(clone, added, lint_bin):
+# Upstream's own runners (tests/utils/recipe_tests.py) on the rows whose
+# YAML the series adds ({yamls}), each ending in one summary line.
+LOAD_YAML = """
+import sys
+from tests.utils.recipe_tests import load_yaml_test
+ok = load_yaml_test(filters_fields=["Hparam_file"], filters=[{yamls}])
+print("load_yaml_test:", "passed" if ok else "FAILED", {yamls})
+sys.exit(0 if ok else 1)
+"""
+RECIPE_TESTS = """
+import os, sys
+from tests.utils.recipe_tests import run_recipe_tests
+ok = run_recipe_tests(
+    filters_fields=["Hparam_file"], filters=[{yamls}],
+    run_opts="--device=cpu", output_folder="tests/tmp/")
+rows = sorted(d for d in os.listdir("tests/tmp") if "_row_" in d)
+print("TEST PASSED" if ok else "TEST FAILED!", "on CPU:", ", ".join(rows))
+sys.exit(0 if ok else 1)
+"""
+
+
+def python_shim(folder, clone):
+    """A ``python`` in ``folder`` that runs ours with ``clone`` first on the
+    path: upstream's recipe runner starts ``PYTHONPATH=<recipe dir>
+    python ...``, which a plain ``PYTHONPATH`` would not survive (upstream
+    installs its checkout instead).
+
+    Returns
+    -------
+    Path
+        ``folder``.
+    """
+    shim = Path(folder) / "python"
+    shim.write_text(
+        "#!/bin/sh\n"
+        f'PYTHONPATH="{clone}${{PYTHONPATH:+:$PYTHONPATH}}" '
+        f'exec "{sys.executable}" "$@"\n'
+    )
+    shim.chmod(0o755)
+    return Path(folder)
+
+
+def checks(clone, added, lint_bin, shim_dir):
     """Upstream's checks on the clone with the series applied."""
     env = {**os.environ, "PYTHONPATH": str(clone), "OMP_NUM_THREADS": "1"}
     python = sys.executable
@@ -103,6 +152,7 @@ def checks(clone, added, lint_bin):
     modules = [p for p in py if p.startswith("speechbrain/")]
     tests = [p for p in py if p.startswith("tests/")]
     pytest = [python, "-m", "pytest", "-q", "-p", "no:cacheprovider"]
+    consistency = "tests/consistency/"
     results = [
         run_check(
             "ruff format", [lint_bin / "ruff", "format", "--check", *py], clone
@@ -118,12 +168,41 @@ def checks(clone, added, lint_bin):
             )
         )
     results += [
-        run_check("consistency", [*pytest, "tests/consistency"], clone, env),
+        run_check(
+            "docstrings",
+            [*pytest, consistency + "test_docstrings.py"],
+            clone,
+            env,
+        ),
+        run_check(
+            "YAML/script consistency",
+            [*pytest, consistency + "test_yaml.py"],
+            clone,
+            env,
+        ),
+        run_check(
+            "recipe CSVs (list, files, mandatory files, README links)",
+            [*pytest, consistency + "test_recipe.py"],
+            clone,
+            env,
+        ),
         run_check(
             "doctests", [*pytest, "--doctest-modules", *modules], clone, env
         ),
         run_check("unit tests", [*pytest, *tests], clone, env),
     ]
+    recipe_yaml = [p for p in yaml if p.startswith("recipes/")]
+    if recipe_yaml:
+        shim_env = {**env, "PATH": f"{shim_dir}{os.pathsep}{env['PATH']}"}
+        for name, code, call in (
+            ("YAML load test", LOAD_YAML, "load_yaml_test"),
+            ("recipe tests (CPU)", RECIPE_TESTS, "run_recipe_tests"),
+        ):
+            code = code.format(yamls=repr(recipe_yaml))
+            shown = f"{call}(filters_fields=['Hparam_file'], ...)"
+            results.append(
+                run_check(name, [python, "-c", code], clone, shim_env, shown)
+            )
     return results
 
 
@@ -140,7 +219,7 @@ def render(commit, patches, added, results):
         "",
         *[f"- `{p.name}`" for p in patches],
         "",
-        "Files added:",
+        "Files added or changed:",
         "",
         *[f"- `{p}`" for p in added],
         "",
@@ -152,13 +231,12 @@ def render(commit, patches, added, results):
             for r in results
         ],
         "",
-        "Not run: the recipe-test runner (`tests/utils/recipe_tests.py`), "
-        "because the series adds no recipe yet"
-        + (
-            "."
-            if any(r["name"] == "yamllint" for r in results)
-            else "; yamllint, because it adds no YAML."
-        ),
+        "The recipe runners (`tests/utils/recipe_tests.py`) take the rows "
+        "of the YAMLs the series adds, nothing else. Not run: the recipe "
+        "tests on a GPU (upstream's `tests/.run-recipe-tests.sh` passes "
+        "`--device=cuda`; these ran on CPU), the HF repo check (the rows "
+        "name no HF repo) and the pre-release install of every recipe's "
+        "`extra_requirements.txt` (the series adds none).",
         "",
     ]
     return "\n".join(lines)
@@ -192,7 +270,7 @@ def main(argv=None):
         if not added:
             print("error: the series adds no file", file=sys.stderr)
             return 1
-        results = checks(clone, added, lint_bin)
+        results = checks(clone, added, lint_bin, python_shim(tmp, clone))
     report = render(commit, patches, added, results)
     args.report.write_text(report)
     print(report)
