@@ -1,7 +1,10 @@
 """tools/upstream_patch.py: the series applies to a SpeechBrain tree and
-its modules work there without our package."""
+its modules and recipe work there without our package."""
 
+import ast
+import csv
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -13,17 +16,34 @@ import speechbrain
 from tools import upstream_patch
 from tools.upstream_patch import PatchError, rewrite, write_series
 
+# Upstream's recipe-test CSV header (tests/recipes/*.csv of develop).
+CSV_HEADER = (
+    "Task,Dataset,Script_file,Hparam_file,Data_prep_file,Readme_file,"
+    "Result_url,HF_repo,test_debug_flags,test_debug_checks,performance\n"
+)
+RECIPE = "recipes/ESD/SpeakerRec"
+
 
 @pytest.fixture
 def checkout(tmp_path):
     """A git repository holding the installed SpeechBrain package (its
-    PyPI release stands in for a clone of the repository)."""
+    PyPI release stands in for a clone of the repository), with stand-ins
+    for the repository files the recipe patch adds to."""
     tree = tmp_path / "speechbrain-checkout"
     shutil.copytree(
         Path(speechbrain.__file__).parent,
         tree / "speechbrain",
         ignore=shutil.ignore_patterns("__pycache__"),
     )
+    stand_ins = {
+        "recipes/VoxCeleb/SpeakerRec/README.md": (
+            "# VoxCeleb\n\n# **About SpeechBrain**\n"
+        ),
+        "tests/recipes/VoxCeleb.csv": CSV_HEADER,
+    }
+    for path, text in stand_ins.items():
+        (tree / path).parent.mkdir(parents=True)
+        (tree / path).write_text(text)
     for args in (["init", "-q"], ["add", "."]):
         subprocess.run(["git", *args], cwd=tree, check=True)
     subprocess.run(
@@ -36,10 +56,10 @@ def checkout(tmp_path):
 
 def test_series_applies_and_runs_without_our_package(checkout, tmp_path):
     patches = write_series(checkout, tmp_path / "patches")
-    assert [p.name[:5] for p in patches] == ["0001-", "0002-", "0003-"]
+    assert [p.name[:5] for p in patches] == ["0001-", "0002-", "0003-", "0004-"]
     text = "".join(p.read_text() for p in patches)
     assert "speechbrain_emoinv" not in text
-    for path in upstream_patch.PLACES.values():
+    for path in [*upstream_patch.PLACES.values(), f"{RECIPE}/train_emoinv.py"]:
         assert f"+++ b/{path}" in text
     # The checkout itself is only read.
     status = subprocess.run(
@@ -75,6 +95,78 @@ def test_series_applies_and_runs_without_our_package(checkout, tmp_path):
         text=True,
     )
     assert proc.returncode == 0, proc.stdout[-2000:]
+    # The VoxCeleb part is a section of upstream's README, not a new one.
+    readme = (checkout / "recipes/VoxCeleb/SpeakerRec/README.md").read_text()
+    assert readme.startswith("# VoxCeleb\n")
+    assert readme.index("recipes/ESD/SpeakerRec") < readme.index("About")
+
+
+@pytest.fixture
+def patched(checkout, tmp_path):
+    """``checkout`` with the series applied."""
+    patches = write_series(checkout, tmp_path / "patches")
+    subprocess.run(
+        ["git", *upstream_patch.AUTHOR, "am", "-q", *map(str, patches)],
+        cwd=checkout,
+        check=True,
+    )
+    return checkout
+
+
+def test_recipe_imports_only_speechbrain(patched):
+    allowed = {"speechbrain", "torch", "hyperpyyaml", "esd_prepare"}
+    allowed |= sys.stdlib_module_names
+    for script in sorted((patched / RECIPE).glob("*.py")):
+        tree = ast.parse(script.read_text(), str(script))  # compiles
+        roots = {
+            (alias.name if isinstance(node, ast.Import) else node.module)
+            for node in ast.walk(tree)
+            if isinstance(node, (ast.Import, ast.ImportFrom))
+            for alias in node.names
+        }
+        assert {r.split(".")[0] for r in roots} <= allowed, script
+
+
+def test_recipe_yaml_keys_are_all_used(patched):
+    """Upstream's rule (tests/consistency/test_yaml.py, not in the sdist):
+    each top-level key is referenced after it, or read by the script."""
+    yaml = (patched / RECIPE / "hparams/train_ecapa_emoinv.yaml").read_text()
+    script = (patched / RECIPE / "train_emoinv.py").read_text()
+    unused = []
+    for match in re.finditer(r"^([A-Za-z]\w*):", yaml, re.MULTILINE):
+        key, later = match.group(1), yaml[match.end() :]
+        if not re.search(
+            rf"<{key}[>\[]|hparams(\[\"|\.){key}\b", later + script
+        ):
+            unused.append(key)
+    assert unused == []
+
+
+def test_recipe_row_runs_on_the_sample_corpus(patched, tmp_path):
+    """The recipe-test row, as upstream's runner runs it on CPU (with
+    ``--debug``), on the generated sample corpus: the script, its YAML
+    with the placed modules, the data preparation and the files checked."""
+    with open(patched / "tests/recipes/ESD.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert rows
+    for i, row in enumerate(rows):
+        out = tmp_path / f"row_{i}"
+        script = row["Script_file"]
+        env = {
+            **os.environ,
+            "PYTHONPATH": f"{patched}:{patched / os.path.dirname(script)}",
+            "OMP_NUM_THREADS": "1",
+        }
+        cmd = [sys.executable, script, row["Hparam_file"]]
+        cmd += row["test_debug_flags"].split()
+        cmd += ["--device=cpu", f"--output_folder={out}", "--debug"]
+        proc = subprocess.run(
+            cmd, cwd=patched, env=env, capture_output=True, text=True
+        )
+        assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
+        checks = re.search(r"file_exists=\[(.*?)\]", row["test_debug_checks"])
+        for name in checks.group(1).split(","):
+            assert (out / name).exists(), name
 
 
 def test_an_import_without_upstream_place_is_refused():
