@@ -1,9 +1,8 @@
 #!/usr/bin/env python3
 """Recipe for emotion-invariant ECAPA-TDNN speaker embeddings on ESD.
 
-Tian, Hu & Xu, "Learning Emotion-Invariant Speaker Representations for
-Speaker Verification" (arXiv 2505.18498): a speaker encoder (here fine-tuned
-from a VoxCeleb model) is trained with three additions:
+Tian, Hu & Xu, arXiv 2505.18498: a speaker encoder (fine-tuned from a
+VoxCeleb model) is trained with three additions:
 
     anchor x (speaker s, emotion e) + partner (speaker s, emotion e' != e)
         -> CopyPaste: parallel sample x~ (same speaker, other emotion)
@@ -119,10 +118,8 @@ def pad_cat(first, second):
 
     Returns
     -------
-    wavs : torch.Tensor
-        ``(B1 + B2, max(T1, T2))``.
-    lens : torch.Tensor
-        Their relative lengths.
+    tuple of torch.Tensor
+        ``(wavs (B1 + B2, max(T1, T2)), lens (B1 + B2,))``.
     """
     width = max(first[0].shape[1], second[0].shape[1])
     wavs = [
@@ -144,7 +141,8 @@ def dataio_prep(hparams):
 
     Returns
     -------
-    train_data, valid_data : DynamicItemDataset
+    tuple of DynamicItemDataset
+        ``(train_data, valid_data)``.
     """
     train_data = sb.dataio.dataset.DynamicItemDataset.from_csv(
         hparams["train_annotation"]
