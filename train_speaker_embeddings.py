@@ -58,6 +58,21 @@ class EmoInvBrain(sb.core.Brain):
             feats = self.features(wavs, lens)
             return self.modules.embedding_model(feats, lens).squeeze(1)
 
+        # Under --precision=bf16 only the encoder is cast: the front end
+        # (CopyPaste, augmentation, Fbank, EM) and the cosine classifier
+        # (AAM margins) stay fp32.
+        fp32 = torch.autocast(self.device_type, enabled=False)
+        with fp32:
+            feats, lens = self.front_end(batch)
+        embeddings = self.modules.embedding_model(feats, lens).float()
+        with fp32:
+            outputs = self.modules.classifier(embeddings)
+        return outputs, embeddings
+
+    def front_end(self, batch):
+        """Training waveforms -> features (anchors, parallels, rehearsed
+        voices; the order compute_objectives reads)."""
+        wavs, lens = batch.sig
         # Rehearsed real voices (stage 1's) join the anchors when they are
         # paired too, else they follow the parallels (AAM only).
         paired_real = self.hparams.rehearsal_pairs
@@ -91,10 +106,7 @@ class EmoInvBrain(sb.core.Brain):
                 feats[parallel], clean, clean_lens, lens[parallel]
             )
             feats = torch.cat([feats[:n_anchor], masked, feats[2 * n_anchor :]])
-
-        embeddings = self.modules.embedding_model(feats, lens)
-        outputs = self.modules.classifier(embeddings)
-        return outputs, embeddings
+        return feats, lens
 
     def compute_objectives(self, predictions, batch, stage):
         """ERL loss: AAM over all samples + weighted pair cosine loss

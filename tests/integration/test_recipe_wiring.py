@@ -89,6 +89,8 @@ class Spy:
 
 def make_brain(overrides=""):
     hparams, _ = load_config(str(TINY), overrides)
+    if hparams["use_augment"]:  # its noise and RIR lists (made once)
+        hparams["prepare_augment"]()
     # Every parallel sample masked, so that a mask is seen in every row.
     hparams["emotion_masking"].prob = 1.0
     brain = recipe.EmoInvBrain(
@@ -363,3 +365,30 @@ def test_l2sp_pulls_toward_the_starting_weights():
     assert brain.hparams.loss_parts.means()["l2sp"] == pytest.approx(
         1.5 * dist, rel=1e-4
     )
+
+
+def test_bf16_casts_only_the_encoder():
+    """Under --precision=bf16 the front end and the AAM classifier stay
+    fp32; the encoder computes in bf16 and hands fp32 embeddings on."""
+    brain, spies = make_brain("use_augment: False\nprecision: bf16")
+    assert brain.precision == "bf16"
+    with brain.training_ctx:
+        outputs, embeddings = forward(brain, make_batch())
+    _, feats = spies["features"].calls[0]
+    _, masked = spies["em"].calls[0]
+    _, encoded = spies["encoder"].calls[0]
+    assert feats.dtype == masked.dtype == torch.float32
+    assert encoded.dtype == torch.bfloat16
+    assert embeddings.dtype == outputs.dtype == torch.float32
+
+
+def test_native_precision_reads_the_cpu_flags(tmp_path, monkeypatch):
+    from speechbrain_emoinv.precision import native_precision
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text("flags\t\t: fpu avx2 avx512f avx512_bf16\n")
+    assert native_precision(cpuinfo) == "bf16"
+    cpuinfo.write_text("flags\t\t: fpu avx2 avx512f avx512_bf16x\n")
+    assert native_precision(cpuinfo) == "fp32"
+    assert native_precision(tmp_path / "absent") == "fp32"
