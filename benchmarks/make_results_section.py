@@ -89,7 +89,9 @@ def readme_lines(summary):
         "row and seed on the simulated emotional corpus (the method with "
         "the dose experiment's settings: λ = 0.3, partners of another "
         "emotion, the whole partner as parallel sample; each fine-tuned "
-        "checkpoint scored itself, `--interpolate=null`); rows "
+        "checkpoint scored itself, `--interpolate=null`; trained in fp32, "
+        "by commits before bf16 training became the default in 860197e); "
+        "rows "
         + ", ".join(e["label"] for e in rows.values())
         + "; scored on simulated evaluation speakers (simulated data) and "
         "on real recorded voices (`real_read`, `real_acted`).",
