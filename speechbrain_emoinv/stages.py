@@ -41,6 +41,7 @@ from speechbrain_emoinv.evaluation.report import (
     metrics_table,
 )
 from speechbrain_emoinv.export.folder import export_pretrained, save_cohort
+from speechbrain_emoinv.export.formats import write_onnx
 from speechbrain_emoinv.export.model_card import write_model_card
 from speechbrain_emoinv.finetune import (
     CLASSIFIER_FILE,
@@ -114,7 +115,8 @@ def interpolate_with_start(brain, valid, hparams):
 def export_and_evaluate(brain, hparams):
     """Exports the recovered best (or averaged) checkpoint with the
     threshold of ``operating_point`` and an LLR calibration, both chosen on
-    the validation speakers; scores the evaluation speakers' trial lists
+    the validation speakers, and its ``embedding.onnx`` (:func:`write_onnx`);
+    scores the evaluation speakers' trial lists
     (simulated emotional lists, and the real voices' lists when
     ``evaluate_real`` is set) and prints them in one table; stores the
     cohort and writes the model card with the evaluation table."""
@@ -162,7 +164,7 @@ def export_and_evaluate(brain, hparams):
     labels = os.path.join(export, LABELS_FILE)
     with atomic_path(labels) as tmp, write_errors_named(labels):
         hparams["label_encoder"].save(tmp)
-    logger.info("Exported %s", export)
+    logger.info("Exported %s; ONNX: %s", export, write_onnx(export))
     results = hparams["evaluate"](model_dir=export, device=brain.device)
     if hparams["export_cohort"]:
         export_cohort(export, hparams["eval_folder"], brain.device)

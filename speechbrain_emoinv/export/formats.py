@@ -6,6 +6,7 @@ Authors
 """
 
 import copy
+import importlib.util
 import math
 import warnings
 from pathlib import Path
@@ -321,6 +322,45 @@ def export_format(
                 f" (tolerance {PARITY_TOL:g})"
             )
     return out_path, parity
+
+
+# What ``torch.onnx.export(dynamo=True)`` and its check need.
+ONNX_MODULES = ("onnx", "onnxscript", "onnxruntime")
+
+
+def write_onnx(model_dir):
+    """Writes a folder's ``embedding.onnx`` (the tools' fastest CPU path,
+    ``benchmarks/bench_cost.py --part embedding``) with
+    :func:`export_format`, when the ``[export]`` extra is installed.
+
+    A training run calls it after exporting its folder: without the extra,
+    or when the export fails, the folder still works through PyTorch, so
+    it returns why there is no file instead of stopping the run.
+
+    Arguments
+    ---------
+    model_dir : str or Path
+        Exported folder.
+
+    Returns
+    -------
+    str
+        One line for the log: the file written, or why it was not.
+    """
+    missing = [m for m in ONNX_MODULES if importlib.util.find_spec(m) is None]
+    if missing:
+        return (
+            f"no {FORMAT_FILES['onnx']}: {', '.join(missing)} not installed "
+            "(pip install 'speechbrain-emoinv[export]')"
+        )
+    try:
+        path, parity = export_format(model_dir, "onnx")
+    except Exception as err:  # any exporter failure: PyTorch still serves
+        return (
+            f"no {FORMAT_FILES['onnx']}: the ONNX export failed ({err}); "
+            f"retry with `emoinv-export --model {model_dir} --format onnx`"
+        )
+    return f"wrote {path} (1 - cosine vs PyTorch {parity['cosine']:.1e})"
 
 
 def parity_gaps(want, got):

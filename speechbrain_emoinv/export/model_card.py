@@ -311,8 +311,9 @@ def render_model_card(model_card=None, threshold=None, results=None, meta=None):
         "",
         "On a CPU the fastest path is onnxruntime on "
         f"`{FORMAT_FILES['onnx']}` (see Deployment below): "
-        "`emoinv-export --model <this folder> --format onnx` writes it, "
-        "and `emoinv-verify`, `emoinv-eval` and `emoinv-embed` then use it "
+        "the training run writes it when the `[export]` extra is installed "
+        "(else `emoinv-export --model <this folder> --format onnx` does), "
+        "and `emoinv-verify`, `emoinv-eval` and `emoinv-embed` use it "
         "(`--backend auto`). With onnxruntime alone, one mono utterance "
         f"per call at {rate} Hz:",
         "",

@@ -54,6 +54,20 @@ def test_run_prints_table_and_exports(full_run):
     assert second["train loss"] < 0.9 * step_1, (step_1, lines)
 
 
+def test_export_ships_onnx_that_the_tools_take(full_run, monkeypatch):
+    """The run writes embedding.onnx, so the tools' default path is the
+    fastest one; without the [export] extra it says why there is none."""
+    from speechbrain_emoinv.evaluation.embedding import resolve_backend
+    from speechbrain_emoinv.export import formats
+
+    out, log = full_run
+    export = out / "pretrained"
+    assert "ONNX: wrote" in log
+    assert resolve_backend(export, "auto") == ("onnx", None)
+    monkeypatch.setattr(formats, "ONNX_MODULES", ("onnx", "no_such_module"))
+    assert "no_such_module not installed" in formats.write_onnx(export)
+
+
 def test_rehearsal_trains_on_both_corpora(full_run, tmp_path):
     """Stage 2 with rehearsal: every step also trains the classifier on
     rows of a second manifest (here the tiny corpus's evaluation voices
