@@ -27,8 +27,16 @@ import re
 
 import numpy as np
 
+from benchmarks.runner import recipe
 from benchmarks.stats import t_half_width
-from benchmarks.two_stage import LISTS, ROOT, SIM_DATA, eers, run, stage1_folder
+from benchmarks.two_stage import (
+    LISTS,
+    MAIN,
+    ROOT,
+    SIM_DATA,
+    eers,
+    stage1_folder,
+)
 from speechbrain_emoinv.evaluation.run import run_evaluation
 
 OUT = ROOT / "benchmarks" / "results" / "keep_voices.json"
@@ -89,7 +97,7 @@ def main():
     seeds = [int(s) for s in args.seeds.split(",")]
     folders = {s: ROOT / "results" / "emoinv" / str(s) for s in seeds}
     for s, folder in folders.items():
-        run(folder, f"--seed={s}")
+        recipe(MAIN, folder, f"--seed={s}")
     stage1 = stage1_folder(folders[seeds[0]])
     stage1 = stage1 if stage1.is_absolute() else ROOT / stage1
     base = stage1_eers(stage1)

@@ -26,23 +26,12 @@ Authors: speechbrain-emoinv contributors
 
 import argparse
 import json
-import subprocess
-import sys
 
-from benchmarks.runner import valid_eers
-from benchmarks.two_stage import ROOT, eers
+from benchmarks.runner import recipe, valid_eers
+from benchmarks.two_stage import MAIN, ROOT, eers
 
 RUNS = ROOT / "results" / "precision"
 OUT = ROOT / "benchmarks" / "results" / "precision.json"
-
-
-def recipe(config, folder, *overrides):
-    """Runs the recipe into ``folder`` unless its evaluation is there."""
-    if not (folder / "eval" / "results.json").is_file():
-        cmd = [sys.executable, "train_speaker_embeddings.py", config]
-        cmd += [f"--output_folder={folder}", *overrides]
-        print("running:", " ".join(cmd), flush=True)
-        subprocess.run(cmd, cwd=ROOT, check=True)
 
 
 def main():
@@ -59,7 +48,7 @@ def main():
     for p in ("fp32", "bf16"):
         name = f"stage2_{p}_seed{args.seed}"
         recipe(
-            "hparams/emoinv.yaml",
+            MAIN,
             RUNS / name,
             f"--seed={args.seed}",
             "--interpolate=null",

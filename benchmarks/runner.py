@@ -20,6 +20,7 @@ import re
 import resource
 import shutil
 import subprocess
+import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -28,6 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from speechbrain_emoinv.pretrained import model_fingerprint
+from speechbrain_emoinv.run_guard import incomplete
 
 ROOT = Path(__file__).resolve().parents[1]
 REAL_LISTS = ["real_read", "real_acted"]
@@ -116,6 +118,20 @@ def copy_scores(src, dest):
                 and scores_name(key.split("/")[0]) == dest.name
             },
         )
+
+
+def recipe(config, folder, *overrides):
+    """Runs the recipe with ``config`` into ``folder`` unless a finished
+    run is there (its completion record:
+    :func:`~speechbrain_emoinv.run_guard.incomplete`); a killed run resumes
+    from its checkpoints."""
+    folder = Path(folder)
+    if incomplete(folder, folder / "pretrained") is None:
+        return
+    cmd = [sys.executable, "train_speaker_embeddings.py", config]
+    cmd += [f"--output_folder={folder}", *overrides]
+    print("running:", " ".join(cmd), flush=True)
+    subprocess.run(cmd, cwd=ROOT, check=True)
 
 
 def run_and_collect(

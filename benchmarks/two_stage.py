@@ -31,28 +31,17 @@ Authors: speechbrain-emoinv contributors
 import argparse
 import json
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import torch
 
-from benchmarks.runner import stage1_model
+from benchmarks.runner import ROOT, recipe, stage1_model
 
-ROOT = Path(__file__).resolve().parents[1]
+MAIN = "hparams/emoinv.yaml"
 OUT = ROOT / "benchmarks" / "results" / "two_stage.json"
 SIM_DATA = ROOT / "data" / "mbrola_default" / "prepared"
 REAL_DATA = ROOT / "data" / "real" / "prepared"
 LISTS = ("neutral", "cross", "emo_emo", "merged", "real_read", "real_acted")
-
-
-def run(folder, *overrides):
-    """Runs the main command into ``folder`` unless its results exist."""
-    if not (folder / "eval" / "real" / "results.json").is_file():
-        cmd = [sys.executable, "train_speaker_embeddings.py"]
-        cmd += ["hparams/emoinv.yaml", f"--output_folder={folder}", *overrides]
-        print("running:", " ".join(cmd), flush=True)
-        subprocess.run(cmd, cwd=ROOT, check=True)
 
 
 def eers(folder, real_only=False):
@@ -115,8 +104,9 @@ def main():
     args = ap.parse_args()
     two = ROOT / "results" / "emoinv" / str(args.seed)
     syn = ROOT / "results" / "emoinv_synthetic_only" / str(args.seed)
-    run(two, f"--seed={args.seed}")
-    run(
+    recipe(MAIN, two, f"--seed={args.seed}")
+    recipe(
+        MAIN,
         syn,
         f"--seed={args.seed}",
         "--pretrain_config=null",

@@ -439,3 +439,26 @@ def test_two_stage_untrained_floor(tmp_path, monkeypatch):
     two_stage.untrained(tmp_path / "a", trained, 9)
     after = (tmp_path / "a" / "eval" / "real" / "results.json").stat()
     assert stamp.st_mtime_ns == after.st_mtime_ns
+
+
+def test_recipe_reruns_all_but_a_finished_run(tmp_path, monkeypatch):
+    """benchmarks.runner.recipe skips a folder only when its completion
+    record names the export that is there (an interrupted run resumes)."""
+    from speechbrain_emoinv.run_guard import mark_complete
+
+    calls = []
+    monkeypatch.setattr(
+        runner.subprocess, "run", lambda cmd, **kw: calls.append(cmd[2:])
+    )
+    folder = tmp_path / "run"
+    export = folder / "pretrained"
+    export.mkdir(parents=True)
+    (export / "hyperparams.yaml").write_text("a: 1\n")
+    (export / "embedding_model.ckpt").write_text("x")
+    runner.recipe("hparams/emoinv.yaml", folder, "--seed=3")  # no record
+    mark_complete(folder, export)
+    runner.recipe("hparams/emoinv.yaml", folder, "--seed=3")  # finished
+    (export / "embedding_model.ckpt").write_text("y")  # another export
+    runner.recipe("hparams/emoinv.yaml", folder, "--seed=3")
+    want = ["hparams/emoinv.yaml", f"--output_folder={folder}", "--seed=3"]
+    assert calls == [want, want]
