@@ -344,7 +344,7 @@ def write_onnx(model_dir):
 
     Returns
     -------
-    str
+    message : str
         One line for the log: the file written, or why it was not.
     """
     missing = [m for m in ONNX_MODULES if importlib.util.find_spec(m) is None]
