@@ -244,3 +244,50 @@ def load_known_classes(classifier, label_encoder, source):
         for new, old in shared:
             classifier.weight[new] = weight[old]
     return len(shared)
+
+
+def freeze_blocks(model, n):
+    """Freezes the first ``n`` frame-level blocks of an ECAPA-TDNN for
+    fine-tuning (partial fine-tuning, a remedy against forgetting): their
+    weights get no gradient and their batch-norm statistics stay those of
+    the start (momentum 0; a train-mode forward would otherwise move them
+    toward the new data).
+
+    Arguments
+    ---------
+    model : speechbrain.lobes.models.ECAPA_TDNN.ECAPA_TDNN
+        The embedding model (its ``blocks``: the TDNN block, then the
+        SE-Res2Net blocks).
+    n : int
+        How many blocks to freeze (0: none).
+
+    Returns
+    -------
+    frozen : int
+        The number of parameters frozen.
+
+    Example
+    -------
+    >>> from speechbrain.lobes.models.ECAPA_TDNN import ECAPA_TDNN
+    >>> net = ECAPA_TDNN(20, channels=[8, 8, 8, 8, 24], lin_neurons=4)
+    >>> frozen = freeze_blocks(net, 2)
+    >>> before = net.blocks[0].norm.norm.running_mean.clone()
+    >>> _ = net.train()(torch.randn(3, 50, 20))
+    >>> torch.equal(before, net.blocks[0].norm.norm.running_mean)
+    True
+    >>> [all(p.requires_grad for p in b.parameters()) for b in net.blocks]
+    [False, False, True, True]
+    """
+    if not 0 <= n <= len(model.blocks):
+        raise ValueError(
+            f"freeze_blocks: {n}, the model has {len(model.blocks)} blocks"
+        )
+    frozen = 0
+    for block in model.blocks[:n]:
+        for p in block.parameters():
+            p.requires_grad_(False)
+            frozen += p.numel()
+        for m in block.modules():
+            if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
+                m.momentum = 0.0
+    return frozen

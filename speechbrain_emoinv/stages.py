@@ -46,6 +46,7 @@ from speechbrain_emoinv.export.model_card import write_model_card
 from speechbrain_emoinv.finetune import (
     CLASSIFIER_FILE,
     LABELS_FILE,
+    freeze_blocks,
     load_embedding_weights,
     load_known_classes,
 )
@@ -341,6 +342,15 @@ def train_export_evaluate(hparams, run_opts, brain_class, dataio_prep):
                 hparams["pretrained_path"],
             )
             logger.info("Classifier: %d classes warm-started", n)
+        if hparams["freeze_blocks"]:
+            n = freeze_blocks(
+                hparams["embedding_model"], hparams["freeze_blocks"]
+            )
+            logger.info(
+                "Frozen: the first %d blocks (%d parameters)",
+                hparams["freeze_blocks"],
+                n,
+            )
     # L2-SP's starting point: the loaded weights (before any checkpoint).
     hparams["l2sp"].anchor(hparams["embedding_model"])
 
