@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+import yaml
 from bench_fixture import fake_eer, fake_trials
 from recipe_utils import ROOT
 
@@ -462,3 +463,36 @@ def test_recipe_reruns_all_but_a_finished_run(tmp_path, monkeypatch):
     runner.recipe("hparams/emoinv.yaml", folder, "--seed=3")
     want = ["hparams/emoinv.yaml", f"--output_folder={folder}", "--seed=3"]
     assert calls == [want, want]
+
+
+def test_export_validation_pairs_the_chosen_mixes(
+    tmp_path, monkeypatch, capsys
+):
+    """benchmarks.export_validation reads each run's chosen mix and prints
+    the validation EERs at that mix, and the paired change by seed."""
+    from benchmarks import export_validation
+
+    def run(variant, seed, a, real, sim):
+        folder = tmp_path / variant / seed / "pretrained"
+        folder.mkdir(parents=True)
+        stats = {"valid_eer_real": {0.0: 20.0, a: real},
+                 "valid_eer_simulated": {0.0: 15.0, a: sim},
+                 "valid_score": {0.0: 17.5, a: (real + sim) / 2}}  # fmt: skip
+        meta = {"interpolation": {"weight": a, **stats}}
+        (folder / "hyperparams.yaml").write_text(yaml.safe_dump(meta))
+
+    run("base", "1", 0.0, 20.0, 15.0)
+    run("base", "2", 0.5, 21.0, 13.0)
+    run("var", "1", 0.25, 20.2, 12.0)
+    run("var", "2", 0.0, 20.0, 15.0)
+    argv = ["x", "--seeds", "1,2", "--variant", f"base={tmp_path / 'base'}"]
+    argv += ["--variant", f"var={tmp_path / 'var'}"]
+    monkeypatch.setattr(sys, "argv", argv)
+    export_validation.main()
+    out = capsys.readouterr().out
+    assert "| var | 1 | 0.25 | 20.20 | 12.00 | 16.10 |" in out
+    # simulated: base (15 + 13) / 2 = 14, var (12 + 15) / 2 = 13.5
+    assert (
+        "var: valid_eer_real 20.10 (-0.40), valid_eer_simulated 13.50 (-0.50)"
+        in out
+    )
