@@ -340,7 +340,7 @@ def write_onnx(model_dir):
     Arguments
     ---------
     model_dir : str or Path
-        Exported folder.
+        The run's exported folder; the file is written into it.
 
     Returns
     -------
