@@ -102,7 +102,7 @@ TRAINING_KEYS = [
     ("emoinv.yaml", ("speed_perturb", "speeds"), [90, 100, 110]),
     ("emoinv.yaml", ("drop_chunk", "drop_count_high"), 3),
     ("pretrain.yaml", ("lr",), 0.001),
-    ("pretrain.yaml", ("number_of_epochs",), 3),
+    ("pretrain.yaml", ("number_of_epochs",), 4),
     ("pretrain.yaml", ("sim_styles",), "neutral"),
 ]
 # keys of the base that pretrain.yaml sets itself: edits never reach it
