@@ -116,7 +116,8 @@ def interpolate_with_start(brain, valid, hparams):
 def export_and_evaluate(brain, hparams):
     """Exports the recovered best (or averaged) checkpoint with the
     threshold of ``operating_point`` and an LLR calibration, both chosen on
-    the validation speakers, and its ``embedding.onnx`` (:func:`write_onnx`);
+    the validation speakers, and its ``embedding.onnx`` (``export_onnx``:
+    :func:`write_onnx`);
     scores the evaluation speakers' trial lists
     (simulated emotional lists, and the real voices' lists when
     ``evaluate_real`` is set) and prints them in one table; stores the
@@ -165,7 +166,9 @@ def export_and_evaluate(brain, hparams):
     labels = os.path.join(export, LABELS_FILE)
     with atomic_path(labels) as tmp, write_errors_named(labels):
         hparams["label_encoder"].save(tmp)
-    logger.info("Exported %s; ONNX: %s", export, write_onnx(export))
+    logger.info("Exported %s", export)
+    if hparams["export_onnx"]:
+        logger.info("ONNX: %s", write_onnx(export))
     results = hparams["evaluate"](model_dir=export, device=brain.device)
     if hparams["export_cohort"]:
         export_cohort(export, hparams["eval_folder"], brain.device)
