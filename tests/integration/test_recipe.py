@@ -253,16 +253,20 @@ def _intra_epoch_ckpts(save, epoch):
 
     The epoch matters: an intra-epoch checkpoint of epoch 1 can still be on
     disk after epoch 1 is logged but before its end-of-epoch checkpoint is
-    written; a kill there rightly replays the end of epoch 1.
+    written; a kill there rightly replays the end of epoch 1. While the run
+    lives, the checkpointer may delete a folder between two reads here (it
+    keeps only the newest intra-epoch checkpoint): such a folder is skipped.
     """
-    metas = [c / "CKPT.yaml" for c in save.glob("CKPT*")]
-    return [
-        m.parent
-        for m in metas
-        if m.exists()
-        and "brain_intra_epoch_ckpt" in m.read_text()
-        and (m.parent / "counter.ckpt").read_text().strip() == str(epoch)
-    ]
+    found = []
+    for folder in save.glob("CKPT*"):
+        try:
+            meta = (folder / "CKPT.yaml").read_text()
+            counter = (folder / "counter.ckpt").read_text().strip()
+        except FileNotFoundError:
+            continue
+        if "brain_intra_epoch_ckpt" in meta and counter == str(epoch):
+            found.append(folder)
+    return found
 
 
 def test_resume_after_sigkill_matches_uninterrupted(tmp_path):
