@@ -29,7 +29,7 @@ from speechbrain_emoinv.config import load_config
 def full_run(tmp_path_factory):
     """One complete tiny run of the full method (shared by several tests)."""
     out = tmp_path_factory.mktemp("full") / "run"
-    log = run_recipe(TINY, f"--output_folder={out}")
+    log = run_recipe(TINY, f"--output_folder={out}", "--export_onnx=True")
     return out, log
 
 
