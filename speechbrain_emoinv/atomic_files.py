@@ -13,6 +13,7 @@ Authors
 """
 
 import contextlib
+import csv
 import os
 import shutil
 from pathlib import Path
@@ -159,6 +160,25 @@ def write_text(path, text):
     """
     with atomic_path(path) as tmp, write_errors_named(path):
         tmp.write_text(text, encoding="utf-8")
+    return Path(path)
+
+
+def write_csv(path, fieldnames, rows):
+    """Writes dict rows under a header row atomically (see
+    :func:`atomic_path`); a failure is a :class:`WriteError` naming it.
+
+    Example
+    -------
+    >>> p = getfixture("tmp_path") / "t.csv"
+    >>> rows = [{"ID": "a", "wav": "a.wav"}]
+    >>> write_csv(p, ["ID", "wav"], rows).read_text().splitlines()
+    ['ID,wav', 'a,a.wav']
+    """
+    with atomic_path(path) as tmp, write_errors_named(path):
+        with open(tmp, "w", newline="", encoding="utf-8") as f:
+            writer = csv.DictWriter(f, fieldnames=fieldnames)
+            writer.writeheader()
+            writer.writerows(rows)
     return Path(path)
 
 

@@ -78,7 +78,8 @@ def interpolate_with_start(brain, valid, hparams):
     ``pick_mix`` (real voices first: the best mean of the corpora's EERs
     among the mixes no worse than stage 1 on the real ones); the
     validation scores of the chosen mix are kept for the threshold and
-    calibration."""
+    calibration. Called right after ``brain`` scored its recovered model
+    (the ``a = 1`` end), whose pass is not repeated."""
     start = torch.load(
         os.path.join(
             hparams["save_folder"], "pretrained_init", "embedding_model.ckpt"
@@ -86,22 +87,26 @@ def interpolate_with_start(brain, valid, hparams):
         map_location=brain.device,
         weights_only=True,
     )
-    scored = {}
+    # a = 1 is the model the caller has just scored: that pass is reused.
+    fitted = (brain.last_valid, brain.valid_scores)
+    passes = []
 
     def validate():
         brain.evaluate(
             valid, test_loader_kwargs=hparams["valid_dataloader_options"]
         )
-        scored[len(scored)] = (brain.last_valid, brain.valid_scores)
+        passes.append((brain.last_valid, brain.valid_scores))
         return brain.last_valid
 
     brain.keep_weights = True
     weights = sorted(hparams["interpolate"])
     best, stats = choose_mix(
-        hparams["embedding_model"], start, weights, validate
+        hparams["embedding_model"], start, weights, validate, fitted[0]
     )
     brain.keep_weights = False
-    brain.last_valid, brain.valid_scores = scored[weights.index(best)]
+    rest = [a for a in weights if a != 1]
+    scored = {1: fitted, **dict(zip(rest, passes, strict=True))}
+    brain.last_valid, brain.valid_scores = scored[best]
     eers = {a: round(s["EER"], 3) for a, s in stats.items()}
     brain.interpolation = {"weight": best, "valid_eer": eers}
     logger.info("Interpolation with the start: a = %s %s", best, eers)

@@ -35,6 +35,8 @@ import soundfile as sf
 from scipy.signal import resample_poly
 from speechbrain.utils.logger import get_logger
 
+from speechbrain_emoinv.atomic_files import write_text
+
 logger = get_logger(__name__)
 
 TARGET_SR = 16000
@@ -244,10 +246,7 @@ class PrepareReport:
 
     def save(self, path):
         """Writes the report as JSON (atomically) and prints a summary."""
-        path = Path(path)
-        tmp = path.with_name(f".{path.name}.tmp")
-        tmp.write_text(json.dumps(self.as_dict(), indent=1))
-        os.replace(tmp, path)
+        write_text(path, json.dumps(self.as_dict(), indent=1))
         logger.info(self.summary())
 
     def summary(self):

@@ -40,6 +40,7 @@ import numpy as np
 import soundfile as sf
 from speechbrain.utils.logger import get_logger
 
+from speechbrain_emoinv.atomic_files import write_csv, write_text
 from speechbrain_emoinv.data.audio_checks import TARGET_SR
 
 logger = get_logger(__name__)
@@ -72,25 +73,19 @@ def _rng(seed, *stream):
 
 def _write_augment_csv(csv_path, rows):
     """Writes ``rows`` of (ID, duration, wav path) atomically."""
-    csv_path = Path(csv_path)
-    tmp = csv_path.with_name(csv_path.name + ".tmp")
-    with open(tmp, "w", newline="", encoding="utf-8") as f:
-        writer = csv.writer(f)
-        writer.writerow(AUGMENT_CSV_HEADER)
-        for utt_id, duration, wav in rows:
-            writer.writerow([utt_id, f"{duration:.4f}", str(wav), "wav", ""])
-    os.replace(tmp, csv_path)
+    write_csv(
+        csv_path,
+        AUGMENT_CSV_HEADER,
+        [
+            dict(ID=i, duration=f"{d:.4f}", wav=str(w), wav_format="wav")
+            for i, d, w in rows
+        ],
+    )
 
 
 def _write_info_csv(csv_path, header, rows):
     """Writes a plain side CSV describing the generated files."""
-    csv_path = Path(csv_path)
-    tmp = csv_path.with_name(csv_path.name + ".tmp")
-    with open(tmp, "w", newline="", encoding="utf-8") as f:
-        writer = csv.DictWriter(f, fieldnames=header)
-        writer.writeheader()
-        writer.writerows(rows)
-    os.replace(tmp, csv_path)
+    write_csv(csv_path, header, rows)
 
 
 def _remove_stale(folder, pattern):
@@ -724,8 +719,5 @@ def prepare_augment_material(
         seed=seed,
         duration=noise_duration,
     )
-    tmp = opts_file.with_name(opts_file.name + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(opts, f, indent=2)
-    os.replace(tmp, opts_file)
+    write_text(opts_file, json.dumps(opts, indent=2))
     return paths

@@ -13,6 +13,7 @@ import csv
 import os
 from pathlib import Path
 
+from speechbrain_emoinv.atomic_files import write_csv
 from speechbrain_emoinv.data.emotions import CANONICAL
 
 FIELDS = (
@@ -198,13 +199,7 @@ def write_manifest(rows, path):
     >>> p.read_text().strip() == ",".join(FIELDS)
     True
     """
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w", newline="", encoding="utf-8") as f:
-        writer = csv.DictWriter(f, fieldnames=FIELDS)
-        writer.writeheader()
-        writer.writerows(rows)
-    os.replace(tmp, path)
+    write_csv(path, FIELDS, rows)
 
 
 def read_manifest(path, strict=True):

@@ -9,12 +9,12 @@ already prepared); evaluation stays on each corpus's own lists.
 Authors: speechbrain-emoinv contributors
 """
 
-import os
 from collections import Counter
 from pathlib import Path
 
 from speechbrain.utils.logger import get_logger
 
+from speechbrain_emoinv.atomic_files import write_text
 from speechbrain_emoinv.data.manifest import read_manifest, write_manifest
 from speechbrain_emoinv.data.prepare_mbrola import prepare_mbrola
 from speechbrain_emoinv.data.prepare_real import SOURCES, prepare_real
@@ -155,8 +155,7 @@ def write_joint_validation(valid_csv, valid_trials, prepared_folders):
         if r["ID"] in used
     ]
     write_manifest(rows, valid_csv)
-    lines = "".join(" ".join(map(str, tr)) + "\n" for tr in trials)
-    tmp = Path(valid_trials).with_name(f".{Path(valid_trials).name}.tmp")
-    tmp.write_text(lines)
-    os.replace(tmp, valid_trials)
+    write_text(
+        valid_trials, "".join(" ".join(map(str, tr)) + "\n" for tr in trials)
+    )
     return n

@@ -24,11 +24,11 @@ Sampling is vectorised (numpy rejection sampling) and seeded.
 Authors: speechbrain-emoinv contributors
 """
 
-import os
 from pathlib import Path
 
 import numpy as np
 
+from speechbrain_emoinv.atomic_files import write_text
 from speechbrain_emoinv.data.emotions import NEUTRAL, UNKNOWN
 from speechbrain_emoinv.stable_random import stable_seed
 
@@ -221,9 +221,7 @@ def write_trials(trials, folder):
         if not lines:
             path.unlink(missing_ok=True)
             continue
-        tmp = folder / f".{cat}.txt.tmp"
-        tmp.write_text("".join(ln + "\n" for ln in lines))
-        os.replace(tmp, path)
+        write_text(path, "".join(ln + "\n" for ln in lines))
 
 
 def iter_trial_lines(path):

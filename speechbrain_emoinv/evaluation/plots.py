@@ -22,9 +22,13 @@ MARKERS = "o^sDvP*XhP<>"
 
 
 def _plt():
+    import logging
+
     import matplotlib
 
     matplotlib.use("Agg")
+    # Its font search logs hundreds of DEBUG lines into the run's log.txt.
+    logging.getLogger("matplotlib").setLevel(logging.WARNING)
     import matplotlib.pyplot as plt
 
     return plt

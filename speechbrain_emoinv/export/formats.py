@@ -408,6 +408,9 @@ def _export_onnx(pipe, example, tmp, out_path, metadata):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         logging.getLogger("torch.onnx").setLevel(logging.ERROR)
+        # Their optimiser passes log thousands of DEBUG lines (log.txt).
+        for name in ("onnxscript", "onnx_ir"):
+            logging.getLogger(name).setLevel(logging.WARNING)
         program = torch.onnx.export(
             pipe,
             (example,),

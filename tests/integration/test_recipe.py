@@ -64,6 +64,8 @@ def test_export_ships_onnx_that_the_tools_take(full_run, monkeypatch):
     export = out / "pretrained"
     assert "ONNX: wrote" in log
     assert resolve_backend(export, "auto") == ("onnx", None)
+    # The exporter's DEBUG chatter stays out of the run's log.
+    assert "onnxscript" not in (out / "log.txt").read_text()
     monkeypatch.setattr(formats, "ONNX_MODULES", ("onnx", "no_such_module"))
     assert "no_such_module not installed" in formats.write_onnx(export)
 
@@ -200,6 +202,11 @@ def test_interpolated_export_mixes_the_best_checkpoint_with_its_start(
     line = re.search(r"Interpolation with the start: a = (\S+) (\{.*\})", log)
     a, eers = float(line.group(1)), eval(line.group(2))
     assert set(eers) == {0.0, 0.5, 1.0} and eers[a] == min(eers.values())
+    # a = 1 is the best checkpoint: its EER is the one its epoch logged
+    # (that pass is reused, not repeated).
+    (epoch,) = train_log(run)
+    logged = float(re.search(r"valid EER: ([0-9.]+)", epoch).group(1))
+    assert abs(eers[1.0] - logged) < 0.006, (eers, epoch)
     assert (
         "interpolation" in (run / "pretrained" / "hyperparams.yaml").read_text()
     )

@@ -3,7 +3,6 @@
 Authors: speechbrain-emoinv contributors
 """
 
-import csv
 import json
 import multiprocessing as mp
 import os
@@ -14,6 +13,7 @@ import soundfile as sf
 from speechbrain.utils.logger import get_logger
 from tqdm import tqdm
 
+from speechbrain_emoinv.atomic_files import write_csv
 from speechbrain_emoinv.data.mbrola.phonemes import espeak_pho
 from speechbrain_emoinv.data.mbrola.render import SAMPLE_RATE, synthesize
 from speechbrain_emoinv.data.mbrola.styles import BASE_STYLES
@@ -287,13 +287,7 @@ def generate_corpus(out_dir, size="default", num_workers=None, seed=1234):
         if pool is not None:
             pool.close()
             pool.join()
-    meta = out_dir / "metadata.csv"
-    tmp = out_dir / ".metadata.csv.tmp"
-    with open(tmp, "w", newline="", encoding="utf-8") as f:
-        writer = csv.DictWriter(f, fieldnames=METADATA_FIELDS)
-        writer.writeheader()
-        writer.writerows(rows)
-    os.replace(tmp, meta)
+    write_csv(out_dir / "metadata.csv", METADATA_FIELDS, rows)
     logger.info(
         f"[mbrola corpus] {len(rows)} files in {out_dir} "
         f"({made} generated, {len(rows) - made} already valid)"
