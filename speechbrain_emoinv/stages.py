@@ -72,6 +72,26 @@ from speechbrain_emoinv.run_guard import (
 logger = logging.getLogger(__name__)
 
 
+def best_was_last(brain):
+    """Whether ``brain.evaluate(min_key="EER")`` would only repeat the
+    validation pass this process has just made: the model in memory is
+    the last end-of-epoch checkpoint, which is the best, and nothing is
+    averaged (a pass is ~40 s of each stage of the main command here).
+    Single-process runs only: a DDP run's epoch pass is sharded."""
+    if (
+        not hasattr(brain, "last_valid")  # no epoch ran in this process
+        or brain.distributed_launch
+        or brain.hparams.average_last_n > 1
+    ):
+        return False
+    checkpointer = brain.checkpointer
+    best = checkpointer.find_checkpoint(min_key="EER")
+    last = checkpointer.find_checkpoint(
+        ckpt_predicate=lambda c: "EER" in c.meta
+    )
+    return best is not None and best.path == last.path
+
+
 def interpolate_with_start(brain, valid, hparams):
     """WiSE-FT: the export mixes the recovered model with the weights it
     was fine-tuned from, ``a`` chosen on the validation voices by
@@ -380,13 +400,16 @@ def train_export_evaluate(hparams, run_opts, brain_class, dataio_prep):
         train_loader_kwargs=hparams["dataloader_options"],
         valid_loader_kwargs=hparams["valid_dataloader_options"],
     )
-    # Every rank scores the (unsharded) validation set with the best
-    # checkpoint, so no DDP collective is left waiting; rank 0 exports.
-    brain.evaluate(
-        valid,
-        min_key="EER",
-        test_loader_kwargs=hparams["valid_dataloader_options"],
-    )
+    if best_was_last(brain):
+        logger.info("The last epoch is the best: its validation pass is kept")
+    else:
+        # Every rank scores the (unsharded) validation set with the best
+        # checkpoint, so no DDP collective is left waiting; rank 0 exports.
+        brain.evaluate(
+            valid,
+            min_key="EER",
+            test_loader_kwargs=hparams["valid_dataloader_options"],
+        )
     if hparams["interpolate"] and hparams["pretrained_path"]:
         interpolate_with_start(brain, valid, hparams)
     if if_main_process():

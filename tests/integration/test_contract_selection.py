@@ -48,6 +48,7 @@ def tiny_run(tmp_path_factory):
         f"the run's last epoch is its best {logged}: which checkpoint is "
         "exported is not tested; choose another SEED"
     )
+    assert "its validation pass is kept" not in (out / "log.txt").read_text()
     return out, logged, best
 
 
@@ -104,18 +105,14 @@ def test_exported_model_scores_the_logged_best_on_validation(
     assert f"## Validation EER\n\n{logged[best]:.2f} %" in card
 
 
-@pytest.mark.parametrize("n", [2, 3])
-def test_averaging_takes_the_last_n_end_of_epoch_checkpoints(tmp_path, n):
-    """Four end-of-epoch checkpoints whose encoder weights all equal their
-    epoch (EERs 30, 10, 25, 20: the best is epoch 2), then a more recent
-    intra-epoch one (weights 99): the evaluated encoder is the mean of
-    epochs 5 - n ... 4, and those are the checkpoints named."""
+def _untrained_brain(tmp_path, **overrides):
+    """The tiny config's Brain, its checkpoints in ``tmp_path``."""
     hparams, _ = load_config(
         str(TINY),
         {
             "output_folder": str(tmp_path),
             "data_folder": str(TINY_DATA),
-            "average_last_n": n,
+            **overrides,
         },
     )
     brain = recipe.EmoInvBrain(
@@ -125,6 +122,16 @@ def test_averaging_takes_the_last_n_end_of_epoch_checkpoints(tmp_path, n):
         run_opts={"device": "cpu"},
         checkpointer=hparams["checkpointer"],
     )
+    return brain, hparams
+
+
+@pytest.mark.parametrize("n", [2, 3])
+def test_averaging_takes_the_last_n_end_of_epoch_checkpoints(tmp_path, n):
+    """Four end-of-epoch checkpoints whose encoder weights all equal their
+    epoch (EERs 30, 10, 25, 20: the best is epoch 2), then a more recent
+    intra-epoch one (weights 99): the evaluated encoder is the mean of
+    epochs 5 - n ... 4, and those are the checkpoints named."""
+    brain, hparams = _untrained_brain(tmp_path, average_last_n=n)
     model, ckpter = hparams["embedding_model"], hparams["checkpointer"]
 
     def fill(value):
@@ -151,6 +158,36 @@ def test_averaging_takes_the_last_n_end_of_epoch_checkpoints(tmp_path, n):
                 key
             )
     assert sorted(brain.averaged) == sorted(names[e] for e in last)
+
+
+@pytest.mark.parametrize(
+    "eers, scored, average, kept",
+    [
+        ((30.0, 20.0), True, 1, True),  # the last is the best: pass kept
+        ((20.0, 30.0), True, 1, False),  # an earlier one is the best
+        ((30.0, 20.0), False, 1, False),  # no epoch ran in this process
+        ((30.0, 20.0), True, 2, False),  # an average is scored
+    ],
+)
+def test_last_epoch_pass_kept_only_when_it_scored_the_best(
+    tmp_path, eers, scored, average, kept
+):
+    """The post-fit validation pass is skipped only where it would score
+    the weights in memory again (the last end-of-epoch checkpoint is the
+    best, no averaging, an epoch ran here); a newer intra-epoch checkpoint
+    does not count."""
+    from speechbrain_emoinv.stages import best_was_last
+
+    brain, hparams = _untrained_brain(tmp_path, average_last_n=average)
+    for epoch, eer in enumerate(eers, 1):
+        hparams["epoch_counter"].current = epoch
+        hparams["checkpointer"].save_checkpoint(meta={"EER": eer})
+    hparams["checkpointer"].save_checkpoint(
+        meta={"brain_intra_epoch_ckpt": True}, end_of_epoch=False
+    )
+    if scored:
+        brain.last_valid = {"EER": eers[-1]}
+    assert best_was_last(brain) == kept
 
 
 def test_validation_weighs_each_corpus_by_its_own_trials(tmp_path):
