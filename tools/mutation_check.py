@@ -121,9 +121,9 @@ MUTANTS = [
     Mutant(
         "encoder_detached",
         RECIPE,
-        "        embeddings = self.modules.embedding_model(feats, lens)\n",
+        "        embeddings = self.modules.embedding_model(feats, lens).float()\n",
         "        embeddings = self.modules.embedding_model(feats, lens)"
-        ".detach()\n",
+        ".detach().float()\n",
         ("tests/integration/test_recipe_wiring.py",),
     ),
     Mutant(
@@ -360,8 +360,8 @@ MUTANTS = [
     Mutant(
         "export_of_the_last_epoch",
         "speechbrain_emoinv/stages.py",
-        '    brain.evaluate(\n        valid,\n        min_key="EER",\n',
-        "    brain.evaluate(\n        valid,\n",
+        '        brain.evaluate(\n            valid,\n            min_key="EER",\n',
+        "        brain.evaluate(\n            valid,\n",
         ("tests/integration/test_contract_selection.py",),
     ),
     Mutant(
