@@ -11,11 +11,14 @@ Authors
  * speechbrain-emoinv contributors 2026
 """
 
+import contextlib
 import hashlib
 import logging
 import os
+import random
 import time
 
+import numpy as np
 import speechbrain as sb
 import torch
 from speechbrain.utils.distributed import if_main_process, run_on_main
@@ -272,14 +275,51 @@ def pretrained_stage1(config, folder, run_opts, brain_class, dataio_prep):
             logger.info("Stage 1: reusing %s (%s)", export, config)
         else:
             logger.info("Stage 1: training %s in %s: %s", config, folder, why)
-            run(
-                config,
-                run_opts,
-                {"output_folder": folder},
-                brain_class,
-                dataio_prep,
-            )
+            with random_state_kept():
+                run(
+                    config,
+                    run_opts,
+                    {"output_folder": folder},
+                    brain_class,
+                    dataio_prep,
+                )
     return export
+
+
+@contextlib.contextmanager
+def random_state_kept():
+    """Restores Python's, NumPy's and torch's random states and
+    SpeechBrain's ``SB_GLOBAL_SEED`` (which seeds its training shuffle and
+    its noise/RIR readers) when the block ends.
+
+    Stage 1 trained inside stage 2's process loads its own config, which
+    seeds everything with stage 1's seed; without this, stage 2 would then
+    draw from stage 1's seed, and differently from a run that reuses a
+    cached stage 1 (a resumed one, say).
+
+    Example
+    -------
+    >>> _ = torch.manual_seed(0)
+    >>> with random_state_kept():
+    ...     _ = sb.utils.seed_everything(1)
+    ...     _ = torch.rand(1)
+    >>> after = torch.rand(1)
+    >>> _ = torch.manual_seed(0)
+    >>> bool(after == torch.rand(1))
+    True
+    """
+    states = random.getstate(), np.random.get_state()
+    global_seed = os.environ.get("SB_GLOBAL_SEED")
+    try:
+        with torch.random.fork_rng():
+            yield
+    finally:
+        random.setstate(states[0])
+        np.random.set_state(states[1])
+        if global_seed is None:
+            os.environ.pop("SB_GLOBAL_SEED", None)
+        else:
+            os.environ["SB_GLOBAL_SEED"] = global_seed
 
 
 def run(hparams_file, run_opts, overrides, brain_class, dataio_prep):

@@ -440,6 +440,16 @@ MUTANTS = [
         ("tests/integration/test_contract_caching.py",),
     ),
     Mutant(
+        "stage1_random_state_leaks",
+        "speechbrain_emoinv/stages.py",
+        "            with random_state_kept():\n",
+        "            with contextlib.nullcontext():\n",
+        (
+            "tests/integration/test_real_speech.py"
+            "::test_stage1_cached_reused_and_invalidated",
+        ),
+    ),
+    Mutant(
         "stage1_key_counts_comments",
         "speechbrain_emoinv/config.py",
         "    text = json.dumps(content(merged_tree(hparams_file)), default=str)\n",

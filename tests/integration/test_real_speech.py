@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
-from recipe_utils import TINY, run_recipe
+from recipe_utils import TINY, run_recipe, train_log
 
 from speechbrain_emoinv.data import prepare_pretrain as pretrain
 from speechbrain_emoinv.data.audio_checks import PrepareReport
@@ -301,7 +301,9 @@ def test_missing_package_names_the_apt_package(tmp_path):
 
 def test_stage1_cached_reused_and_invalidated(tmp_path):
     """Stage 2 trains stage 1 once, reuses it on the next run, trains a new
-    one when the stage-1 config changes, and starts from its weights."""
+    one when the stage-1 config changes, and starts from its weights; it
+    trains the same whether stage 1 was trained in its process (with
+    stage 1's own seed) or reused."""
     stage1 = tmp_path / "tiny_pretrain.yaml"
     stage1.write_text(
         f"base: {TINY}\nexperiment: tiny_pretrain\nuse_pairs: False\n"
@@ -312,6 +314,7 @@ def test_stage1_cached_reused_and_invalidated(tmp_path):
         f"--pretrain_config={stage1}",
         f"--pretrain_folder={cache}",
         "--number_of_epochs=1",
+        "--seed=7",  # stage 1 keeps its config's seed
     )
     log = run_recipe(TINY, *common, f"--output_folder={tmp_path / 'a'}")
     (key,) = [p.name for p in cache.iterdir()]
@@ -320,6 +323,7 @@ def test_stage1_cached_reused_and_invalidated(tmp_path):
     log_b = run_recipe(TINY, *common, f"--output_folder={tmp_path / 'b'}")
     assert "Stage 1: reusing" in log_b and "Stage 1: training" not in log_b
     assert f"Fine-tuning from {cache / key / 'pretrained'}" in log_b
+    assert train_log(tmp_path / "a") == train_log(tmp_path / "b")
     stage1.write_text(stage1.read_text() + "lr: 0.001\n")
     log = run_recipe(TINY, *common, f"--output_folder={tmp_path / 'c'}")
     assert "Stage 1: training" in log
