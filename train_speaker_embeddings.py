@@ -36,7 +36,7 @@ from torch.nn.parallel import DistributedDataParallel as DDP
 
 from speechbrain_emoinv import pipelines
 from speechbrain_emoinv.atomic_files import WriteError
-from speechbrain_emoinv.checkpoints import average_last
+from speechbrain_emoinv.checkpoints import average_last, save_epoch_checkpoint
 from speechbrain_emoinv.distillation import distilling
 from speechbrain_emoinv.finetune import LABELS_FILE
 from speechbrain_emoinv.pipelines import pad_cat, replay_step, reseed
@@ -210,10 +210,10 @@ class EmoInvBrain(sb.core.Brain):
                 train_stats=self.train_stats,
                 valid_stats=valid_stats,
             )
-            self.checkpointer.save_and_keep_only(
-                meta={k: valid_stats[k] for k in ("EER", "threshold")},
-                min_keys=["EER"],
-                num_to_keep=max(1, self.hparams.average_last_n),
+            save_epoch_checkpoint(
+                self.checkpointer,
+                {k: valid_stats[k] for k in ("EER", "threshold")},
+                max(1, self.hparams.average_last_n),
             )
         self.last_valid = valid_stats
 

@@ -26,6 +26,7 @@ import os
 import shutil
 
 import torch
+from speechbrain.core import INTRA_EPOCH_CKPT_FLAG
 from speechbrain.utils.checkpoints import (
     METAFNAME,
     Checkpointer,
@@ -198,6 +199,40 @@ class AtomicCheckpointer(Checkpointer):
                 chosen.path,
                 aside[-1],
             )
+
+
+def save_epoch_checkpoint(checkpointer, meta, n):
+    """Saves the end-of-epoch checkpoint (``meta`` holds its ``EER``);
+    keeps the best by EER and the last ``n`` end-of-epoch ones.
+
+    The epoch's intra-epoch checkpoints are removed: the new one supersedes
+    them, and in SpeechBrain's plain ``save_and_keep_only`` they count among
+    the ``n`` most recent, so an end-of-epoch checkpoint that
+    :func:`average_last` needs would be deleted in their place.
+
+    Example
+    -------
+    >>> import tempfile
+    >>> net = torch.nn.Linear(1, 1)
+    >>> ckpter = AtomicCheckpointer(tempfile.mkdtemp(), {"net": net})
+    >>> for eer in (30.0, 10.0, 25.0, 20.0):
+    ...     _ = ckpter.save_checkpoint(
+    ...         meta={INTRA_EPOCH_CKPT_FLAG: True}, end_of_epoch=False
+    ...     )
+    ...     save_epoch_checkpoint(ckpter, {"EER": eer}, n=2)
+    >>> sorted(c.meta["EER"] for c in ckpter.list_checkpoints())
+    [10.0, 20.0, 25.0]
+    """
+    checkpointer.save_and_keep_only(
+        meta=meta,
+        min_keys=["EER"],
+        num_to_keep=n,
+        ckpt_predicate=lambda c: INTRA_EPOCH_CKPT_FLAG not in c.meta,
+    )
+    checkpointer.delete_checkpoints(
+        num_to_keep=0,
+        ckpt_predicate=lambda c: INTRA_EPOCH_CKPT_FLAG in c.meta,
+    )
 
 
 def average_last(checkpointer, model, n):

@@ -322,9 +322,9 @@ MUTANTS = [
     # contract tests, tests/test_contract_*.py).
     Mutant(
         "checkpointer_keeps_the_worst",
-        RECIPE,
-        '                min_keys=["EER"],\n',
-        '                max_keys=["EER"],\n',
+        "speechbrain_emoinv/checkpoints.py",
+        '        min_keys=["EER"],\n',
+        '        max_keys=["EER"],\n',
         ("tests/integration/test_contract_selection.py",),
     ),
     Mutant(
@@ -448,6 +448,14 @@ MUTANTS = [
             "tests/integration/test_real_speech.py"
             "::test_stage1_cached_reused_and_invalidated",
         ),
+    ),
+    Mutant(
+        "intra_epoch_checkpoints_take_the_last_places",
+        "speechbrain_emoinv/checkpoints.py",
+        "        num_to_keep=n,\n"
+        "        ckpt_predicate=lambda c: INTRA_EPOCH_CKPT_FLAG not in c.meta,\n",
+        "        num_to_keep=n,\n",
+        ("tests/integration/test_contract_selection.py",),
     ),
     Mutant(
         "stage1_key_counts_comments",

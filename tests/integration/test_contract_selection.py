@@ -20,7 +20,9 @@ import sys
 import pytest
 import torch
 from recipe_utils import ROOT, TINY, TINY_DATA, run_recipe, train_log
+from speechbrain.core import INTRA_EPOCH_CKPT_FLAG
 
+from speechbrain_emoinv.checkpoints import save_epoch_checkpoint
 from speechbrain_emoinv.config import load_config
 from speechbrain_emoinv.evaluation.run import run_evaluation
 from speechbrain_emoinv.pretrained import read_metadata
@@ -127,10 +129,11 @@ def _untrained_brain(tmp_path, **overrides):
 
 @pytest.mark.parametrize("n", [2, 3])
 def test_averaging_takes_the_last_n_end_of_epoch_checkpoints(tmp_path, n):
-    """Four end-of-epoch checkpoints whose encoder weights all equal their
-    epoch (EERs 30, 10, 25, 20: the best is epoch 2), then a more recent
-    intra-epoch one (weights 99): the evaluated encoder is the mean of
-    epochs 5 - n ... 4, and those are the checkpoints named."""
+    """Four epochs, each an intra-epoch checkpoint (weights 99) and then
+    the recipe's end-of-epoch save, whose encoder weights equal the epoch
+    (EERs 10, 30, 25, 20: the best is epoch 1, outside the last n), then
+    another intra-epoch one: the evaluated encoder is the mean of epochs
+    5 - n ... 4, and those are the checkpoints named."""
     brain, hparams = _untrained_brain(tmp_path, average_last_n=n)
     model, ckpter = hparams["embedding_model"], hparams["checkpointer"]
 
@@ -140,15 +143,19 @@ def test_averaging_takes_the_last_n_end_of_epoch_checkpoints(tmp_path, n):
                 if tensor.is_floating_point():
                     tensor.fill_(value)
 
-    names = {}
-    for epoch, eer in zip(range(1, 5), (30.0, 10.0, 25.0, 20.0), strict=True):
+    def intra_epoch_checkpoint():
+        fill(99.0)
+        ckpter.save_checkpoint(
+            meta={INTRA_EPOCH_CKPT_FLAG: True}, end_of_epoch=False
+        )
+
+    eers = dict(zip(range(1, 5), (10.0, 30.0, 25.0, 20.0), strict=True))
+    for epoch, eer in eers.items():
+        intra_epoch_checkpoint()
         fill(float(epoch))
         hparams["epoch_counter"].current = epoch
-        names[epoch] = ckpter.save_checkpoint(meta={"EER": eer}).path.name
-    fill(99.0)
-    ckpter.save_checkpoint(
-        meta={"brain_intra_epoch_ckpt": True}, end_of_epoch=False
-    )
+        save_epoch_checkpoint(ckpter, {"EER": eer}, n)
+    intra_epoch_checkpoint()
     brain.on_evaluate_start(min_key="EER")
     last = range(5 - n, 5)
     expected = sum(last) / n
@@ -157,7 +164,8 @@ def test_averaging_takes_the_last_n_end_of_epoch_checkpoints(tmp_path, n):
             assert torch.allclose(tensor, torch.full_like(tensor, expected)), (
                 key
             )
-    assert sorted(brain.averaged) == sorted(names[e] for e in last)
+    names = {c.meta.get("EER"): c.path.name for c in ckpter.list_checkpoints()}
+    assert sorted(brain.averaged) == sorted(names[eers[e]] for e in last)
 
 
 @pytest.mark.parametrize(
