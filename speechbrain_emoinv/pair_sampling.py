@@ -19,6 +19,10 @@ from speechbrain_emoinv.stable_random import stable_uniform
 __all__ = ["PairSampler"]
 
 logger = logging.getLogger(__name__)
+# Last key of the partner and twin draws. A data pipeline that keys its
+# crops by the same seed, epoch and row uses 0-3: a shared key would tie
+# each partner to where its anchor is cropped.
+PARTNER_SALT, TWIN_SALT = 4, 5
 
 
 class PairSampler:
@@ -133,7 +137,8 @@ class PairSampler:
         if len(rows) == inside:
             return index
         epoch = self.epoch if epoch is None else epoch
-        u = stable_uniform(self.seed, epoch, index, int(twin))
+        salt = TWIN_SALT if twin else PARTNER_SALT
+        u = stable_uniform(self.seed, epoch, index, salt)
         k = int(u * (len(rows) - inside))
         if inside and k >= own:
             k += 1  # skip the anchor itself

@@ -79,7 +79,8 @@ class Crops:
         )
 
     def offset(self, index, salt):
-        """Start of the crop of row ``index`` for draw ``salt``."""
+        """Start of the crop of row ``index`` for draw ``salt`` (0-3; the
+        pair sampler draws under its own salts)."""
         # The crop depends on (seed, epoch, row) only, so workers, DDP ranks
         # and resumed runs read the same audio.
         row = self.rows[index]

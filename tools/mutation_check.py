@@ -458,6 +458,13 @@ MUTANTS = [
         ("tests/integration/test_contract_selection.py",),
     ),
     Mutant(
+        "partner_draw_shares_the_crop_key",
+        "speechbrain_emoinv/pair_sampling.py",
+        "        salt = TWIN_SALT if twin else PARTNER_SALT\n",
+        "        salt = int(twin)\n",
+        ("tests/unit/test_pair_sampling.py",),
+    ),
+    Mutant(
         "stage1_key_counts_comments",
         "speechbrain_emoinv/config.py",
         "    text = json.dumps(content(merged_tree(hparams_file)), default=str)\n",

@@ -12,6 +12,7 @@ import pytest
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
 from speechbrain_emoinv.pair_sampling import PairSampler
+from speechbrain_emoinv.stable_random import stable_uniform
 
 EMOS = ["neutral", "angry", "happy", "sad"]
 
@@ -151,6 +152,7 @@ def test_differs_across_epochs_and_epoch_attribute():
 
 _SCRIPT = """
 from speechbrain_emoinv.pair_sampling import PairSampler
+from speechbrain_emoinv.stable_random import stable_uniform
 spk = ["s%d" % (i % 5) for i in range(40)]
 emo = ["e%d" % (i * 7 % 3) for i in range(40)]
 s = PairSampler(spk, emo, seed=9)
@@ -238,3 +240,22 @@ def test_emotional_partners_join_two_different_emotions():
             assert spk[other] == "a" and emo[other] not in ("neutral", emo[row])
     assert emo[sampler.partner(6)] == "neutral"  # b's next best row
     assert sampler.n_fallback == 1
+
+
+def test_partner_does_not_fix_where_the_anchor_is_cropped():
+    """A pipeline that draws its anchor crop from the sampler's seed, epoch
+    and row (salt 0, as the recipe's crops do): over 300 epochs, each of an
+    anchor's 3 partners comes with crops across most of the utterance (a
+    shared draw gives each a third of it)."""
+    sampler = PairSampler(["a"] * 4, ["angry"] + ["neutral"] * 3, "neutral", 5)
+    offsets = {}
+    for sampler.epoch in range(300):
+        crop = int(stable_uniform(5, sampler.epoch, 0, 0) * 9001)
+        offsets.setdefault(sampler.partner(0), []).append(crop)
+    assert sorted(offsets) == [1, 2, 3]
+    for partner, seen in offsets.items():
+        assert max(seen) - min(seen) > 0.8 * 9000, (
+            partner,
+            min(seen),
+            max(seen),
+        )
