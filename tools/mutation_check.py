@@ -189,8 +189,8 @@ MUTANTS = [
     Mutant(
         "partners_same_every_epoch",
         "speechbrain_emoinv/pair_sampling.py",
-        "u = stable_uniform(self.seed, epoch, index, int(twin))",
-        "u = stable_uniform(self.seed, 0, index, int(twin))",
+        "u = stable_uniform(self.seed, epoch, index, salt)",
+        "u = stable_uniform(self.seed, 0, index, salt)",
         ("tests/unit/test_pair_sampling.py",),
     ),
     Mutant(
