@@ -13,7 +13,8 @@
 - Clips shorter than ``audio_checks.MIN_DURATION`` or silent (peak at
   most ``audio_checks.SILENCE_THRESHOLD``), which the preparers skip, are
   still embedded here but recorded in ``issues`` so that the tools warn
-  about them and count them.
+  about them and count them; one under ``SHORTEST_SECONDS``, less than
+  the encoder takes, is embedded followed by silence up to that length.
 - Work is cut into shards (one per rank under ``torchrun``) and chunks;
   each finished chunk is written to disk, so a killed run resumes by
   skipping the chunks already there. ``merge_chunks`` assembles the
@@ -308,6 +309,9 @@ def length_sorted_batches(rows, batch_size, max_pad=0.02):
     return batches
 
 
+SHORTEST_SECONDS = 0.05  # shorter clips are padded with silence
+
+
 def _encode(model, wavs, max_len):
     """``[len(wavs), D]`` embeddings, no pass longer than ``max_len``."""
     step = max(1, max_len // max(w.shape[0] for w in wavs))
@@ -360,6 +364,14 @@ def embed_rows(model, rows, batch_size=16, issues=None, max_seconds=None):
                     bad = clip_issue(w, sr)
                     if bad:
                         issues[rows[i]["ID"]] = bad
+            # The encoder's dilated convolutions reflect-pad their input and
+            # take no clip under ~0.04 s: such a clip (counted too_short)
+            # is embedded followed by silence.
+            shortest = int(SHORTEST_SECONDS * sr)
+            wavs = [
+                torch.nn.functional.pad(w, (0, max(0, shortest - len(w))))
+                for w in wavs
+            ]
             emb = _encode(model, wavs, max_len)
             check_finite(emb, [rows[i]["ID"] for i in batch])
             if out is None:
