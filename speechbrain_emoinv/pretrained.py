@@ -98,7 +98,8 @@ def read_metadata(model_dir):
         pass
 
     _Skip.add_multi_constructor("!", lambda loader, suffix, node: None)
-    meta = yaml.load(path.read_text(encoding="utf-8"), Loader=_Skip) or {}
+    with path.open(encoding="utf-8") as f:  # a YAML error names the file
+        meta = yaml.load(f, Loader=_Skip) or {}
     check_metadata(meta, path)
     return {
         k: v

@@ -348,6 +348,16 @@ def test_non_finite_threshold_refused(toy, tmp_path, capsys):
     _one_error_line(capsys.readouterr().err, "hyperparams.yaml", "finite")
 
 
+def test_broken_hyperparams_named(toy, tmp_path, capsys):
+    data, a, _ = toy
+    broken = tmp_path / "m"
+    shutil.copytree(a, broken)
+    with (broken / "hyperparams.yaml").open("a") as f:
+        f.write("sample_rate: [16000\n")
+    assert verify.main(["--model", str(broken), *_wavs(data)]) == 1
+    _one_error_line(capsys.readouterr().err, "m/hyperparams.yaml", "line")
+
+
 def test_uppercase_wav_found(tmp_path):
     make_cremad(tmp_path / "C")
     aw = tmp_path / "C" / "AudioWAV"
