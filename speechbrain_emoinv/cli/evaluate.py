@@ -7,6 +7,7 @@ Example::
 """
 
 import sys
+from pathlib import Path
 
 import torch
 
@@ -74,7 +75,9 @@ def run(argv=None):
     args = build_parser().parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-    out = args.out or f"{args.model.rstrip('/')}_eval_{args.split}"
+    # Beside the model folder, also for "--model ." (never inside it).
+    model = Path(args.model).resolve()
+    out = args.out or str(model.with_name(f"{model.name}_eval_{args.split}"))
     return run_evaluation(
         args.model,
         args.data,

@@ -56,7 +56,9 @@ def run_readers(model, data, out):
     assert embed.main([*embed_args, "--device", "cpu"]) == 0
 
 
-def test_readers_write_nothing_into_the_model_folder(toy, tmp_path):
+def test_readers_write_nothing_into_the_model_folder(
+    toy, tmp_path, monkeypatch
+):
     data, base = toy
     model = tmp_path / "model"
     shutil.copytree(base, model)
@@ -65,6 +67,13 @@ def test_readers_write_nothing_into_the_model_folder(toy, tmp_path):
     assert state(model) == before
     # emoinv-eval without --out: beside the folder, not inside it.
     args = ["--model", str(model), "--data", str(data), "--cohort", "none"]
+    assert evaluate.main([*args, "--no-plots", "--no-probe"]) == 0
+    assert (tmp_path / "model_eval_eval" / "results.json").is_file()
+    assert state(model) == before
+    # ... also when the folder is given as "." from inside it.
+    shutil.rmtree(tmp_path / "model_eval_eval")
+    monkeypatch.chdir(model)
+    args[1] = "."
     assert evaluate.main([*args, "--no-plots", "--no-probe"]) == 0
     assert (tmp_path / "model_eval_eval" / "results.json").is_file()
     assert state(model) == before
