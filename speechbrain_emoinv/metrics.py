@@ -12,7 +12,9 @@ Conventions (the same as SpeechBrain's, so the numbers agree):
 - the candidate thresholds are the distinct scores: trials with equal
   scores are always on the same side, a tie cannot be split;
 - the EER is taken at the threshold minimising ``|P_fa - P_miss|`` and
-  reported as ``(P_fa + P_miss) / 2``;
+  reported as ``(P_fa + P_miss) / 2``; of thresholds that tie exactly,
+  the lowest (SpeechBrain's float32 rounding picks among them, so on
+  small lists its EER can be another of the tied values);
 - minDCF is normalised by ``min(c_miss * p, c_fa * (1 - p))``, so a system
   that always accepts or always rejects scores 1.
 
@@ -193,8 +195,15 @@ def eer_from_points(thresholds, p_miss, p_fa):
     -------
     >>> eer_from_points(*operating_points([0.1, 0.2, 0.3, 0.4], [0, 1, 0, 1]))
     (0.5, 0.2)
+    >>> pts = operating_points([1.1, 1.4, 0.9, 0.4, 1.2], [1, 1, 0, 1, 0])
+    >>> eer, thr = eer_from_points(*pts)  # 0.9 and 1.1 both leave 1/6
+    >>> round(eer, 4), thr
+    (0.4167, 0.9)
     """
-    idx = int(np.argmin(np.abs(p_fa - p_miss)))
+    # Of thresholds whose gaps are equal (as fractions), the lowest: float
+    # rounding of the fractions must not choose (it chose 1.1 above).
+    gap = np.abs(p_fa - p_miss)
+    idx = int(np.flatnonzero(gap <= gap.min() + 1e-12)[0])
     return float((p_fa[idx] + p_miss[idx]) / 2), float(thresholds[idx])
 
 

@@ -465,6 +465,13 @@ MUTANTS = [
         ("tests/unit/test_pair_sampling.py",),
     ),
     Mutant(
+        "eer_ties_broken_by_rounding",
+        "speechbrain_emoinv/metrics.py",
+        "    idx = int(np.flatnonzero(gap <= gap.min() + 1e-12)[0])\n",
+        "    idx = int(np.argmin(gap))\n",
+        ("tests/unit/test_metrics.py",),
+    ),
+    Mutant(
         "stage1_key_counts_comments",
         "speechbrain_emoinv/config.py",
         "    text = json.dumps(content(merged_tree(hparams_file)), default=str)\n",

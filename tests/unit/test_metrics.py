@@ -25,7 +25,10 @@ def brute_force(scores, labels, p_target=0.01, c_miss=1.0, c_fa=1.0):
     thr = np.unique(scores)
     p_miss = np.array([(pos <= t).mean() for t in thr])
     p_fa = np.array([(neg > t).mean() for t in thr])
-    i = np.argmin(np.abs(p_fa - p_miss))
+    # |P_fa - P_miss| in whole numbers: ties are exact, the first is taken.
+    miss = np.array([(pos <= t).sum() for t in thr])
+    fa = np.array([(neg > t).sum() for t in thr])
+    i = np.argmin(np.abs(fa * len(pos) - miss * len(neg)))
     eer = (p_fa[i] + p_miss[i]) / 2
     # Every threshold, plus accepting everything (p_miss 0, p_fa 1).
     costs = np.append(
@@ -62,6 +65,18 @@ def test_against_brute_force(seed, decimals):
         assert dcf == pytest.approx(
             brute_force(scores, labels, p)[2], abs=1e-12
         )
+
+
+def test_exact_ties_of_the_gap_take_the_lowest_threshold():
+    """Short lists often have two thresholds with the same |P_fa - P_miss|
+    (as fractions) and different EERs; float rounding must not choose."""
+    rng = np.random.default_rng(0)
+    for _ in range(300):
+        n_pos, n_neg = rng.integers(1, 6, size=2)
+        scores, labels = make_data(n_pos, n_neg, rng.integers(2**31), 1)
+        eer, thr = compute_eer(scores, labels)
+        ref_eer, ref_thr, _ = brute_force(scores, labels)
+        assert (eer, thr) == pytest.approx((ref_eer, ref_thr), abs=1e-12)
 
 
 @pytest.mark.parametrize(
