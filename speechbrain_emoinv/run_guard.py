@@ -82,6 +82,10 @@ def check_run_settings(hparams, config="the config"):
     Traceback (most recent call last):
     ...
     speechbrain_emoinv.run_guard.RunError: the config: lr must be a finite number > 0, got 'nan'
+    >>> check_run_settings(dict(ok, rehearsal_pairs=True))
+    Traceback (most recent call last):
+    ...
+    speechbrain_emoinv.run_guard.RunError: the config: rehearsal_pairs needs rehearsal_annotation (the real voices it would pair)
     """
     from speechbrain_emoinv.data.audio_checks import TARGET_SR
 
@@ -106,6 +110,13 @@ def check_run_settings(hparams, config="the config"):
         raise RunError(
             f"{config}: sample_rate must be {TARGET_SR} (the rate the "
             f"preparers write and the models are trained at), got {rate!r}"
+        )
+    if hparams.get("rehearsal_pairs") and not hparams.get(
+        "rehearsal_annotation"
+    ):
+        raise RunError(
+            f"{config}: rehearsal_pairs needs rehearsal_annotation (the real "
+            "voices it would pair)"
         )
 
 
