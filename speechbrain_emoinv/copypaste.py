@@ -37,9 +37,10 @@ class CopyPaste(torch.nn.Module):
       equally long random span of the partner.
     * ``"partner"``: the partner itself, whole (the parallel sample is
       all of the other emotion).
-    * ``"anchor"``: the anchor itself, unchanged (no parallel data: the
-      equal-budget control, whose second half shares every draw with the
-      method's).
+    * ``"anchor"``: the first input itself, unchanged (whatever the
+      caller passes there, e.g. another utterance of the anchor's speaker
+      and emotion; no parallel data: the equal-budget control, whose
+      second half shares every draw with the method's).
 
     The output keeps the anchor's padded length, valid length and relative
     lengths; its padding is zeros and padding is never pasted.

@@ -300,7 +300,8 @@ def stream_seed(seed, step_key, stream):
 
 def reseed(seed, step_key, stream):
     """Seeds torch and Python's ``random`` for one stream of the step's
-    draws (0: pairing and EM, 1: augmentation)."""
+    draws (0: CopyPaste; 1: augmentation. EM draws next in whichever
+    stream ran last: after the augmentation's draws when it is on)."""
     seed = stream_seed(seed, step_key, stream)
     torch.manual_seed(seed)
     random.seed(seed)

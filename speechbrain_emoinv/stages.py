@@ -80,7 +80,8 @@ def best_was_last(brain):
     validation pass this process has just made: the model in memory is
     the last end-of-epoch checkpoint, which is the best, and nothing is
     averaged (a pass is ~40 s of each stage of the main command here).
-    Single-process runs only: a DDP run's epoch pass is sharded."""
+    Single-process runs only: DDP runs keep the post-fit pass (every rank
+    scores it, unsharded, so no collective is left waiting)."""
     if (
         not hasattr(brain, "last_valid")  # no epoch ran in this process
         or brain.distributed_launch
@@ -99,7 +100,8 @@ def interpolate_with_start(brain, valid, hparams):
     """WiSE-FT: the export mixes the recovered model with the weights it
     was fine-tuned from, ``a`` chosen on the validation voices by
     ``pick_mix`` (real voices first: the best mean of the corpora's EERs
-    among the mixes no worse than stage 1 on the real ones); the
+    among the mixes at most ``REAL_TOLERANCE`` points worse than stage 1
+    on the real ones); the
     validation scores of the chosen mix are kept for the threshold and
     calibration. Called right after ``brain`` scored its recovered model
     (the ``a = 1`` end), whose pass is not repeated."""
