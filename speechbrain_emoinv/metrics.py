@@ -418,10 +418,35 @@ def threshold_at(scores, labels, operating_point="eer"):
     (0.3, 0.4)
     >>> threshold_at(s, lab, "far=0.5"), threshold_at(s, lab, "far 0.5")
     (0.2, 0.2)
-    >>> threshold_at(s, lab, "far")
+    """
+    name, number = parse_operating_point(operating_point)
+    pts = operating_points(scores, labels)
+    if name == "eer":
+        return eer_from_points(*pts)[1]
+    if name == "far":
+        thresholds, _, p_fa = pts
+        # p_fa falls as the threshold rises; the last point accepts no
+        # non-target at all, so some point always qualifies.
+        return float(thresholds[np.flatnonzero(p_fa <= number)[0]])
+    return min_dcf_from_points(*pts, p_target=number)[1]
+
+
+def parse_operating_point(operating_point):
+    """``(name, number)`` of an operating point (see :func:`threshold_at`).
+
+    A minDCF prior above 0.5 is refused: there, accepting every trial can
+    cost least, and no threshold stores that decision.
+
+    Example
+    -------
+    >>> parse_operating_point("eer"), parse_operating_point("far 0.01")
+    (('eer', None), ('far', 0.01))
+    >>> parse_operating_point("mindcf"), parse_operating_point("mindcf=0.05")
+    (('mindcf', 0.01), ('mindcf', 0.05))
+    >>> parse_operating_point("far")
     Traceback (most recent call last):
     ...
-    ValueError: unknown operating point 'far': use eer, far=<rate> or mindcf[=<p_target>]
+    ValueError: unknown operating point 'far': use eer, far=<rate in [0, 1]> or mindcf[=<p_target in (0, 0.5]>]
     """
     # SpeechBrain's command line turns --operating_point=far=0.01 into
     # "far 0.01": a space separates the value as well.
@@ -431,20 +456,15 @@ def threshold_at(scores, labels, operating_point="eer"):
         number = float(value) if value else None
     except ValueError:
         name = ""
-    pts = operating_points(scores, labels)
     if name == "eer" and not value:
-        return eer_from_points(*pts)[1]
+        return name, None
     if name == "far" and number is not None and 0 <= number <= 1:
-        thresholds, _, p_fa = pts
-        # p_fa falls as the threshold rises; the last point accepts no
-        # non-target at all, so some point always qualifies.
-        return float(thresholds[np.flatnonzero(p_fa <= number)[0]])
-    if name == "mindcf":
-        p_target = 0.01 if number is None else number
-        return min_dcf_from_points(*pts, p_target=p_target)[1]
+        return name, number
+    if name == "mindcf" and (number is None or 0 < number <= 0.5):
+        return name, 0.01 if number is None else number
     raise ValueError(
         f"unknown operating point {operating_point!r}: use eer, "
-        "far=<rate> or mindcf[=<p_target>]"
+        "far=<rate in [0, 1]> or mindcf[=<p_target in (0, 0.5]>]"
     )
 
 

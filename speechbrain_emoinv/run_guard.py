@@ -40,6 +40,7 @@ from speechbrain_emoinv.data.manifest import (
     file_stamp,
     read_manifest,
 )
+from speechbrain_emoinv.metrics import parse_operating_point
 from speechbrain_emoinv.pretrained import model_fingerprint
 
 logger = logging.getLogger(__name__)
@@ -111,6 +112,10 @@ def check_run_settings(hparams, config="the config"):
             f"{config}: sample_rate must be {TARGET_SR} (the rate the "
             f"preparers write and the models are trained at), got {rate!r}"
         )
+    try:
+        parse_operating_point(hparams.get("operating_point", "eer"))
+    except ValueError as err:
+        raise RunError(f"{config}: {err}") from None
     if hparams.get("rehearsal_pairs") and not hparams.get(
         "rehearsal_annotation"
     ):

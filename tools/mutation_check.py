@@ -378,8 +378,8 @@ MUTANTS = [
     Mutant(
         "mindcf_prior_ignored",
         "speechbrain_emoinv/metrics.py",
-        "        p_target = 0.01 if number is None else number\n",
-        "        p_target = 0.01\n",
+        "        return name, 0.01 if number is None else number\n",
+        "        return name, 0.01\n",
         ("tests/integration/test_contract_operating_points.py",),
     ),
     Mutant(

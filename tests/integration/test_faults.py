@@ -240,6 +240,8 @@ def test_untrainable_settings_refused(tmp_path, capsys):
         ("--lr=nan", "lr must be a finite number > 0, got 'nan'"),
         ("--lr=-0.1", "lr must be a finite number > 0"),
         ("--sample_rate=8000", "sample_rate must be 16000"),
+        ("--operating_point=mindcf=0.9", "unknown operating point"),
+        ("--operating_point=far", "unknown operating point"),
     ):
         line = _recipe_main(capsys, bad, f"--output_folder={out}")
         assert words in line and "tiny.yaml" in line, line
