@@ -434,9 +434,6 @@ def threshold_at(scores, labels, operating_point="eer"):
 def parse_operating_point(operating_point):
     """``(name, number)`` of an operating point (see :func:`threshold_at`).
 
-    A minDCF prior above 0.5 is refused: there, accepting every trial can
-    cost least, and no threshold stores that decision.
-
     Example
     -------
     >>> parse_operating_point("eer"), parse_operating_point("far 0.01")
@@ -446,7 +443,7 @@ def parse_operating_point(operating_point):
     >>> parse_operating_point("far")
     Traceback (most recent call last):
     ...
-    ValueError: unknown operating point 'far': use eer, far=<rate in [0, 1]> or mindcf[=<p_target in (0, 0.5]>]
+    ValueError: unknown operating point 'far': use eer, far=<rate in [0, 1]> or mindcf[=<p_target in (0, 1)>]
     """
     # SpeechBrain's command line turns --operating_point=far=0.01 into
     # "far 0.01": a space separates the value as well.
@@ -460,11 +457,11 @@ def parse_operating_point(operating_point):
         return name, None
     if name == "far" and number is not None and 0 <= number <= 1:
         return name, number
-    if name == "mindcf" and (number is None or 0 < number <= 0.5):
+    if name == "mindcf" and (number is None or 0 < number < 1):
         return name, 0.01 if number is None else number
     raise ValueError(
         f"unknown operating point {operating_point!r}: use eer, "
-        "far=<rate in [0, 1]> or mindcf[=<p_target in (0, 0.5]>]"
+        "far=<rate in [0, 1]> or mindcf[=<p_target in (0, 1)>]"
     )
 
 

@@ -183,7 +183,9 @@ def export_and_evaluate(brain, hparams):
         hparams["embedding_kwargs"],
         n_mels=hparams["n_mels"],
         sample_rate=hparams["sample_rate"],
-        threshold=threshold_at(scores, labels, point),
+        # -inf (accept every trial: a minDCF prior above 0.5 can cost least
+        # so) is stored as the lowest cosine, which accepts the same.
+        threshold=max(threshold_at(scores, labels, point), -1.0),
         model_card=card,
         extra=extra,
     )

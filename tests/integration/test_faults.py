@@ -240,12 +240,28 @@ def test_untrainable_settings_refused(tmp_path, capsys):
         ("--lr=nan", "lr must be a finite number > 0, got 'nan'"),
         ("--lr=-0.1", "lr must be a finite number > 0"),
         ("--sample_rate=8000", "sample_rate must be 16000"),
-        ("--operating_point=mindcf=0.9", "unknown operating point"),
+        ("--operating_point=mindcf=1", "unknown operating point"),
         ("--operating_point=far", "unknown operating point"),
     ):
         line = _recipe_main(capsys, bad, f"--output_folder={out}")
         assert words in line and "tiny.yaml" in line, line
         assert _files(out) == []
+
+
+def test_accept_all_threshold_exported_as_the_lowest_cosine(
+    tmp_path, monkeypatch
+):
+    """Where accepting every validation trial costs least (threshold -inf,
+    e.g. minDCF at a prior above 0.5), the export stores -1, the same
+    decisions for cosines, in a folder the tools load."""
+    import speechbrain_emoinv.stages as stages
+
+    monkeypatch.setattr(stages, "threshold_at", lambda *a: float("-inf"))
+    out = tmp_path / "run"
+    recipe.main([str(TINY), f"--data_folder={TINY_DATA}", "--device=cpu",
+                 f"--output_folder={out}", "--number_of_epochs=1"])  # fmt: skip
+    model = load_model(out / "pretrained")
+    assert model.hparams.verification_threshold == -1.0
 
 
 # -- 4. a rerun with other settings into a used folder ------------------------
