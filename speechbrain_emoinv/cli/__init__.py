@@ -7,6 +7,7 @@ only with ``--debug``.
 """
 
 import argparse
+import os
 import sys
 
 
@@ -87,8 +88,9 @@ def run_main(prog, run, argv=None):
     -------
     int
         0 on success, 1 on an error (one line on stderr), 130 on Ctrl-C
-        (``KeyboardInterrupt``, one line), or what a ``SystemExit``
-        (argparse) carries.
+        (``KeyboardInterrupt``, one line), 141 and nothing said when the
+        output's reader has gone (``BrokenPipeError``), or what a
+        ``SystemExit`` (argparse) carries.
 
     Example
     -------
@@ -109,6 +111,11 @@ def run_main(prog, run, argv=None):
             raise
         print(f"{prog}: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # The reader stopped early (``| head``): quiet, as a tool killed
+        # by SIGPIPE; stdout goes to /dev/null so the exit flush is quiet.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
     except Exception as err:
         if "--debug" in argv:
             raise

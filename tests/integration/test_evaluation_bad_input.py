@@ -100,6 +100,28 @@ def test_exit_status_and_streams(toy, tmp_path, capsys):
     assert proc.stdout.count("\n") == 2
 
 
+def test_reader_gone_is_quiet(toy, tmp_path):
+    """``emoinv-verify ... | head -1``: exit 141 (as killed by SIGPIPE),
+    no error line (was "error: [Errno 32] Broken pipe", status 1)."""
+    data, a, _ = toy
+    a_wav, b_wav = _wavs(data)
+    trials = tmp_path / "trials.txt"
+    trials.write_text(f"{a_wav} {b_wav}\n" * 5000)  # > a pipe's buffer
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "speechbrain_emoinv.cli.verify"]
+        + ["--model", str(a), "--trials", str(trials)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+    )
+    proc.stdout.readline()
+    proc.stdout.close()
+    assert proc.wait(timeout=300) == 141
+    err = proc.stderr.read()
+    assert "error" not in err and "Broken pipe" not in err, err
+
+
 def test_exit_status_make_corpus(tmp_path, capsys):
     SIZES["hard"] = dict(
         voices=("us1",),
