@@ -22,7 +22,7 @@ def build_parser():
     -------
     >>> a = build_parser().parse_args(["--model", "m", "--data", "d"])
     >>> a.split, a.cohort, a.topk
-    ('eval', 'train', 300)
+    ('eval', None, 300)
     """
     p = make_parser(
         "emoinv-eval",
@@ -36,8 +36,9 @@ def build_parser():
     p.add_argument("--out", default=None, help="output folder")
     p.add_argument(
         "--cohort",
-        default="train",
-        help="manifest split for s-norm/AS-norm; 'none' disables",
+        default=None,
+        help="manifest split for s-norm/AS-norm (default: train, where the "
+        "data folder has one); 'none' disables",
     )
     p.add_argument("--cohort-size", type=positive_int, default=2000)
     p.add_argument(
@@ -70,6 +71,23 @@ def build_parser():
     return p
 
 
+def cohort_split(args):
+    """The cohort's split: ``train`` by default (cosine scores only when
+    the data folder has no ``train.csv``), None for ``none``; a split
+    named on the command line must exist."""
+    if args.cohort is None:
+        return "train"
+    if args.cohort.lower() == "none":
+        return None
+    path = Path(args.data) / f"{args.cohort}.csv"
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"{path}: no such cohort manifest (--cohort {args.cohort}; "
+            "--cohort none scores cosine only)"
+        )
+    return args.cohort
+
+
 def run(argv=None):
     """Does the work of ``emoinv-eval``; returns the results dict."""
     args = build_parser().parse_args(argv)
@@ -83,7 +101,7 @@ def run(argv=None):
         args.data,
         out,
         split=args.split,
-        cohort=None if args.cohort.lower() == "none" else args.cohort,
+        cohort=cohort_split(args),
         exclude=args.exclude_speakers,
         cohort_size=args.cohort_size,
         topk=args.topk,

@@ -262,7 +262,11 @@ def run_evaluation(
         _write_manifest(cohort_rows, out_dir / "cohort.csv")
         cohort_emb = embed(out_dir / "cohort.csv", cohort_rows)
     elif cohort:
-        log(f"no usable cohort in {data_dir / f'{cohort}.csv'}: cosine only")
+        print(
+            f"emoinv-eval: note: no usable cohort in "
+            f"{data_dir / f'{cohort}.csv'}: cosine scores only",
+            file=sys.stderr,
+        )
     short_or_silent = warn_clips(embed.issues)
 
     ids = [r["ID"] for r in rows]

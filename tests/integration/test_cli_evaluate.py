@@ -57,3 +57,20 @@ def test_evaluate_cli(tmp_path, capsys):
     raw = json.loads((out / "raw" / "results.json").read_text())
     assert set(raw["lists"]["merged"]) == {"n_trials", "n_excluded", "cosine"}
     assert raw["leakage_probe"] is None
+
+
+def test_cohort_named_must_exist_default_may_not(tmp_path, capsys):
+    """A mistyped ``--cohort`` is a one-line error naming the file (was a
+    silent fall-back to cosine scores); the default ``train`` cohort of a
+    folder without one scores cosine only, with a note on stderr."""
+    data = make_toy_data(tmp_path / "d", n_train=2, n_eval=3, n_sentences=2)
+    model = make_toy_model(tmp_path / "m")
+    args = ["--model", str(model), "--data", str(data), "--no-plots"]
+    args += ["--no-probe", "--out", str(tmp_path / "o")]
+    assert evaluate.main([*args, "--cohort", "trian"]) == 1
+    out, err = capsys.readouterr()
+    assert out == "" and f"{data / 'trian.csv'}: no such cohort" in err
+    (data / "train.csv").unlink()
+    assert evaluate.main(args) == 0
+    out, err = capsys.readouterr()
+    assert "no usable cohort" in err and "no usable cohort" not in out
