@@ -21,7 +21,11 @@ import time
 import numpy as np
 import speechbrain as sb
 import torch
-from speechbrain.utils.distributed import if_main_process, run_on_main
+from speechbrain.utils.distributed import (
+    ddp_broadcast,
+    if_main_process,
+    run_on_main,
+)
 
 from speechbrain_emoinv.atomic_files import (
     atomic_path,
@@ -274,7 +278,12 @@ def pretrained_stage1(config, folder, run_opts, brain_class, dataio_prep):
     """
     export = os.path.join(folder, "pretrained")
     with output_lock(folder, wait=True):
-        why = incomplete(folder, export)
+        # Only the main process waits for the lock: its finding stands for
+        # every rank (another rank's own look could precede the run that
+        # holds the lock finishing, and train stage 1 alone).
+        why = ddp_broadcast(
+            incomplete(folder, export) if if_main_process() else None
+        )
         if why is None:
             logger.info("Stage 1: reusing %s (%s)", export, config)
         else:

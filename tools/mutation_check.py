@@ -472,6 +472,18 @@ MUTANTS = [
         ("tests/unit/test_metrics.py",),
     ),
     Mutant(
+        "stage1_decided_by_each_rank",
+        "speechbrain_emoinv/stages.py",
+        "        why = ddp_broadcast(\n"
+        "            incomplete(folder, export) if if_main_process() else None\n"
+        "        )\n",
+        "        why = incomplete(folder, export)\n",
+        (
+            "tests/integration/test_faults.py"
+            "::test_ranks_follow_the_main_process_on_a_shared_stage1",
+        ),
+    ),
+    Mutant(
         "stage1_key_counts_comments",
         "speechbrain_emoinv/config.py",
         "    text = json.dumps(content(merged_tree(hparams_file)), default=str)\n",

@@ -12,6 +12,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -324,6 +325,32 @@ def test_one_run_per_output_folder(tmp_path, capsys):
     # A killed run leaves no stale lock.
     with output_lock(out):
         assert (out / LOCK_FILE).read_text() == str(os.getpid())
+
+
+def _ask_for_stage1(rank, root, port):
+    """One of two DDP ranks (gloo) asking for the shared stage 1 in
+    ``root/stage1``; training it touches ``root/trained-<rank>``."""
+    import speechbrain_emoinv.stages as stages
+
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    torch.distributed.init_process_group("gloo", rank=rank, world_size=2)
+    # What each rank would find on its own: the main one, which waited for
+    # the lock, a finished stage 1; the other, which does not wait, none.
+    stages.incomplete = lambda *a: None if rank == 0 else "not finished"
+    stages.run = lambda *a: (root / f"trained-{rank}").touch()
+    stages.pretrained_stage1("stage1.yaml", str(root / "stage1"), {}, 0, 0)
+    torch.distributed.destroy_process_group()
+
+
+def test_ranks_follow_the_main_process_on_a_shared_stage1(tmp_path):
+    """Under DDP only the main process waits for a stage 1 that another
+    run is training; every rank follows its finding (one rank training
+    alone would leave the others' collectives waiting)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    torch.multiprocessing.spawn(_ask_for_stage1, (tmp_path, port), nprocs=2)
+    assert sorted(p.name for p in tmp_path.glob("trained-*")) == []
 
 
 # -- 6. emoinv-embed chunks and sizes -----------------------------------------
