@@ -324,6 +324,8 @@ def render_model_card(model_card=None, threshold=None, results=None, meta=None):
         "session = onnxruntime.InferenceSession("
         f'"{FORMAT_FILES["onnx"]}", opts)',
         'wav, sr = soundfile.read("a.wav", dtype="float32")',
+        f"assert sr == {rate} and wav.ndim == 1, "
+        '"resample / downmix first (see Deployment)"',
         'emb = session.run(None, {"wav": wav[None]})[0]  # (1, D)',
         "```",
         "",

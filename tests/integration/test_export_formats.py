@@ -99,6 +99,26 @@ def test_export_format_matches_pytorch(toy, tmp_path, fmt, capsys):
         scope = {}
         exec(code, scope)
         got = torch.from_numpy(scope["emb"])
+        # The card's short example refuses what it does not handle.
+        code = re.search(
+            r"```python\n(import onnxruntime, soundfile.*?)```", card, re.S
+        ).group(1)
+        code = code.replace('"embedding.onnx"', repr(path))
+        for name, x, rate in (
+            ("mono", wav, 16000),
+            ("8k", wav, 8000),
+            ("stereo", np.stack([wav, wav], axis=1), 16000),
+        ):
+            sf.write(tmp_path / f"{name}.wav", x, rate, subtype="FLOAT")
+            short = code.replace('"a.wav"', repr(str(tmp_path / f"{name}.wav")))
+            if name == "mono":
+                exec(short, scope)
+                torch.testing.assert_close(
+                    torch.from_numpy(scope["emb"]), want, atol=ATOL, rtol=0
+                )
+            else:
+                with pytest.raises(AssertionError, match="resample"):
+                    exec(short, {})
     assert got.shape == want.shape
     torch.testing.assert_close(got, want, atol=ATOL, rtol=0)
 
