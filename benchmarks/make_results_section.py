@@ -153,7 +153,7 @@ def tuning_lines(tuning):
         "`python -m benchmarks.tuning`: the ablation's models re-scored on "
         "`trials/valid/*.txt`, plus the variants of "
         "`benchmarks/tuning/*.yaml` trained with the same seeds; cosine; "
-        "Δ paired by seed against the defaults; the search and the values "
+        "Δ paired by seed against the reference row; the search and the values "
         "chosen: `benchmarks/tuning.md`.",
         "",
         *tuning_table(tuning),
@@ -230,8 +230,8 @@ def gpu_lines(folder):
     lines = ["", "### Training on a GPU", ""]
     if not runs:
         return lines + [
-            "No GPU run yet; `benchmarks/gpu_check.py` is ready (how to run "
-            "it: docs/deployment.md#gpus)."
+            "No GPU measurement is committed; `benchmarks/gpu_check.py` "
+            "makes one (docs/deployment.md#gpus)."
         ]
     return lines + [render_gpu(runs[-1])]
 

@@ -322,6 +322,9 @@ def write_prepared_folder(
 
     save_folder = Path(save_folder)
     save_folder.mkdir(parents=True, exist_ok=True)
+    # Written last: until then the folder is incomplete (a rewrite cut
+    # short must not pass for the folder of the earlier options).
+    (save_folder / OPTIONS_FILE).unlink(missing_ok=True)
     corpus = cands[0]["corpus"] if cands else "unknown"
     report = report or PrepareReport(corpus)
     check_duplicate_ids(cands)

@@ -197,7 +197,8 @@ def write_trials(trials, folder):
 
     A category without trials (e.g. the emotional lists of VoxCeleb, whose
     emotion is unknown) gets no file -- an evaluator scores every file it
-    finds and refuses empty lists -- and a stale file of it is removed.
+    finds and refuses empty lists -- and every other ``.txt`` of the
+    folder, a list of an earlier preparation, is removed.
 
     Arguments
     ---------
@@ -212,16 +213,22 @@ def write_trials(trials, folder):
     >>> write_trials({"merged": [(1, "a", "b", "neutral", "sad")]}, d)
     >>> (d / "merged.txt").read_text()
     '1 a b neutral sad\\n'
+    >>> write_trials({"real_acted": [(0, "a", "c", "", "")]}, d)
+    >>> write_trials({"real_read": [(0, "a", "c", "", "")]}, d)
+    >>> sorted(p.name for p in d.iterdir())  # the earlier lists are gone
+    ['real_read.txt']
     """
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    for cat in dict.fromkeys((*CATEGORIES, *trials)):
-        lines = [" ".join(str(v) for v in tr) for tr in trials.get(cat, [])]
-        path = folder / f"{cat}.txt"
-        if not lines:
-            path.unlink(missing_ok=True)
-            continue
-        write_text(path, "".join(ln + "\n" for ln in lines))
+    written = set()
+    for cat, trs in trials.items():
+        if trs:
+            lines = "".join(" ".join(map(str, tr)) + "\n" for tr in trs)
+            write_text(folder / f"{cat}.txt", lines)
+            written.add(f"{cat}.txt")
+    for stale in folder.glob("*.txt"):
+        if stale.name not in written:
+            stale.unlink()
 
 
 def iter_trial_lines(path):

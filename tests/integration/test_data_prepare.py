@@ -162,6 +162,28 @@ def test_skip_when_done_and_rerun_on_new_options(tmp_path):
     assert (save / "train.csv").stat().st_mtime_ns != stamp
 
 
+def test_rewrite_cut_short_is_not_taken_for_done(tmp_path, monkeypatch):
+    """A re-prepare with other options killed before its end leaves a
+    folder that the earlier options prepare again (it held the new
+    split under the old options record)."""
+    import speechbrain_emoinv.data.trials as trials
+
+    make_cremad(tmp_path / "C")
+    save = prepare_cremad(tmp_path / "C", tmp_path / "p")
+    first = (save / "eval_speakers.txt").read_text()
+
+    def killed(*args):
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as m:
+        m.setattr(trials, "write_trials", killed)
+        with pytest.raises(KeyboardInterrupt):
+            prepare_cremad(tmp_path / "C", tmp_path / "p", seed=99)
+    assert (save / "eval_speakers.txt").read_text() != first
+    prepare_cremad(tmp_path / "C", tmp_path / "p")
+    assert (save / "eval_speakers.txt").read_text() == first
+
+
 def test_joint_validation_weighs_each_corpus_alike(tmp_path):
     """Stage 2's validation: as many trials of each corpus (the longer list
     thinned evenly), and exactly the utterances those trials use."""
