@@ -9,6 +9,7 @@ decoded once with ``ffmpeg`` into ``<work_folder>/asterisk/``.
 Authors: speechbrain-emoinv contributors
 """
 
+import os
 import subprocess
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -37,9 +38,11 @@ def decode(jobs):
     Arguments
     ---------
     jobs : list of (Path, Path)
-        ``(source, WAV to write)``; WAVs already present are kept.
+        ``(source, WAV to write)``. A WAV is given its source's mtime and
+        kept while the two agree (a replaced source is decoded again: the
+        prepared folder's key reads the WAV, not the source).
     """
-    jobs = [(src, Path(dst)) for src, dst in jobs if not Path(dst).is_file()]
+    jobs = [(src, Path(dst)) for src, dst in jobs if not _current(src, dst)]
     if not jobs:
         return
     cmd = ["ffmpeg", "-v", "error", "-y"]
@@ -49,8 +52,19 @@ def decode(jobs):
         dst.parent.mkdir(parents=True, exist_ok=True)
         cmd += ["-map", f"{i}:a", str(dst.with_name(f".{dst.name}.tmp.wav"))]
     subprocess.run(cmd, check=True)
-    for _, dst in jobs:
-        dst.with_name(f".{dst.name}.tmp.wav").replace(dst)
+    for src, dst in jobs:
+        tmp = dst.with_name(f".{dst.name}.tmp.wav")
+        stamp = os.stat(src).st_mtime_ns
+        os.utime(tmp, ns=(stamp, stamp))
+        tmp.replace(dst)
+
+
+def _current(src, dst):
+    """Whether ``dst`` is the decoded copy of ``src`` as it is now."""
+    try:
+        return os.stat(dst).st_mtime_ns == os.stat(src).st_mtime_ns
+    except FileNotFoundError:
+        return False
 
 
 def collect_asterisk(data_folder, work_folder, report, num_workers=2):

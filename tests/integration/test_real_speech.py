@@ -7,6 +7,7 @@ per speaker, plus the bad and left-out cases each preparer must count.
 """
 
 import io
+import os
 import shutil
 import struct
 import subprocess
@@ -92,6 +93,23 @@ def fake_asterisk(root):
             else:
                 ffmpeg_encode(tone(f0, sr=sr, seed=i), sr, fmt, path)
     (root / "es" / "readme.txt").write_text("not audio")
+
+
+def test_replaced_asterisk_prompt_decoded_again(tmp_path):
+    """A decoded copy is kept only while its source is unchanged (the
+    prepared folder's key reads the copy, not the source)."""
+    from speechbrain_emoinv.data.prepare_asterisk import decode
+
+    src, wav = tmp_path / "p0.g722", tmp_path / "copy" / "p0.wav"
+    ffmpeg_encode(tone(200, sr=SR), SR, "g722", src)
+    decode([(src, wav)])
+    first = sf.read(wav)[0]
+    decode([(src, wav)])  # unchanged: kept
+    assert np.array_equal(sf.read(wav)[0], first)
+    ffmpeg_encode(tone(400, sr=SR), SR, "g722", src)
+    os.utime(src, ns=(1, 1))  # even an older file replacing it
+    decode([(src, wav)])
+    assert not np.array_equal(sf.read(wav)[0], first)
 
 
 def fake_ktuberling(root):
