@@ -103,10 +103,15 @@ def prepare_dusha(data_folder, save_folder, parts=PARTS, **kwargs):
         root = Path(data_folder)
         files, test_spk, folded = {}, set(), 0
         for part in parts:
+            if not (root / part).is_dir():
+                raise FileNotFoundError(
+                    f"{root / part}: no such Dusha part (give the parts you "
+                    "have, e.g. parts=('crowd_train',))"
+                )
             marks = sorted((root / part).glob("raw_*.jsonl")) + sorted(
                 (root / part).glob("raw_*.tsv")
             )
-            if (root / part).is_dir() and not marks:
+            if not marks:
                 raise FileNotFoundError(f"{root / part}: no raw_*.jsonl/.tsv")
             for mark in marks:
                 for where, row in read_markup(mark):
@@ -130,14 +135,15 @@ def prepare_dusha(data_folder, save_folder, parts=PARTS, **kwargs):
                         test_spk.add(f"dusha-{row['source_id']}")
         report.info["rows_folded"] = folded
         for key, ((spk, emo, text, wav), where) in sorted(files.items()):
-            tid = zlib.crc32(" ".join(text.lower().split()).encode())
+            words = " ".join(text.lower().split())
+            tid = f"t{zlib.crc32(words.encode()):08x}" if words else ""
             add(
                 f"dusha-{key}",
                 wav,
                 f"dusha-{spk}",
                 emo or "",
                 where,
-                text_id=f"t{tid:08x}",
+                text_id=tid,  # empty: unknown sentence
                 lang="ru",
             )
         return dict(eval_speakers=sorted(test_spk) or None)

@@ -152,6 +152,10 @@ def prepare_voxceleb(
                 trial_file = roots[0] / name
                 break
 
+    for root in roots:  # an extra root that is not there would count nothing
+        if not (root / "wav").is_dir():
+            raise FileNotFoundError(f"{root / 'wav'}: no VoxCeleb wav/ folder")
+
     def collect(report, add):
         genders = {}
         for m in meta_files:

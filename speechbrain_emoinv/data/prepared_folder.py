@@ -27,6 +27,7 @@ from speechbrain_emoinv.data.audio_checks import PrepareReport, check_files
 from speechbrain_emoinv.data.manifest import (
     candidate,
     check_duplicate_ids,
+    check_id,
     file_stamp,
     write_manifest,
 )
@@ -502,6 +503,7 @@ def run_prepare(corpus, data_folder, save_folder, collect, extra=None, **kw):
     cands = []
 
     def add(uid, wav, spk_id, label, where=None, **fields):
+        check_id(uid, where or wav)  # the markup row where there is one
         emo = "unknown"
         if label is not None:
             where = where or str(wav)

@@ -1,6 +1,7 @@
 """prepare_<corpus> on fake directory trees: manifests checked row by row."""
 
 import json
+import re
 
 import pytest
 import soundfile as sf
@@ -123,6 +124,32 @@ def test_dusha_rows_folded_tsv_and_official_eval(tmp_path):
     assert [t[0] for t in tr].count(1) == [t[0] for t in tr].count(0) > 0
 
 
+def test_dusha_missing_part_empty_text_and_bad_id_named(tmp_path):
+    """A Dusha part that is not there is an error (it made the eval split
+    a random share of crowd_train speakers); a row without text gets an
+    empty (unknown) text_id, not one shared by every such row; a bad
+    hash_id names its markup row."""
+    make_dusha(tmp_path / "D", tsv_test=False)
+    with pytest.raises(FileNotFoundError, match="crowd_tset: no such"):
+        prepare_dusha(tmp_path / "D", tmp_path / "p",
+                      parts=("crowd_train", "crowd_tset"))  # fmt: skip
+    markup = tmp_path / "D" / "crowd_train" / "raw_crowd_train.jsonl"
+    text = markup.read_text()
+    markup.write_text(
+        re.sub(r'"speaker_text": "[^"]*"', '"speaker_text": ""', text)
+    )
+    rows, _, _ = _load(prepare_dusha(tmp_path / "D", tmp_path / "p"))
+    train = [r for r in rows.values() if r["ID"].startswith("dusha-train")]
+    assert train and {r["text_id"] for r in train} == {""}
+    markup.write_text(
+        text.replace('"hash_id": "trains100"', '"hash_id": "a b"')
+    )
+    with pytest.raises(
+        ValueError, match=r"raw_crowd_train.jsonl:\d+: utterance ID"
+    ):
+        prepare_dusha(tmp_path / "D", tmp_path / "q")
+
+
 def test_iemocap_sessions_and_labels(tmp_path):
     exp = make_iemocap(tmp_path / "I")
     save = prepare_iemocap(tmp_path / "I", tmp_path / "p")
@@ -150,6 +177,12 @@ def test_voxceleb_official_trials(tmp_path):
         "1 id10005--vidA--00002 id10005--vidB--00001 unknown unknown",
     ]
     assert not (save / "trials" / "eval" / "cross.txt").exists()
+
+
+def test_voxceleb_every_root_must_hold_wav(tmp_path):
+    make_voxceleb(tmp_path / "V")
+    with pytest.raises(FileNotFoundError, match="V2/wav: no VoxCeleb"):
+        prepare_voxceleb([tmp_path / "V", tmp_path / "V2"], tmp_path / "p")
 
 
 def test_skip_when_done_and_rerun_on_new_options(tmp_path):
