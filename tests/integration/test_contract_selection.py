@@ -32,8 +32,8 @@ sys.path.insert(0, str(ROOT))
 import train_speaker_embeddings as recipe  # noqa: E402
 
 # Seed of the tiny run: its epoch 1 validates better than its epoch 2
-# (EER 17.7 vs 30.3 % when written).
-SEED = 3
+# (EER 31.5 vs 35.0 % when written).
+SEED = 4
 
 
 @pytest.fixture(scope="module")
