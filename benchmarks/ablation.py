@@ -265,17 +265,20 @@ def row_entry(row, seeds, done):
 
 def gap_change(row, base, done):
     """The emotion penalty (``cross`` - ``neutral`` EER points, cosine) of
-    ``row`` minus ``base``'s, paired by seed: the mean over the seeds both
-    finished and, with 2 or more, its 95 % t-interval (``lo``, ``hi``)."""
+    ``row`` minus ``base``'s, paired by seed: over the seeds both finished,
+    each row's mean penalty (``row_mean``, ``base_mean``), the mean change
+    and, with 2 or more, its 95 % t-interval (``lo``, ``hi``)."""
     seeds = sorted(set(done.get(row, {})) & set(done.get(base, {})))
-    diffs = [
-        done[row][s][0]["emotion_gap"]["cosine"]
-        - done[base][s][0]["emotion_gap"]["cosine"]
-        for s in seeds
-    ]
+    gaps = {
+        name: [done[name][s][0]["emotion_gap"]["cosine"] for s in seeds]
+        for name in (row, base)
+    }
+    diffs = np.subtract(gaps[row], gaps[base])
     out = {"n": len(diffs)}
-    if diffs:
+    if len(diffs):
         out["point"] = float(np.mean(diffs))
+        out["row_mean"] = float(np.mean(gaps[row]))
+        out["base_mean"] = float(np.mean(gaps[base]))
     if len(diffs) >= 2:
         half = float(stats.t_half_width(diffs))
         out.update(lo=out["point"] - half, hi=out["point"] + half)
@@ -307,8 +310,8 @@ def verdict(rows, row="emoinv", base="baseline_equal_budget"):
             "text": f"Not settled yet: {penalty['n']} seed(s) of "
             f"{LABELS[row]} and {LABELS[base]} paired; an interval needs 2.",
         }
-    gap = rows[row]["emotion_gap"]["cosine"]["mean"]
-    gap_base = rows[base]["emotion_gap"]["cosine"]["mean"]
+    # Both means over the paired seeds (rows may have finished others).
+    gap, gap_base = penalty["row_mean"], penalty["base_mean"]
     real = {lst: change.get(lst) for lst in REAL_LISTS}
     checks = {
         "emotion penalty halved": gap <= 0.5 * gap_base,
@@ -331,7 +334,7 @@ def verdict(rows, row="emoinv", base="baseline_equal_budget"):
     )
     if all(checks.values()):
         return {"status": "met", "text": f"**Goal met.** {found}"}
-    failed = "; ".join(name for name, ok in checks.items() if not ok)
+    failed = "failed: " + "; ".join(n for n, ok in checks.items() if not ok)
     if merged["lo"] > PAPER_CHANGE:
         return {
             "status": "null",

@@ -198,9 +198,11 @@ def verdict(done):
     if not rises:
         text = "the pair cosine does not rise with lambda: a bug"
     elif helped:
+        best = min(helped, key=lambda lam: paired(done, lam, "merged")["mean"])
         text = (
             "the pair cosine rises and EER and penalty fall (lambda "
-            f"{', '.join(helped)}): our earlier settings blocked the method"
+            f"{', '.join(helped)}): our earlier settings blocked the method; "
+            f"candidate lambda {best} (merged falls most)"
         )
     else:
         text = (

@@ -129,8 +129,9 @@ def paired_change(files, lst, n_boot, seed):
     Returns
     -------
     dict
-        ``seeds``, ``n``, ``point``; with 2 or more seeds also ``lo``,
-        ``hi`` and ``n_undefined``.
+        ``seeds``, ``n``, ``point`` (NaN where a base EER is 0); with 2 or
+        more seeds also ``n_undefined`` and, when some resample is
+        defined, ``lo`` and ``hi``.
     """
     changes = []
     for path, base_path in files.values():
@@ -142,10 +143,12 @@ def paired_change(files, lst, n_boot, seed):
         with np.errstate(divide="ignore", invalid="ignore"):
             changes.append(100 * (eer - eer_base) / eer_base)
     changes = np.array(changes)  # seeds x (1 + n_boot)
+    with np.errstate(invalid="ignore"):
+        point = float(changes[:, 0].mean())
     out = {
         "seeds": list(files),
         "n": len(files),
-        "point": float(changes[:, 0].mean()),
+        "point": point if np.isfinite(point) else float("nan"),
     }
     if len(files) >= 2:
         picks = np.random.default_rng(seed + 1).integers(
@@ -153,6 +156,8 @@ def paired_change(files, lst, n_boot, seed):
         )
         stats = np.take_along_axis(changes[:, 1:].T, picks, axis=1).mean(1)
         defined = np.isfinite(stats)
-        lo, hi = np.percentile(stats[defined], [2.5, 97.5])
-        out.update(lo=float(lo), hi=float(hi), n_undefined=int(sum(~defined)))
+        out["n_undefined"] = int(sum(~defined))
+        if defined.any():  # else no interval: the verdict stays pending
+            lo, hi = np.percentile(stats[defined], [2.5, 97.5])
+            out.update(lo=float(lo), hi=float(hi))
     return out

@@ -356,6 +356,11 @@ def test_paired_bootstrap_known_answers(tmp_path, monkeypatch):
     assert mixed["point"] == pytest.approx(0.0)
     assert mixed["lo"] < -1 and mixed["hi"] > 1
     assert ablation.paired_change("mixed", "base", "merged", seeds) == mixed
+    # A base with no errors: the change is undefined, no interval.
+    write_runs(tmp_path, "perfect", {1: (0, 0), 2: (0, 0), 3: (0, 0)})
+    none = ablation.paired_change("better", "perfect", "merged", seeds)
+    assert np.isnan(none["point"]) and "lo" not in none
+    assert none["n_undefined"] == 200
     with pytest.raises(ValueError, match="merged has other trials"):
         write_runs(tmp_path, "other", {1: (25, 5)})
         np.savez_compressed(
@@ -369,6 +374,7 @@ def rows_for_verdict(lo, gap, penalty_hi, real_lo):
     merged = {"point": lo + 10, "lo": lo, "hi": lo + 20, "n": 5}
     real = {"point": real_lo + 5, "lo": real_lo, "hi": real_lo + 10, "n": 5}
     penalty = {"point": penalty_hi - 1, "lo": penalty_hi - 2, "hi": penalty_hi}
+    penalty.update(row_mean=gap, base_mean=4.0)  # over the paired seeds
     return {
         "emoinv": {
             "paired_change": {
@@ -379,9 +385,10 @@ def rows_for_verdict(lo, gap, penalty_hi, real_lo):
                 }
             },
             "gap_change": {"baseline_equal_budget": {**penalty, "n": 5}},
-            "emotion_gap": {"cosine": {"mean": gap}},
+            # over each row's own seeds: not what the verdict compares
+            "emotion_gap": {"cosine": {"mean": 99.0}},
         },
-        "baseline_equal_budget": {"emotion_gap": {"cosine": {"mean": 4.0}}},
+        "baseline_equal_budget": {"emotion_gap": {"cosine": {"mean": 99.0}}},
     }
 
 
@@ -400,6 +407,9 @@ def test_verdict_branches(lo, gap, penalty_hi, real_lo, status):
     assert found["status"] == status
     assert f"{lo + 10:+.1f} % [{lo:+.1f}, {lo + 20:+.1f}]" in found["text"]
     assert f"{gap:+.2f} vs +4.00" in found["text"]
+    if status != "met":  # the checks that failed are said to have failed
+        assert "(failed: " in found["text"]
+        assert ("emotion penalty halved" in found["text"]) == (gap > 2.0)
 
 
 def test_verdict_pending_with_one_seed():
@@ -496,3 +506,17 @@ def test_export_validation_pairs_the_chosen_mixes(
         "var: valid_eer_real 20.10 (-0.40), valid_eer_simulated 13.50 (-0.50)"
         in out
     )
+
+
+def test_gap_change_means_over_the_paired_seeds():
+    """A row ahead of its baseline by a seed: the penalties compared are
+    both means over the seeds both rows finished."""
+
+    def run(gap):
+        return [{"emotion_gap": {"cosine": gap}}]
+
+    done = {"a": {1: run(1.0), 2: run(3.0), 3: run(100.0)},
+            "b": {1: run(2.0), 2: run(2.0)}}  # fmt: skip
+    out = ablation.gap_change("a", "b", done)
+    assert (out["n"], out["row_mean"], out["base_mean"]) == (2, 2.0, 2.0)
+    assert out["point"] == 0.0

@@ -62,11 +62,14 @@ def _fake_runs(root, cosine, merged, penalty):
             lambda lam, s: 14.0 + 0.1 * s,
             "cannot help",
         ),
-        # the cosine rises, EER falls on every seed at lambda >= 1
+        # the cosine rises, EER falls on every seed at lambda >= 1, most
+        # at lambda 3: the candidate
         (
             lambda lam, s: 0.6 + 0.02 * float(lam),
-            lambda lam, s: 14.0 - (float(lam) >= 1) * (1 + 0.1 * s),
-            "blocked the method",
+            lambda lam, s: (
+                14.0 - (float(lam) >= 1) * (1 + 0.1 * s) - (lam == "3") * 0.5
+            ),
+            "blocked the method; candidate lambda 3",
         ),
     ],
 )
