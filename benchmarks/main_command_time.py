@@ -39,11 +39,11 @@ OUT = ROOT / "benchmarks" / "results" / "main_command_time.json"
 COMMAND = ["train_speaker_embeddings.py", "hparams/emoinv.yaml"]
 
 
-def head():
-    """Short commit of the checkout's HEAD."""
+def head(repo=ROOT):
+    """Short commit of ``repo``'s HEAD."""
     return subprocess.run(
         ["git", "rev-parse", "--short", "HEAD"],
-        cwd=ROOT,
+        cwd=repo,
         capture_output=True,
         text=True,
         check=True,
@@ -74,7 +74,7 @@ def measure(workdir):
     )
     run = clone / "results" / "emoinv" / "1986"
     return {
-        "commit": head(),
+        "commit": head(clone),  # the checkout may have moved on meanwhile
         "command": "python " + " ".join(COMMAND),
         "machine": hardware(),
         "precision": native_precision(),
