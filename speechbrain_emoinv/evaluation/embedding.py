@@ -355,6 +355,10 @@ def embed_rows(model, rows, batch_size=16, issues=None, max_seconds=None):
     """
     sr = model.audio_normalizer.sample_rate
     max_len = int((max_seconds or MAX_SECONDS) * sr)
+    # The encoder's dilated convolutions reflect-pad their input and take
+    # no clip under ~0.04 s: such a clip (counted too_short) is embedded
+    # followed by silence.
+    shortest = int(SHORTEST_SECONDS * sr)
     out = None
     with torch.no_grad():
         for batch in length_sorted_batches(rows, batch_size):
@@ -364,10 +368,6 @@ def embed_rows(model, rows, batch_size=16, issues=None, max_seconds=None):
                     bad = clip_issue(w, sr)
                     if bad:
                         issues[rows[i]["ID"]] = bad
-            # The encoder's dilated convolutions reflect-pad their input and
-            # take no clip under ~0.04 s: such a clip (counted too_short)
-            # is embedded followed by silence.
-            shortest = int(SHORTEST_SECONDS * sr)
             wavs = [
                 torch.nn.functional.pad(w, (0, max(0, shortest - len(w))))
                 for w in wavs
