@@ -4,9 +4,10 @@
 An ECAPA-TDNN speaker encoder trained with AAM-softmax, plus the paper's
 three components, each switched and tuned in the YAML:
 
-    CSV row (anchor)  ->  PairSampler: partner = same speaker, neutral <->
-                          emotional; twin = same speaker and emotion
-    (twin, partner)   ->  CopyPaste: parallel sample x~ (same speaker)
+    CSV row (anchor)  ->  PairSampler: partner = same speaker, another
+                          emotion; twin = same speaker and emotion
+    (twin, partner)   ->  CopyPaste: parallel sample x~ (same speaker;
+                          the default mode takes the partner whole)
     [x, x~]           ->  generic augmentation -> Fbank -> mean norm
     x~ features       ->  masking of the frames loudest in the clean x~
     [x, x~]           ->  ECAPA-TDNN -> AAM-softmax + lambda (1 - cos(e, e~))
@@ -80,17 +81,24 @@ class EmoInvBrain(sb.core.Brain):
             wavs, lens = pad_cat([(wavs, lens), batch.rehearsal_sig])
         n_anchor = wavs.shape[0]
         if self.hparams.use_pairs:
+            partner = batch.partner_sig
+            if paired_real:
+                partner = pad_cat([partner, batch.rehearsal_partner_sig])
             # independent_crop: the parallel's own-emotion audio is another
             # utterance (a twin), not the anchor's crop
-            twin, partner = batch.twin_sig, batch.partner_sig
-            if paired_real:
-                twin = pad_cat([twin, batch.rehearsal_twin_sig])
-                partner = pad_cat([partner, batch.rehearsal_partner_sig])
-            base = twin if self.hparams.independent_crop else (wavs, lens)
+            base = (wavs, lens)
+            if pipelines.reads_twin(vars(self.hparams)):
+                base = batch.twin_sig
+                if paired_real:
+                    base = pad_cat([base, batch.rehearsal_twin_sig])
             clean, clean_lens = self.hparams.copypaste(*base, *partner)
             wavs, lens = pad_cat([(wavs, lens), (clean, clean_lens)])
         if self.hparams.rehearsal_annotation and not paired_real:
             wavs, lens = pad_cat([(wavs, lens), batch.rehearsal_sig])
+        # EM reads the clean parallels padded as the features' waveforms:
+        # frames map one to one (unless augmentation changes the speed)
+        parallel = slice(n_anchor, 2 * n_anchor)
+        clean = wavs[parallel], lens[parallel]
 
         if self.hparams.use_augment:
             # its own stream: rows with and without CopyPaste (which draws
@@ -100,10 +108,8 @@ class EmoInvBrain(sb.core.Brain):
 
         feats = self.features(wavs, lens)
         if self.hparams.use_pairs and self.hparams.use_em:
-            # the parallels' features may be padded to longer anchors
-            parallel = slice(n_anchor, 2 * n_anchor)
             masked = self.hparams.emotion_masking(
-                feats[parallel], clean, clean_lens, lens[parallel]
+                feats[parallel], *clean, lens[parallel]
             )
             feats = torch.cat([feats[:n_anchor], masked, feats[2 * n_anchor :]])
         return feats, lens
@@ -280,7 +286,7 @@ def dataio_prep(hparams):
     )
     if hparams["use_pairs"]:  # partners are read only when used
         keys.append("partner_sig")
-    if hparams["use_pairs"] and hparams["independent_crop"]:
+    if pipelines.reads_twin(hparams):
         keys.append("twin_sig")
         pipelines.warn_lone_rows(crops)
     if distilling(hparams):

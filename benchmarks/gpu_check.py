@@ -5,8 +5,8 @@ precision, memory and embedding throughput, in one command of minutes.
 Every run builds the real recipe objects: the ESD recipe's YAML
 (``recipes/ESD/SpeakerRec/hparams/train_ecapa_emoinv.yaml``: ECAPA-TDNN
 C = 1024, 3-s crops, its batch size, its augmentation) loaded as the
-recipe loads it, ``train_speaker_embeddings.dataio_prep`` (anchor, twin
-and partner reads in the loader workers) and ``EmoInvBrain.fit_batch``
+recipe loads it, ``train_speaker_embeddings.dataio_prep`` (anchor and
+partner reads, and twins where CopyPaste uses them, in the loader workers) and ``EmoInvBrain.fit_batch``
 (CopyPaste, augmentation, features, EM, ECAPA-TDNN, ERL loss, backward,
 Adam), on the packed subset of the simulated corpus
 (``benchmarks/gpu_pack.py``; crops longer than an utterance take all of

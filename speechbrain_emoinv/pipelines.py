@@ -1,9 +1,9 @@
 """Audio pipelines of the recipe and the step-keyed replay of its draws.
 
 The training set reads, per CSV row: the anchor crop, its partner (same
-speaker, the other side of neutral / emotional) and its twin (same speaker
-and emotion, no sample in common), all at offsets drawn by (seed, epoch,
-row, salt) with :func:`~speechbrain_emoinv.stable_random.stable_uniform`:
+speaker, another emotion, as the pair sampler's ``partner_emotion`` says)
+and, when CopyPaste uses it, its twin (same speaker and emotion, no sample
+in common), all at offsets drawn by (seed, epoch, row, salt) with :func:`~speechbrain_emoinv.stable_random.stable_uniform`:
 workers, DDP ranks and resumed runs read the same audio. The per-step
 draws (CopyPaste, masking, augmentation) are seeded from (seed, epoch,
 step, rank) by :func:`reseed`.
@@ -79,8 +79,9 @@ class Crops:
         )
 
     def offset(self, index, salt):
-        """Start of the crop of row ``index`` for draw ``salt`` (0-3; the
-        pair sampler draws under its own salts)."""
+        """Start of the crop of row ``index`` for draw ``salt`` (0-3, 6, 7;
+        the pair sampler draws under 4 and 5: a shared key would tie a
+        crop to a partner choice)."""
         # The crop depends on (seed, epoch, row) only, so workers, DDP ranks
         # and resumed runs read the same audio.
         row = self.rows[index]
@@ -141,6 +142,28 @@ def pair_pipelines(crops, row_of):
     return anchor_pipeline, partner_pipeline, twin_pipeline
 
 
+def reads_twin(hparams):
+    """True when CopyPaste builds the parallel sample on a twin: pairs on,
+    ``independent_crop`` set and a CopyPaste mode that reads its first
+    input (``"partner"`` reads the partner alone).
+
+    Example
+    -------
+    >>> from speechbrain_emoinv.copypaste import CopyPaste
+    >>> hparams = {"use_pairs": True, "independent_crop": True}
+    >>> [
+    ...     reads_twin({**hparams, "copypaste": CopyPaste(mode)})
+    ...     for mode in ("concat", "partner")
+    ... ]
+    [True, False]
+    """
+    return bool(
+        hparams["use_pairs"]
+        and hparams["independent_crop"]
+        and hparams["copypaste"].mode != "partner"
+    )
+
+
 def warn_lone_rows(crops):
     """Logs how many rows have no twin (their speaker's only utterance of
     their emotion): their parallel sample is cut outside the anchor crop."""
@@ -177,8 +200,8 @@ def rehearsal_pipeline(crops, real_crops, row_of, label_encoder, real_pairs):
     @sb.utils.data_pipeline.provides(
         "rehearsal_sig",
         "rehearsal_spk_id_encoded",
-        "rehearsal_twin_sig",
         "rehearsal_partner_sig",
+        "rehearsal_twin_sig",
     )
     def rehearsal(utt_id):
         epoch = crops.sampler.epoch
@@ -187,9 +210,10 @@ def rehearsal_pipeline(crops, real_crops, row_of, label_encoder, real_pairs):
         yield real_crops.read(index, 3)
         yield label_encoder.encode_sequence_torch([real[index]["spk_id"]])
         real_pairs.epoch = crops.sampler.epoch
-        for twin in (True, False):
+        # partner first: a twin that is not asked for is never read
+        for twin in (False, True):
             other = real_pairs.partner(index, twin=twin)
-            yield real_crops.read(other, 4 + twin)
+            yield real_crops.read(other, 6 + twin)
 
     return rehearsal
 
@@ -216,7 +240,9 @@ def rehearsal(hparams, crops, row_of, label_encoder):
         real_pairs = hparams["pair_sampler"](
             [r["spk_id"] for r in real], [r["emotion"] for r in real]
         )
-        keys += ["rehearsal_twin_sig", "rehearsal_partner_sig"]
+        keys.append("rehearsal_partner_sig")
+        if reads_twin(hparams):
+            keys.append("rehearsal_twin_sig")
     real_crops = Crops(real, crops.crop, crops.seed, crops.sampler)
     pipeline = rehearsal_pipeline(
         crops, real_crops, row_of, label_encoder, real_pairs

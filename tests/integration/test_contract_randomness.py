@@ -49,6 +49,7 @@ def _pairs_data(tmp_path, epoch, seed=None):
     """Each training row's (anchor, twin, partner) audio at ``epoch``, from
     a freshly built dataset."""
     hparams = _hparams(tmp_path, seed)
+    hparams["copypaste"].mode = "concat"  # a mode that reads the twins
     train, _ = recipe.dataio_prep(hparams)
     hparams["pair_sampler_instance"].epoch = epoch
     return [

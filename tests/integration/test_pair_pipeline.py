@@ -11,6 +11,7 @@ from recipe_utils import SCRIPT
 from speechbrain.nnet.schedulers import CyclicLRScheduler
 
 from speechbrain_emoinv import pipelines
+from speechbrain_emoinv.copypaste import CopyPaste
 from speechbrain_emoinv.pair_sampling import PairSampler
 
 SR = 1000  # samples per second: small files, exact float32 sample codes
@@ -51,6 +52,7 @@ def datasets(tmp_path, caplog):
         "pair_sampler": lambda s, e: PairSampler(s, e, "neutral", seed=3),
         "use_pairs": True,
         "independent_crop": True,
+        "copypaste": CopyPaste("concat"),  # a mode that reads the twin
         "out_n_neurons": 1,
         "dataloader_options": {"batch_size": 3},
         "number_of_epochs": 5,

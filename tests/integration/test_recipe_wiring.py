@@ -9,10 +9,13 @@ use_em, use_augment, pair_weight -- must change exactly what it names.
 
 import sys
 
+import numpy as np
 import pytest
+import soundfile as sf
 import speechbrain as sb
 import torch
 from recipe_utils import ROOT, TINY
+from speechbrain.dataio.batch import PaddedBatch
 
 from speechbrain_emoinv.config import load_config
 
@@ -32,9 +35,15 @@ class Batch:
         return self
 
 
-def make_batch(seed=0, rehearsal=False):
+# CopyPaste's paper mode: it reads a twin (the default `partner` does not).
+CONCAT = "copypaste: !new:speechbrain_emoinv.copypaste.CopyPaste {mode: concat}\n"
+
+
+def make_batch(seed=0, rehearsal=False, twin=False):
     """Random audio: every sample value tells its source and row (with
-    ``rehearsal``, one real-voice crop per anchor, its twin and partner)."""
+    ``rehearsal``, one real-voice crop per anchor and its partner; with
+    ``twin``, the twins too). A field the recipe reads but the batch lacks
+    fails, as in SpeechBrain's PaddedBatch."""
     g = torch.Generator().manual_seed(seed)
 
     def padded(n, lengths):
@@ -47,18 +56,21 @@ def make_batch(seed=0, rehearsal=False):
     if rehearsal:
         fields = dict(
             rehearsal_sig=padded(B, [8000, 18000, 16000]),
-            rehearsal_twin_sig=padded(B, [16000, 7000, 12000]),
             rehearsal_partner_sig=padded(B, [10000, 16000, 15000]),
             rehearsal_spk_id_encoded=(
                 torch.tensor([[4], [3], [4]]),
                 torch.ones(B),
             ),
         )
+    if twin:
+        fields["twin_sig"] = padded(B, [15000, 16000, 9000])
+    if twin and rehearsal:
+        fields["rehearsal_twin_sig"] = padded(B, [16000, 7000, 12000])
     return Batch(
         id=[f"u{i}" for i in range(B)],
         sig=padded(B, [16000, 12000, 14000]),
-        twin_sig=padded(B, [15000, 16000, 9000]),
-        partner_sig=padded(B, [16000, 11000, 13000]),
+        # narrower than the anchors, not a whole number of 10-ms frames
+        partner_sig=padded(B, [15050, 11000, 13000]),
         spk_id_encoded=(torch.tensor([[2], [0], [1]]), torch.ones(B)),
         **fields,
     )
@@ -145,30 +157,22 @@ def test_full_method():
     assert n_calls(spies) == dict(
         copypaste=1, augment=0, em=1, cost=0, encoder=1, features=1
     )
-    # CopyPaste builds parallel i from twin i and partner i.
-    (twin, twin_lens, partner, partner_lens), (clean, clean_lens) = spies[
+    # CopyPaste `partner`: parallel i is partner i, whole (no twin read).
+    (base, _, partner, partner_lens), (clean, clean_lens) = spies[
         "copypaste"
     ].calls[0]
-    assert twin is batch.twin_sig[0] and twin_lens is batch.twin_sig[1]
+    assert base is batch.sig[0]
     assert partner is batch.partner_sig[0]
     assert partner_lens is batch.partner_sig[1]
-    sources = zip(
-        trimmed(clean, clean_lens),
-        trimmed(*batch.twin_sig),
-        trimmed(*batch.partner_sig),
-        strict=True,
-    )
-    for i, (out, own, other) in enumerate(sources):
-        from_own, from_other = torch.isin(out, own), torch.isin(out, other)
-        assert (from_own | from_other).all(), f"row {i}: foreign samples"
-        assert from_own.any() and from_other.any(), f"row {i}: one source"
+    assert_rows(clean, clean_lens, trimmed(*batch.partner_sig))
     # Features of [anchors; parallels], in that order.
     (wavs, lens), feats = spies["features"].calls[0]
     assert_rows(wavs, lens, trimmed(*batch.sig) + trimmed(clean, clean_lens))
-    # EM gets the parallels' features and their clean waveforms ...
+    # EM gets the parallels' features and their clean waveforms, padded
+    # as the features' waveforms are (so that frames map one to one) ...
     (em_feats, em_wavs, em_lens, em_feat_lens), masked = spies["em"].calls[0]
     assert torch.equal(em_feats, feats[B:])
-    assert em_wavs is clean and em_lens is clean_lens
+    assert torch.equal(em_wavs, wavs[B:]) and torch.equal(em_lens, lens[B:])
     assert torch.equal(em_feat_lens, lens[B:])
     # ... and the encoder the anchors untouched, the parallels masked.
     (enc_feats, enc_lens), _ = spies["encoder"].calls[0]
@@ -179,13 +183,95 @@ def test_full_method():
         assert not torch.equal(masked[i], feats[B + i]), f"row {i} unmasked"
 
 
+def test_concat_pastes_twin_and_partner():
+    brain, spies = make_brain(CONCAT + "use_augment: False")
+    batch = make_batch(twin=True)
+    forward(brain, batch)
+    # CopyPaste builds parallel i from twin i and partner i, 30-70 % each.
+    (twin, twin_lens, partner, _), (clean, clean_lens) = spies[
+        "copypaste"
+    ].calls[0]
+    assert twin is batch.twin_sig[0] and twin_lens is batch.twin_sig[1]
+    assert partner is batch.partner_sig[0]
+    sources = zip(
+        trimmed(clean, clean_lens),
+        trimmed(*batch.twin_sig),
+        trimmed(*batch.partner_sig),
+        strict=True,
+    )
+    for i, (out, own, other) in enumerate(sources):
+        from_own, from_other = torch.isin(out, own), torch.isin(out, other)
+        assert (from_own | from_other).all(), f"row {i}: foreign samples"
+        assert 0.25 < float(from_other.double().mean()) < 0.75, i
+
+
 def test_shared_crop_pastes_into_the_anchor():
-    brain, spies = make_brain("use_augment: False\nindependent_crop: False")
+    brain, spies = make_brain(
+        CONCAT + "use_augment: False\nindependent_crop: False"
+    )
     batch = make_batch()
     forward(brain, batch)
     (base, base_lens, partner, _), _ = spies["copypaste"].calls[0]
     assert base is batch.sig[0] and base_lens is batch.sig[1]
     assert partner is batch.partner_sig[0]
+
+
+@pytest.mark.parametrize(
+    "mode, independent_crop, rehearsal_pairs",
+    [
+        ("partner", True, False),
+        ("partner", True, True),
+        ("concat", True, True),
+        ("concat", False, False),
+        ("anchor", True, False),
+    ],
+)
+def test_real_batches_hold_what_the_forward_reads(
+    tmp_path, mode, independent_crop, rehearsal_pairs
+):
+    """The recipe's own dataio_prep and SpeechBrain's PaddedBatch: a twin
+    is read exactly when CopyPaste uses it."""
+    lines = ["ID,duration,wav,start,stop,spk_id,emotion"]
+    rng = np.random.default_rng(0)
+    for uid, spk, emo in [
+        ("a1", "a", "neutral"),
+        ("a2", "a", "angry"),
+        ("b1", "b", "neutral"),
+        ("b2", "b", "sad"),
+    ]:
+        wav = tmp_path / f"{uid}.wav"
+        sf.write(wav, 0.1 * rng.standard_normal(24000), 16000)
+        lines.append(f"{uid},1.5,{wav},0,24000,{spk},{emo}")
+    csv = tmp_path / "train.csv"
+    csv.write_text("\n".join(lines) + "\n")
+    brain, spies = make_brain(
+        "copypaste: !new:speechbrain_emoinv.copypaste.CopyPaste "
+        f"{{mode: {mode}}}\nuse_augment: False\n"
+        f"independent_crop: {independent_crop}\n"
+        f"rehearsal_annotation: {csv if rehearsal_pairs else 'null'}\n"
+        f"rehearsal_pairs: {rehearsal_pairs}"
+    )
+    hparams = vars(brain.hparams)
+    hparams.update(
+        train_annotation=str(csv),
+        valid_annotation=str(csv),
+        save_folder=str(tmp_path),
+    )
+    train, _ = recipe.dataio_prep(hparams)
+    batch = PaddedBatch([train[i] for i in range(4)])
+    forward(brain, batch)
+    reads_twin = mode != "partner" and independent_crop
+    assert hasattr(batch, "twin_sig") == reads_twin
+    assert hasattr(batch, "rehearsal_twin_sig") == (
+        reads_twin and rehearsal_pairs
+    )
+    (base, base_lens, _, _), _ = spies["copypaste"].calls[0]
+    anchors = [batch.sig] + ([batch.rehearsal_sig] if rehearsal_pairs else [])
+    if reads_twin:
+        anchors = [batch.twin_sig]
+        if rehearsal_pairs:
+            anchors.append(batch.rehearsal_twin_sig)
+    assert_rows(base, base_lens, sum((trimmed(*a) for a in anchors), []))
 
 
 def test_without_em_nothing_is_masked():
@@ -227,8 +313,11 @@ def test_augmentation_sees_both_halves_em_the_clean_parallels():
     )
     (wavs, lens), feats = spies["features"].calls[0]
     assert wavs is aug_out and lens is aug_out_lens
-    (em_feats, em_wavs, _, em_feat_lens), _ = spies["em"].calls[0]
-    assert torch.equal(em_feats, feats[B:]) and em_wavs is clean
+    (em_feats, em_wavs, em_lens, em_feat_lens), _ = spies["em"].calls[0]
+    assert torch.equal(em_feats, feats[B:])
+    assert torch.equal(em_wavs, aug_in[B:])
+    assert torch.equal(em_lens, aug_lens[B:])
+    assert_rows(em_wavs, em_lens, trimmed(clean, clean_lens))
     assert torch.equal(em_feat_lens, lens[B:])
 
 
@@ -310,10 +399,10 @@ def test_rehearsal_rows_follow_the_parallels_aam_only(use_pairs):
 
 def test_rehearsal_pairs_join_the_anchors():
     brain, spies = make_brain(
-        REHEARSAL + "rehearsal_pairs: True\nout_n_neurons: 5"
+        CONCAT + REHEARSAL + "rehearsal_pairs: True\nout_n_neurons: 5"
     )
     brain.init_optimizers()
-    batch = make_batch(rehearsal=True)
+    batch = make_batch(rehearsal=True, twin=True)
     predictions = forward(brain, batch, grad=True)
     brain.compute_objectives(predictions, batch, sb.Stage.TRAIN)
     # CopyPaste pastes the real rows' twins and partners after the anchors'.
