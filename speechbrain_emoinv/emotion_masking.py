@@ -76,7 +76,10 @@ class EmotionAwareMasking(torch.nn.Module):
     The mask is chosen on the clean waveform and stretched, row by row,
     from its valid frames onto the valid frames of the features, which
     speed perturbation may have stretched and a wider batch (the anchors
-    the parallels are concatenated with) may have padded further.
+    the parallels are concatenated with) may have padded further. The map
+    is exact when the clean waveforms are padded as the features' were
+    (the recipe passes them so); otherwise frame counts stand in for
+    sample counts and a frame may shift by one.
     Masked frames get 0, the sentence mean after mean normalisation.
 
     Arguments
