@@ -72,17 +72,17 @@ MUTANTS = [
     Mutant(
         "copypaste_partners_rolled",
         RECIPE,
-        "twin, partner = batch.twin_sig, batch.partner_sig\n",
-        "twin, partner = batch.twin_sig, [x.roll(1, 0) for x in batch.partner_sig]\n",
+        "            partner = batch.partner_sig\n",
+        "            partner = [x.roll(1, 0) for x in batch.partner_sig]\n",
         ("tests/integration/test_recipe_wiring.py",),
     ),
     Mutant(
         "masking_on_anchors",
         RECIPE,
-        "                feats[parallel], clean, clean_lens, lens[parallel]\n"
+        "                feats[parallel], *clean, lens[parallel]\n"
         "            )\n"
         "            feats = torch.cat([feats[:n_anchor], masked, feats[2 * n_anchor :]])\n",
-        "                feats[:n_anchor], clean, clean_lens, lens[parallel]\n"
+        "                feats[:n_anchor], *clean, lens[parallel]\n"
         "            )\n"
         "            feats = torch.cat([masked, feats[n_anchor:]])\n",
         ("tests/integration/test_recipe_wiring.py",),
@@ -90,7 +90,7 @@ MUTANTS = [
     Mutant(
         "em_on_augmented_waveform",
         RECIPE,
-        "                feats[parallel], clean, clean_lens, lens[parallel]\n",
+        "                feats[parallel], *clean, lens[parallel]\n",
         "                feats[parallel], wavs[parallel], lens[parallel], "
         "lens[parallel]\n",
         ("tests/integration/test_recipe_wiring.py",),
@@ -105,10 +105,24 @@ MUTANTS = [
         ("tests/integration/test_recipe_wiring.py",),
     ),
     Mutant(
+        "em_on_the_unpadded_parallels",
+        RECIPE,
+        "        clean = wavs[parallel], lens[parallel]\n",
+        "        clean = pad_cat([(clean, clean_lens)])\n",
+        ("tests/integration/test_recipe_wiring.py",),
+    ),
+    Mutant(
+        "rehearsal_crops_on_the_pair_salts",
+        "speechbrain_emoinv/pipelines.py",
+        "yield real_crops.read(other, 6 + twin)",
+        "yield real_crops.read(other, 4 + twin)",
+        ("tests/unit/test_pipelines.py",),
+    ),
+    Mutant(
         "shared_crop_ignored",
         RECIPE,
-        "base = twin if self.hparams.independent_crop else (wavs, lens)",
-        "base = twin",
+        "            if pipelines.reads_twin(vars(self.hparams)):\n",
+        "            if self.hparams.use_pairs:\n",
         ("tests/integration/test_recipe_wiring.py",),
     ),
     Mutant(

@@ -81,3 +81,41 @@ def test_private_speechbrain_names_exist():
     assert list(inspect.signature(method).parameters) == ["self"]
     source = inspect.getsource(sb.core.Brain)
     assert "self._wrap_distributed()" in source
+
+
+def test_rehearsal_crops_keep_clear_of_the_pair_draws(monkeypatch):
+    """A real voice's row read as another row's rehearsal partner or twin
+    is cropped anywhere in it, whichever partner it draws for itself (a
+    crop keyed like the pair sampler's draws follows that choice)."""
+    from speechbrain_emoinv import pipelines
+    from speechbrain_emoinv.pair_sampling import PairSampler
+
+    real = [
+        {"wav": f"{i}.wav", "start": "0", "stop": "9000", "spk_id": "v"}
+        for i in range(4)
+    ]
+    anchors = PairSampler(["a"], ["neutral"], seed=5)
+    real_pairs = PairSampler(["v"] * 4, ["neutral"] * 4, seed=5)
+    crops = pipelines.Crops([{"start": "0", "stop": "1"}], 1, 5, anchors)
+    real_crops = pipelines.Crops(real, 1000, 5, anchors)
+    reads = []
+    monkeypatch.setattr(
+        real_crops, "load", lambda i, offset: reads.append((i, offset))
+    )
+
+    class Encoder:
+        def encode_sequence_torch(self, labels):
+            return labels
+
+    rehearse = pipelines.rehearsal_pipeline(
+        crops, real_crops, {"u": 0}, Encoder(), real_pairs
+    ).func
+    offsets = {}
+    for anchors.epoch in range(300):
+        reads.clear()
+        list(rehearse("u"))
+        for twin, (row, offset) in zip((False, True), reads[1:], strict=True):
+            own_pick = real_pairs.partner(row, twin=twin)
+            offsets.setdefault((twin, own_pick), []).append(offset)
+    for key, seen in offsets.items():
+        assert len(seen) > 20 and max(seen) - min(seen) > 0.8 * 8000, key
