@@ -20,8 +20,8 @@ __all__ = ["PairSampler"]
 
 logger = logging.getLogger(__name__)
 # Last key of the partner and twin draws. A data pipeline that keys its
-# crops by the same seed, epoch and row uses 0-3: a shared key would tie
-# each partner to where its anchor is cropped.
+# crops by the same seed, epoch and row needs other salts: a shared key
+# would tie each partner to where its anchor is cropped.
 PARTNER_SALT, TWIN_SALT = 4, 5
 
 

@@ -1,4 +1,4 @@
-"""Random draws shared by the recipe and the method's modules.
+"""Random draws that depend only on their keys.
 
 :func:`stable_uniform` and :func:`stable_seed` depend only on their keys,
 so DataLoader workers, DDP ranks and a resumed run draw the same values
@@ -53,8 +53,8 @@ def stable_seed(*parts):
 
     Example
     -------
-    >>> stable_seed(1234, "mb-us1_angry_s001")
-    2799691573
+    >>> stable_seed(1234, "spk1_utt001")
+    4090883477
     """
     return zlib.crc32(":".join(str(p) for p in parts).encode("utf-8"))
 

@@ -3,6 +3,7 @@ its modules and recipe work there without our package."""
 
 import ast
 import csv
+import importlib.util
 import os
 import re
 import shutil
@@ -12,6 +13,8 @@ from pathlib import Path
 
 import pytest
 import speechbrain
+from fake_corpora import make_esd
+from recipe_utils import ROOT
 
 from tools import upstream_patch
 from tools.upstream_patch import PatchError, rewrite, write_series
@@ -182,3 +185,36 @@ def test_a_changed_import_is_refused():
 def test_cli_error_names_the_folder(tmp_path, capsys):
     assert upstream_patch.main(["--speechbrain", str(tmp_path)]) == 2
     assert str(tmp_path) in capsys.readouterr().err
+
+
+def test_esd_prepare_redoes_a_split_made_with_other_arguments(tmp_path):
+    """Upstream's ESD preparation keeps its CSVs only for the same
+    arguments: other test speakers write them anew."""
+    spec = importlib.util.spec_from_file_location(
+        "esd_prepare", ROOT / "upstream" / RECIPE / "esd_prepare.py"
+    )
+    esd = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(esd)
+    make_esd(tmp_path / "ESD")
+    save = tmp_path / "save"
+
+    def test_speakers():
+        with open(save / "test.csv", encoding="utf-8") as f:
+            return {row["spk_id"] for row in csv.DictReader(f)}
+
+    esd.prepare_esd(str(tmp_path / "ESD"), str(save), test_speakers=["0011"])
+    assert test_speakers() == {"0011"}
+    esd.prepare_esd(str(tmp_path / "ESD"), str(save), test_speakers=["0012"])
+    assert test_speakers() == {"0012"}
+
+
+def test_patches_name_the_users_git_identity(checkout, tmp_path, monkeypatch):
+    config = tmp_path / "gitconfig"
+    monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(config))
+    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+    config.write_text("[user]\n\tname = Ada L\n\temail = ada@example.org\n")
+    first = write_series(checkout, tmp_path / "a")[0].read_text()
+    assert "\nFrom: Ada L <ada@example.org>\n" in first
+    config.write_text("")  # no identity: the project's
+    first = write_series(checkout, tmp_path / "b")[0].read_text()
+    assert "\nFrom: speechbrain-emoinv <>\n" in first

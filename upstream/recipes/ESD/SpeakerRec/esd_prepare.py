@@ -22,11 +22,12 @@ import math
 import os
 import re
 
-from speechbrain.dataio.dataio import read_audio_info
+from speechbrain.dataio.dataio import load_pkl, read_audio_info, save_pkl
 from speechbrain.utils.logger import get_logger
 
 logger = get_logger(__name__)
 SPLITS = ("train", "valid", "test")
+OPT_FILE = "opt_esd_prepare.pkl"
 FILE_NAME = re.compile(r"(\d{4})_\d{6}\.wav")
 
 
@@ -46,7 +47,8 @@ def prepare_esd(
     test_speakers : list of str
         Speaker folders (``"0019"``) kept out of training and validation.
     skip_prep : bool
-        If True, does nothing.
+        If True, does nothing. The CSVs of an earlier call with the same
+        arguments are kept; other arguments write them anew.
 
     Raises
     ------
@@ -60,7 +62,14 @@ def prepare_esd(
     if skip_prep:
         return
     csvs = {s: os.path.join(save_folder, f"{s}.csv") for s in SPLITS}
-    if all(os.path.isfile(path) for path in csvs.values()):
+    conf = {
+        "data_folder": data_folder,
+        "valid_ratio": valid_ratio,
+        "test_speakers": sorted(test_speakers),
+    }
+    opt_file = os.path.join(save_folder, OPT_FILE)
+    files = [*csvs.values(), opt_file]
+    if all(map(os.path.isfile, files)) and load_pkl(opt_file) == conf:
         logger.info("ESD CSVs found in %s, skipping preparation", save_folder)
         return
     rows = {split: [] for split in SPLITS}
@@ -97,6 +106,7 @@ def prepare_esd(
             writer.writeheader()
             writer.writerows(rows[split])
         logger.info("%s: %d utterances", path, len(rows[split]))
+    save_pkl(conf, opt_file)  # last: a preparation cut short is redone
 
 
 def list_wavs(emotion_dir, speaker):
