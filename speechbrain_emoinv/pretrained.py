@@ -262,9 +262,28 @@ def load_model(model_dir, savedir=None, device="cpu"):
                 ) from None
             _check_checkpoint(ckpt)
             raise
+    _check_names(ckpt, model.mods.embedding_model, model_dir)
     model.eval()
     model.fingerprint = key
     return model
+
+
+def _check_names(ckpt, module, model_dir):
+    """Raises when the weights' names in ``ckpt`` differ from ``module``'s:
+    SpeechBrain loads them non-strictly (a warning per name), so a
+    checkpoint saved under other names would leave the network at its
+    random initial weights."""
+    saved = torch.load(ckpt, map_location="cpu", weights_only=True).keys()
+    wanted = module.state_dict().keys()
+    missing, unknown = sorted(wanted - saved), sorted(saved - wanted)
+    if missing or unknown:
+        raise ValueError(
+            f"{ckpt} does not fit {model_dir / 'hyperparams.yaml'} "
+            f"({len(missing)} of the model's weights missing, e.g. "
+            f"{(missing or ['-'])[0]}; {len(unknown)} unknown, e.g. "
+            f"{(unknown or ['-'])[0]}): the two files come from different "
+            "models; export the folder again"
+        )
 
 
 def _check_checkpoint(path):

@@ -504,6 +504,16 @@ MUTANTS = [
         "    text = resolve_config(hparams_file)\n",
         ("tests/integration/test_contract_caching.py",),
     ),
+    Mutant(
+        "checkpoint_names_unchecked",
+        "speechbrain_emoinv/pretrained.py",
+        "    _check_names(ckpt, model.mods.embedding_model, model_dir)\n",
+        "",
+        (
+            "tests/integration/test_faults.py::"
+            "test_model_weights_of_other_names_are_refused",
+        ),
+    ),
 ]
 
 

@@ -666,6 +666,30 @@ def test_model_size_mismatch_is_one_short_line(toy, tmp_path, capsys):
     assert len(line) < 700, len(line)
 
 
+@pytest.mark.parametrize("rename", ["module.{}", "drop"])
+def test_model_weights_of_other_names_are_refused(
+    toy, tmp_path, capsys, rename
+):
+    """A checkpoint whose weights have other names (a DDP ``module.``
+    prefix; one weight missing) would load as the random network."""
+    data, model = toy
+    folder = tmp_path / "m"
+    shutil.copytree(model, folder)
+    ckpt = folder / "embedding_model.ckpt"
+    state = torch.load(ckpt, weights_only=True)
+    if rename == "drop":
+        state.pop(next(iter(state)))
+    else:
+        state = {rename.format(k): v for k, v in state.items()}
+    torch.save(state, ckpt)
+    wavs = [str(w) for w in sorted((data / "wav").glob("*.wav"))[:2]]
+    args = ["--model", str(folder), "--backend", "pytorch", *wavs]
+    assert verify.main(args) == 1
+    _one_error_line(
+        capsys.readouterr().err, "embedding_model.ckpt does not fit", "missing"
+    )
+
+
 def test_trial_file_encodings_and_tab_form(toy, tmp_path, capsys):
     data, model = toy
     wavs = sorted((data / "wav").glob("*.wav"))[:2]
