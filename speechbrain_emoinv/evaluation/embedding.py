@@ -117,8 +117,8 @@ def resolve_backend(model_dir, backend="auto", device="cpu"):
             if made_from == want:
                 return "onnx", None
             reason = (
-                f"{path} was made from another checkpoint (rewrite it with "
-                f"`{export}`)"
+                f"{path} was made from another checkpoint or "
+                f"hyperparams.yaml (rewrite it with `{export}`)"
             )
     if backend == "onnx":
         raise ValueError(f"--backend onnx: {reason}")

@@ -161,10 +161,10 @@ def embedding_pipeline(model):
 
 
 class CheckedEmbedding(torch.nn.Module):
-    """The command-line tools' input rules around a traced
-    ``EmbeddingPipeline``, for ``torch.jit.script``: the deployable
-    TorchScript file refuses what the tools refuse and windows what they
-    window.
+    """Input checks around a traced ``EmbeddingPipeline``, for
+    ``torch.jit.script``: the deployable TorchScript file windows long
+    clips as the command-line tools do, and refuses what they refuse or
+    convert with a warning (several channels, a clip under ``min_len``).
 
     - ``batch_size`` mono utterances ``(batch_size, T)`` (one by default):
       a ``(2, T)`` input to a file of one is refused, not taken as two
@@ -242,8 +242,8 @@ def export_format(
     The input is ``batch_size`` utterances ``(batch_size, T)`` of one
     length T at the folder's sample rate (one mono utterance ``(1, T)`` by
     default); the output their embeddings ``(batch_size, D)``. TorchScript
-    applies the tools' input rules itself (:class:`CheckedEmbedding`); the
-    ONNX graph cannot, and the model card shows them around onnxruntime.
+    checks its input itself (:class:`CheckedEmbedding`); the ONNX graph
+    cannot, and the model card shows the checks around onnxruntime.
     The file records the folder's :func:`model_fingerprint` (ONNX
     metadata / TorchScript extra file ``model_fingerprint``), so a loader
     can tell a stale file. The check embeds random signals of

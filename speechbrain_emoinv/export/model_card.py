@@ -208,7 +208,7 @@ def evaluation_table(results):
         return format(100 * metrics[key], ".2f") if key in metrics else "-"
 
     lines = [
-        "| list | scoring | trials | EER % | minDCF@0.01 | actDCF@0.01 "
+        "| list | scoring | trials | EER % | minDCF@0.01 | LLR actDCF@0.01 "
         "| Cllr | miss % | false alarm % |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
@@ -376,12 +376,14 @@ def render_model_card(model_card=None, threshold=None, results=None, meta=None):
         "against PyTorch (1 - cosine of each embedding and the change of "
         f"each score, at most {PARITY_TOL:g}): one mono utterance `(1, T)` "
         f"at {TARGET_SR} Hz to its embedding `(1, D)`; compare embeddings "
-        "by cosine. The TorchScript file applies the input rules of the "
-        "command-line tools itself: one mono utterance of at least "
-        f"{MIN_SAMPLES} samples, finite samples, and a clip over "
+        "by cosine. The TorchScript file checks its input itself: one mono "
+        f"utterance of at least {MIN_SAMPLES} samples, all finite, else an "
+        "error (the command-line tools instead average the channels and "
+        "embed a shorter clip with a warning), and a clip over "
         f"{WINDOW_SECONDS:g} s embedded as the mean of equal windows of at "
-        f"most {WINDOW_SECONDS:g} s (bounded memory). The ONNX graph "
-        "cannot hold them; with onnxruntime alone, apply them as here. "
+        f"most {WINDOW_SECONDS:g} s (bounded memory), as the tools do. The "
+        "ONNX graph cannot hold these rules; with onnxruntime alone, apply "
+        "them as here. "
         "The file records the checkpoint it was made from "
         f"(`{FINGERPRINT_KEY}`): the tools ignore a stale one.",
         "",

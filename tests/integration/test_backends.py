@@ -102,7 +102,9 @@ def test_auto_falls_back_with_a_note(toy, tmp_path, capsys, monkeypatch):
     shutil.copytree(plain, stale)
     shutil.copy(model / "embedding.onnx", stale / "embedding.onnx")
     assert _verify(stale, data, tmp_path) == ref
-    assert "made from another checkpoint" in capsys.readouterr().err
+    assert "made from another checkpoint or hyperparams.yaml" in (
+        capsys.readouterr().err
+    )
     wavs = [str(data / "wav" / f"toy_e0_neutral_{i}.wav") for i in (0, 1)]
     status = verify.main(["--model", str(stale), "--backend", "onnx", *wavs])
     err = capsys.readouterr().err
