@@ -2,9 +2,15 @@
 
 import json
 
+import pytest
+import torch
 from toy import make_toy_data, make_toy_model
 
 from speechbrain_emoinv.cli import evaluate
+from speechbrain_emoinv.data.manifest import read_manifest
+from speechbrain_emoinv.evaluation.run import read_lists
+from speechbrain_emoinv.metrics import verification_metrics
+from speechbrain_emoinv.scoring import manifest_key, score_all
 
 
 def _run(model, data, out, options):
@@ -40,6 +46,29 @@ def test_evaluate_cli(tmp_path, capsys):
     assert res["excluded"] == {"n_speakers": 2, "n_trials": 0}
     assert "excluded 0 trials touching 2 listed speakers" in printed
     assert "minDCF@0.01" in printed and "EER % by" in printed
+    # --topk 4 of the 10 cohort utterances reaches AS-norm (not s-norm)
+    emb, cohort = (
+        torch.load(path, weights_only=True)["emb"]
+        for p in (data / "eval.csv", out / "cohort.csv")
+        for path in out.glob(f"embedding_cache/*/{manifest_key(p)}.pt")
+    )
+    trials, _ = read_lists(data, "eval", read_manifest(data / "eval.csv"))
+    for name, t in trials.items():
+        want = score_all(emb, t.enrol, t.test, cohort, 4)
+        for norm in ("snorm", "asnorm"):
+            m = verification_metrics(want[norm], t.labels)
+            got = res["lists"][name][norm]
+            assert got["eer"] == pytest.approx(m["eer"]), (name, norm)
+            assert got["eer_threshold"] == pytest.approx(m["eer_threshold"])
+    lists = res["lists"]
+    assert set(res["emotion_gap"]) == {"cosine", "snorm", "asnorm"}
+    for norm, gap in res["emotion_gap"].items():
+        want = lists["cross"][norm]["eer"] - lists["neutral"][norm]["eer"]
+        assert gap == pytest.approx(want), norm
+    merged = res["lists"]["merged"]
+    assert merged["asnorm"]["eer_threshold"] != pytest.approx(
+        merged["snorm"]["eer_threshold"]
+    )
     for name in (
         "det.png",
         "score_hist.png",

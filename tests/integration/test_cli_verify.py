@@ -1,5 +1,6 @@
 """emoinv-verify: stored threshold, agreement with SpeechBrain, batch mode."""
 
+import numpy as np
 import pytest
 from toy import make_toy_data, make_toy_model
 
@@ -60,6 +61,17 @@ def test_batch_modes(toy, tmp_path, capsys):
     out = capsys.readouterr().out
     assert s2 == pytest.approx(s1, abs=1e-6)
     assert "label=1" in out and "# accuracy at threshold" in out
+    # accuracy = share of decisions (score > threshold) equal to the labels;
+    # a threshold between the two scores makes it 0 or 100 %, not 50 %
+    assert s2[0] != pytest.approx(s2[1], abs=1e-3), s2
+    for thr in (0.5, float(np.mean(s2))):
+        verify.run(
+            ["--model", str(folder), "--trials", str(ids), "--data", str(data)]
+            + ["--threshold", repr(thr)]
+        )
+        acc = np.mean((np.array(s2) > thr) == np.array([True, False]))
+        printed = f"# accuracy at threshold: {100 * acc:.2f} % of 2"
+        assert printed in capsys.readouterr().out
 
 
 def test_bad_input(toy, tmp_path, capsys):

@@ -51,31 +51,45 @@ def _fake_runs(root, cosine, merged, penalty):
             (d / "run.json").write_text("{}")
 
 
+FALLS = lambda lam, s: 3.0 - 0.1 * float(lam)  # noqa: E731  (penalty)
+EER_FALLS = lambda lam, s: (  # noqa: E731
+    14.0 - (float(lam) >= 1) * (1 + 0.1 * s) - (lam == "3") * 0.5
+)
+
+
 @pytest.mark.parametrize(
-    "cosine, merged, expect",
+    "cosine, merged, penalty, expect",
     [
         # the cosine does not move with lambda: a bug
-        (lambda lam, s: 0.6, lambda lam, s: 14.0, "a bug"),
+        (lambda lam, s: 0.6, lambda lam, s: 14.0, FALLS, "a bug"),
+        # the cosine rises on every seed, but by 0.03 < 0.05 at lambda 3
+        (lambda lam, s: 0.6 + 0.01 * float(lam), EER_FALLS, FALLS, "a bug"),
         # the cosine rises, EER does not fall
         (
             lambda lam, s: 0.6 + 0.02 * float(lam),
             lambda lam, s: 14.0 + 0.1 * s,
+            FALLS,
+            "cannot help",
+        ),
+        # the cosine rises, EER falls but the penalty does not
+        (
+            lambda lam, s: 0.6 + 0.02 * float(lam),
+            EER_FALLS,
+            lambda lam, s: 3.0,
             "cannot help",
         ),
         # the cosine rises, EER falls on every seed at lambda >= 1, most
         # at lambda 3: the candidate
         (
             lambda lam, s: 0.6 + 0.02 * float(lam),
-            lambda lam, s: (
-                14.0 - (float(lam) >= 1) * (1 + 0.1 * s) - (lam == "3") * 0.5
-            ),
+            EER_FALLS,
+            FALLS,
             "blocked the method; candidate lambda 3",
         ),
     ],
 )
-def test_verdict_rule(tmp_path, monkeypatch, cosine, merged, expect):
+def test_verdict_rule(tmp_path, monkeypatch, cosine, merged, penalty, expect):
     monkeypatch.setattr(dose, "RESULTS", tmp_path)
-    penalty = lambda lam, s: 3.0 - 0.1 * float(lam)  # noqa: E731
     _fake_runs(tmp_path, cosine, merged, penalty)
     summary, md = dose.aggregate()
     assert expect in summary["verdict"]["text"]
@@ -128,6 +142,11 @@ def test_forgetting_rules_of_tuning_section_4():
     assert not r["warm"]["qualifies"]
     assert r["valid_eval"]["score"] == pytest.approx((12.48 + 25.0) / 2)
     assert rules["chosen"] == "l2sp"
+    # l2sp qualifies but scores 0.5 above valid_eval: beyond 0.3, best wins
+    worse = dict(loaded, l2sp={s: _run(12.58, 25.9) for s in (1, 2, 3)})
+    rules = tuning.forgetting_rules(worse)
+    assert rules["remedies"]["l2sp"]["qualifies"]
+    assert rules["chosen"] == "valid_eval"
     assert rules["rehearsal_pairs"]["lower_on"] == 2
     assert not rules["rehearsal_pairs"]["adopted"]
     # without the cheap one, the lowest score wins; with none, no remedy

@@ -12,9 +12,10 @@ from speechbrain_emoinv.evaluation import (
     embedding as embedding_mod,
     run_evaluation,
 )
-from speechbrain_emoinv.metrics import compute_eer
+from speechbrain_emoinv.evaluation.run import read_lists
+from speechbrain_emoinv.metrics import compute_eer, verification_metrics
 from speechbrain_emoinv.pretrained import model_fingerprint
-from speechbrain_emoinv.scoring import EmbeddingCache
+from speechbrain_emoinv.scoring import EmbeddingCache, manifest_key, score_all
 
 EMOS = ("neutral", "angry", "happy")
 QUIET = dict(log=lambda *a: None)
@@ -65,10 +66,33 @@ def test_end_to_end_with_exclusion(toy, tmp_path, monkeypatch, capsys):
     assert saved["excluded"] == {"n_speakers": 1, "n_trials": total}
     assert f"excluded {total} trials" in printed
     assert "AS-norm" in printed and "emotion gap" in printed
-    gap = saved["emotion_gap"]["cosine"]
     lists = saved["lists"]
-    assert gap == pytest.approx(
-        lists["cross"]["cosine"]["eer"] - lists["neutral"]["cosine"]["eer"]
+    for norm in ("cosine", "snorm", "asnorm"):
+        assert saved["emotion_gap"][norm] == pytest.approx(
+            lists["cross"][norm]["eer"] - lists["neutral"][norm]["eer"]
+        )
+    # AS-norm keeps the top 5 of the 20-utterance cohort: its metrics are
+    # score_all's with topk=5 (here they differ from s-norm's)
+    emb, cohort = (
+        torch.load(path, weights_only=True)["emb"]
+        for p in (data / "eval.csv", out / "cohort.csv")
+        for path in out.glob(f"embedding_cache/*/{manifest_key(p)}.pt")
+    )
+    rows = read_manifest(data / "eval.csv")
+    trials, _ = read_lists(data, "eval", rows, {"toy_e3"})
+    for name, t in trials.items():
+        want = score_all(emb, t.enrol, t.test, cohort, 5)
+        for norm in ("snorm", "asnorm"):
+            m = verification_metrics(want[norm], t.labels)
+            assert lists[name][norm]["eer"] == pytest.approx(m["eer"])
+            assert lists[name][norm]["eer_threshold"] == pytest.approx(
+                m["eer_threshold"]
+            )
+    assert lists["merged"]["asnorm"]["eer"] != pytest.approx(
+        lists["merged"]["snorm"]["eer"]
+    )
+    assert saved["emotion_gap"]["snorm"] != pytest.approx(
+        saved["emotion_gap"]["cosine"]
     )
     assert saved["eer_matrix"]["emotions"] == sorted(EMOS)
     probe = saved["leakage_probe"]
@@ -144,6 +168,7 @@ def test_known_answers_with_crafted_embeddings(toy, tmp_path):
     cos = probe["within_speaker_cosine"]
     assert cos["same_emotion"] == pytest.approx(1.0)
     assert cos["cross_emotion"] == pytest.approx(0.2)
+    assert cos["gap"] == pytest.approx(0.8)  # same - cross
     diag = [res["eer_matrix"]["eer"][i][i] for i in range(3)]
     assert all(v is not None for v in diag)
 

@@ -124,6 +124,10 @@ def test_rir_cut_at_minus_60_db():
     # Very absorptive room: the -60 dB point comes long before 1 s
     rir, _ = simulate_rir([4, 3, 2.5], 0.8, [1, 1, 1.2], [2.5, 2, 1.2])
     assert rir.size < 0.2 * FS
+    # cut where the decay reaches -60 dB: just before the 10 ms fade-out,
+    # the energy left is about -60 dB of the kept response's
+    edc = energy_decay_curve(rir.astype(np.float64))
+    assert -65.0 < edc[-FS // 100] < -55.0
     # Live hall: the 1 s cap applies instead
     rir, _ = simulate_rir(
         [15, 10, 5], 0.05, [3, 3, 1.5], [8, 6, 1.5], max_len=0.5

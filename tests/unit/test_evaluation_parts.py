@@ -94,6 +94,7 @@ def test_within_speaker_cosine_brute_force():
     got = within_speaker_cosine(emb, spk, emo)
     assert got["same_emotion"] == pytest.approx(np.mean(same))
     assert got["cross_emotion"] == pytest.approx(np.mean(cross))
+    assert got["gap"] == pytest.approx(np.mean(same) - np.mean(cross))
     assert (got["n_same_pairs"], got["n_cross_pairs"]) == (
         len(same),
         len(cross),

@@ -75,6 +75,10 @@ def test_score_list_and_tables():
     assert res["n_trials"] == len(trials)
     assert res["n_excluded"] == trials.n_excluded > 0
     assert res["cosine"] == verification_metrics(scores, trials.labels)
+    # each norm from its own scores: same EER, thresholds moved by 2 s - 1
+    snorm = verification_metrics(2 * scores - 1, trials.labels)
+    assert res["snorm"] == snorm
+    assert snorm["eer_threshold"] != res["cosine"]["eer_threshold"]
     # Lists in the canonical order, then the others; norms in fixed order.
     table = metrics_table({"zz": res, "merged": res, "neutral": res})
     rows = [ln.split()[:2] for ln in table.splitlines()[1:]]
