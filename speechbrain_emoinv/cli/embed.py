@@ -94,7 +94,7 @@ def run(argv=None):
     rows = read_manifest(args.csv, strict=False)
     backend = pick_backend(args.model, args.backend, device, "emoinv-embed")
     model = load_embedder(args.model, backend, device=device)
-    key = embedding_key(model.fingerprint, backend)
+    key = embedding_key(model.fingerprint, backend, args.batch_size)
     work = out / "chunks" / f"{key}-{manifest_key(args.csv)}"
     issues = {}
     ids, emb = embed_manifest(

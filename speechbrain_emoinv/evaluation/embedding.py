@@ -206,16 +206,20 @@ def load_embedder(model_dir, backend="auto", savedir=None, device="cpu"):
     return model
 
 
-def embedding_key(fingerprint, backend):
-    """Cache key of a model's embeddings on one path (the two paths
-    differ by float rounding and by padding: caches never mix them).
+def embedding_key(fingerprint, backend, batch_size):
+    """Cache key of a model's embeddings on one path and, for PyTorch, one
+    batch size: padding in a batch moves an embedding a little
+    (``benchmarks/padding.py``), and ONNX embeds each utterance alone, so
+    caches never mix them.
 
     Example
     -------
-    >>> embedding_key("abc", "pytorch"), embedding_key("abc", "onnx")
-    ('abc', 'abc-onnx')
+    >>> embedding_key("abc", "pytorch", 16), embedding_key("abc", "onnx", 16)
+    ('abc-b16', 'abc-onnx')
     """
-    return fingerprint if backend == "pytorch" else f"{fingerprint}-{backend}"
+    if backend == "pytorch":
+        return f"{fingerprint}-b{batch_size}"
+    return f"{fingerprint}-{backend}"
 
 
 def load_row(row, model):

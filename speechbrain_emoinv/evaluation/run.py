@@ -97,7 +97,7 @@ class _Embedder:
         self.fingerprint = model_fingerprint(model_dir)
         self.model = None
         self.cache = EmbeddingCache(
-            cache_dir, embedding_key(self.fingerprint, backend)
+            cache_dir, embedding_key(self.fingerprint, backend, batch_size)
         )
         self.issues = {}  # ID -> too_short / silent, over every manifest
 

@@ -31,9 +31,16 @@ def test_embed_cli_and_resume(tmp_path, monkeypatch, capsys):
     def fail(*a, **k):
         raise AssertionError("recomputed a finished chunk")
 
-    monkeypatch.setattr(emb_mod, "embed_rows", fail)
-    again = torch.load(embed.run(args), weights_only=True)
+    with monkeypatch.context() as patched:
+        patched.setattr(emb_mod, "embed_rows", fail)
+        again = torch.load(embed.run(args), weights_only=True)
     torch.testing.assert_close(again["emb"], blob["emb"])
+
+    # Another batch size pads otherwise: its own chunks, never these.
+    args[args.index("--batch-size") + 1] = "16"
+    batched = torch.load(embed.run(args), weights_only=True)
+    want = embed_rows(load_model(model_dir, tmp_path / "sv"), rows, 16)
+    torch.testing.assert_close(batched["emb"], want)
 
 
 def test_embed_cli_missing_model(tmp_path):

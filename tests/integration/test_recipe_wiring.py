@@ -36,7 +36,9 @@ class Batch:
 
 
 # CopyPaste's paper mode: it reads a twin (the default `partner` does not).
-CONCAT = "copypaste: !new:speechbrain_emoinv.copypaste.CopyPaste {mode: concat}\n"
+CONCAT = (
+    "copypaste: !new:speechbrain_emoinv.copypaste.CopyPaste {mode: concat}\n"
+)
 
 
 def make_batch(seed=0, rehearsal=False, twin=False):
