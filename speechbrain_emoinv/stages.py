@@ -227,7 +227,11 @@ def export_cohort(model_dir, eval_folder, device):
     """Stores the evaluation's score-normalisation cohort in the export:
     the rows of the ``cohort.csv`` it wrote, with the embeddings its cache
     holds (the very ones its s-norm / AS-norm used)."""
-    from speechbrain_emoinv.evaluation.embedding import embed_rows
+    from speechbrain_emoinv.evaluation.embedding import (
+        BATCH_SIZE,
+        embed_rows,
+        embedding_key,
+    )
     from speechbrain_emoinv.scoring import EmbeddingCache
 
     path = os.path.join(eval_folder, "cohort.csv")
@@ -236,10 +240,9 @@ def export_cohort(model_dir, eval_folder, device):
         return
     rows = read_manifest(path, strict=False)
     ids = [r["ID"] for r in rows]
-    cache = EmbeddingCache(
-        os.path.join(eval_folder, "embedding_cache"),
-        model_fingerprint(model_dir),
-    )
+    # run_evaluation's cache (PyTorch, its default batch size)
+    key = embedding_key(model_fingerprint(model_dir), "pytorch", BATCH_SIZE)
+    cache = EmbeddingCache(os.path.join(eval_folder, "embedding_cache"), key)
     cached_ids, emb = cache.get(
         path,
         lambda: (ids, embed_rows(load_model(model_dir, device=device), rows)),

@@ -30,6 +30,7 @@ from speechbrain_emoinv.atomic_files import torch_save
 from speechbrain_emoinv.cli import make_parser, positive_int, run_main
 from speechbrain_emoinv.data.manifest import read_manifest
 from speechbrain_emoinv.evaluation.embedding import (
+    BATCH_SIZE,
     embed_manifest,
     embedding_key,
     load_embedder,
@@ -64,7 +65,7 @@ def build_parser():
     p.add_argument(
         "--batch-size",
         type=positive_int,
-        default=16,
+        default=BATCH_SIZE,
         help="PyTorch path only",
     )
     p.add_argument(

@@ -13,6 +13,7 @@ import torch
 
 from speechbrain_emoinv.cli import make_parser, positive_int, run_main
 from speechbrain_emoinv.evaluation import run_evaluation
+from speechbrain_emoinv.evaluation.embedding import BATCH_SIZE
 
 
 def build_parser():
@@ -59,7 +60,7 @@ def build_parser():
     p.add_argument(
         "--batch-size",
         type=positive_int,
-        default=16,
+        default=BATCH_SIZE,
         help="PyTorch path only",
     )
     p.add_argument("--projection", choices=["tsne", "pca"], default="tsne")

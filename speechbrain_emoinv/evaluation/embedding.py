@@ -314,6 +314,7 @@ def length_sorted_batches(rows, batch_size, max_pad=0.02):
 
 
 SHORTEST_SECONDS = 0.05  # shorter clips are padded with silence
+BATCH_SIZE = 16  # utterances per PyTorch pass, unless told otherwise
 
 
 def _encode(model, wavs, max_len):
@@ -336,7 +337,9 @@ def _encode(model, wavs, max_len):
     return torch.cat(out).float().cpu()
 
 
-def embed_rows(model, rows, batch_size=16, issues=None, max_seconds=None):
+def embed_rows(
+    model, rows, batch_size=BATCH_SIZE, issues=None, max_seconds=None
+):
     """Embeddings of manifest rows (order kept), length-sorted batches.
 
     Arguments
@@ -433,7 +436,7 @@ def embed_shard(
     rank=0,
     world_size=1,
     chunk_size=256,
-    batch_size=16,
+    batch_size=BATCH_SIZE,
     progress=False,
 ):
     """Embeds one rank's shard, chunk by chunk, skipping finished chunks.
@@ -533,7 +536,7 @@ def embed_manifest(
     rows,
     work_dir,
     chunk_size=256,
-    batch_size=16,
+    batch_size=BATCH_SIZE,
     progress=False,
     issues=None,
     rank=0,

@@ -20,6 +20,7 @@ import numpy as np
 
 from speechbrain_emoinv.data.audio_checks import MIN_DURATION
 from speechbrain_emoinv.data.manifest import read_manifest
+from speechbrain_emoinv.evaluation.embedding import BATCH_SIZE
 from speechbrain_emoinv.evaluation.lists import (
     check_two_classes,
     exclude_speakers,
@@ -176,7 +177,7 @@ def run_evaluation(
     topk=300,
     cache_dir=None,
     device="cpu",
-    batch_size=16,
+    batch_size=BATCH_SIZE,
     backend="pytorch",
     plots=True,
     probe=True,

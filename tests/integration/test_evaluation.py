@@ -12,6 +12,7 @@ from speechbrain_emoinv.evaluation import (
     embedding as embedding_mod,
     run_evaluation,
 )
+from speechbrain_emoinv.evaluation.embedding import embedding_key
 from speechbrain_emoinv.evaluation.run import read_lists
 from speechbrain_emoinv.metrics import compute_eer, verification_metrics
 from speechbrain_emoinv.pretrained import model_fingerprint
@@ -112,7 +113,9 @@ def test_end_to_end_with_exclusion(toy, tmp_path, monkeypatch, capsys):
 def _inject(data, model, cache_dir, emb_fn):
     rows = read_manifest(data / "eval.csv")
     emb = emb_fn(rows)
-    cache = EmbeddingCache(cache_dir, model_fingerprint(model))
+    # run_evaluation's cache: PyTorch, its default batch size
+    key = embedding_key(model_fingerprint(model), "pytorch", 16)
+    cache = EmbeddingCache(cache_dir, key)
     cache.get(data / "eval.csv", lambda: ([r["ID"] for r in rows], emb))
     return rows, emb
 
