@@ -514,6 +514,24 @@ MUTANTS = [
             "test_model_weights_of_other_names_are_refused",
         ),
     ),
+    Mutant(
+        "embedding_cache_mixes_batch_sizes",
+        "speechbrain_emoinv/evaluation/embedding.py",
+        '        return f"{fingerprint}-b{batch_size}"\n',
+        '        return f"{fingerprint}"\n',
+        ("tests/integration/test_cli_embed.py::test_embed_cli_and_resume",),
+    ),
+    Mutant(
+        "cohort_embedded_again",
+        "speechbrain_emoinv/stages.py",
+        '    key = embedding_key(model_fingerprint(model_dir), "pytorch", '
+        "BATCH_SIZE)\n",
+        "    key = model_fingerprint(model_dir)\n",
+        (
+            "tests/integration/test_export.py::"
+            "test_stored_cohort_is_the_evaluations_cached_one",
+        ),
+    ),
 ]
 
 
