@@ -9,7 +9,7 @@ alone -- the reference; the ONNX and TorchScript files embed so -- and in
 padded batches formed two ways:
 
 * ``manifest order``: batches of ``--batch-size`` in the manifest's
-  order, as the recipe's validation pass forms them;
+  order, as the recipe's validation pass forms them (of 32 there);
 * ``length-sorted``: the batches of ``embed_rows`` (at most ``max_pad``
   padding), as the evaluation tools form them.
 
@@ -19,8 +19,8 @@ seconds the embedding took.
 
 Usage::
 
-    python -m benchmarks.padding --model results/emoinv/1986/pretrained \
-        --data data/mbrola/prepared --split valid
+    python -m benchmarks.padding results/emoinv/1986/pretrained \
+        data/mbrola_default/prepared --split valid
 
 Authors
  * speechbrain-emoinv contributors 2026
@@ -35,6 +35,7 @@ import torch
 
 from speechbrain_emoinv.data.manifest import read_manifest
 from speechbrain_emoinv.evaluation.embedding import (
+    BATCH_SIZE,
     length_sorted_batches,
     load_row,
 )
@@ -62,10 +63,10 @@ def embed_in_batches(model, wavs, batches):
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--model", required=True, help="exported model folder")
-    p.add_argument("--data", required=True, help="prepared folder")
+    p.add_argument("model", help="exported model folder")
+    p.add_argument("data", help="prepared folder")
     p.add_argument("--split", default="valid")
-    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--batch-size", type=int, default=BATCH_SIZE)
     args = p.parse_args(argv)
     data = Path(args.data)
     rows = read_manifest(data / f"{args.split}.csv")

@@ -430,14 +430,7 @@ def _chunk_path(work_dir, world_size, chunk_size, rank, c):
 
 
 def embed_shard(
-    model,
-    rows,
-    work_dir,
-    rank=0,
-    world_size=1,
-    chunk_size=256,
-    batch_size=BATCH_SIZE,
-    progress=False,
+    model, rows, work_dir, rank, world_size, chunk_size, batch_size, progress
 ):
     """Embeds one rank's shard, chunk by chunk, skipping finished chunks.
 

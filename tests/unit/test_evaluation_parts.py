@@ -45,7 +45,7 @@ def test_shards_merge_and_resume(setup, tmp_path, monkeypatch):
     rows, model = setup
     want = embed_rows(model, rows, batch_size=1)
     for rank in (0, 1):  # two "ranks" run in turn
-        embed_shard(model, rows, tmp_path, rank, 2, chunk_size=2, batch_size=1)
+        embed_shard(model, rows, tmp_path, rank, 2, 2, 1, False)
     ids, got = merge_chunks(rows, tmp_path, world_size=2, chunk_size=2)
     assert ids == [r["ID"] for r in rows]
     torch.testing.assert_close(got, want)
@@ -62,15 +62,13 @@ def test_shards_merge_and_resume(setup, tmp_path, monkeypatch):
 
     monkeypatch.setattr(emb_mod, "embed_rows", dying)
     with pytest.raises(KeyboardInterrupt, match="killed in chunk 2"):
-        embed_shard(model, rows, work, chunk_size=4, batch_size=1)
+        embed_shard(model, rows, work, 0, 1, 4, 1, False)
     with pytest.raises(RuntimeError, match="rerun to finish"):
         merge_chunks(rows, work, chunk_size=4)
     assert not list(work.glob(".*.tmp-*"))
     n_chunks = -(-len(rows) // 4)
     monkeypatch.setattr(emb_mod, "embed_rows", real)
-    assert embed_shard(model, rows, work, chunk_size=4, batch_size=1) == (
-        n_chunks - 2
-    )
+    assert embed_shard(model, rows, work, 0, 1, 4, 1, False) == (n_chunks - 2)
     torch.testing.assert_close(merge_chunks(rows, work, chunk_size=4)[1], want)
 
 
