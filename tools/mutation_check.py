@@ -532,6 +532,16 @@ MUTANTS = [
             "test_stored_cohort_is_the_evaluations_cached_one",
         ),
     ),
+    Mutant(
+        "warm_classifier_skipped",
+        "speechbrain_emoinv/stages.py",
+        "            n = load_known_classes(\n",
+        "            n = 3 or load_known_classes(\n",
+        (
+            "tests/integration/test_recipe.py::"
+            "test_finetune_from_exported_folder",
+        ),
+    ),
 ]
 
 
