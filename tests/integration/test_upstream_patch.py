@@ -187,7 +187,9 @@ def test_cli_error_names_the_folder(tmp_path, capsys):
     assert str(tmp_path) in capsys.readouterr().err
 
 
-def test_esd_prepare_redoes_a_split_made_with_other_arguments(tmp_path):
+def test_esd_prepare_redoes_a_split_made_with_other_arguments(
+    tmp_path, monkeypatch
+):
     """Upstream's ESD preparation keeps its CSVs only for the same
     arguments: other test speakers write them anew."""
     spec = importlib.util.spec_from_file_location(
@@ -204,6 +206,16 @@ def test_esd_prepare_redoes_a_split_made_with_other_arguments(tmp_path):
 
     esd.prepare_esd(str(tmp_path / "ESD"), str(save), test_speakers=["0011"])
     assert test_speakers() == {"0011"}
+    esd.prepare_esd(str(tmp_path / "ESD"), str(save), test_speakers=["0012"])
+    assert test_speakers() == {"0012"}
+    # A preparation cut short after its CSVs: the earlier options no longer
+    # describe them, so the same call as before writes them again.
+    monkeypatch.setattr(esd, "save_pkl", lambda *a: 1 / 0)
+    with pytest.raises(ZeroDivisionError):
+        esd.prepare_esd(
+            str(tmp_path / "ESD"), str(save), test_speakers=["0011"]
+        )
+    monkeypatch.undo()
     esd.prepare_esd(str(tmp_path / "ESD"), str(save), test_speakers=["0012"])
     assert test_speakers() == {"0012"}
 

@@ -100,6 +100,8 @@ def prepare_esd(
             f"under {data_folder}"
         )
     os.makedirs(save_folder, exist_ok=True)
+    if os.path.isfile(opt_file):  # the CSVs about to change are not its
+        os.remove(opt_file)
     for split, path in csvs.items():
         with open(path, "w", newline="", encoding="utf-8") as f:
             writer = csv.DictWriter(f, fieldnames=list(rows["train"][0]))
