@@ -91,8 +91,8 @@ class EmoInvBrain(sb.core.Brain):
                 base = batch.twin_sig
                 if paired_real:
                     base = pad_cat([base, batch.rehearsal_twin_sig])
-            clean, clean_lens = self.hparams.copypaste(*base, *partner)
-            wavs, lens = pad_cat([(wavs, lens), (clean, clean_lens)])
+            parallels = self.hparams.copypaste(*base, *partner)
+            wavs, lens = pad_cat([(wavs, lens), parallels])
         if self.hparams.rehearsal_annotation and not paired_real:
             wavs, lens = pad_cat([(wavs, lens), batch.rehearsal_sig])
         # EM reads the clean parallels padded as the features' waveforms:

@@ -6,9 +6,9 @@ Every run builds the real recipe objects: the ESD recipe's YAML
 (``recipes/ESD/SpeakerRec/hparams/train_ecapa_emoinv.yaml``: ECAPA-TDNN
 C = 1024, 3-s crops, its batch size, its augmentation) loaded as the
 recipe loads it, ``train_speaker_embeddings.dataio_prep`` (anchor and
-partner reads, and twins where CopyPaste uses them, in the loader workers) and ``EmoInvBrain.fit_batch``
-(CopyPaste, augmentation, features, EM, ECAPA-TDNN, ERL loss, backward,
-Adam), on the packed subset of the simulated corpus
+partner reads, and twins where CopyPaste uses them, in the loader
+workers) and ``EmoInvBrain.fit_batch`` (CopyPaste, augmentation,
+features, EM, ECAPA-TDNN, ERL loss, backward, Adam), on the packed subset of the simulated corpus
 (``benchmarks/gpu_pack.py``; crops longer than an utterance take all of
 it and batches are padded to their longest). Configs: the full method
 (``emoinv``), the baseline (AAM only, same batch) and the equal-budget

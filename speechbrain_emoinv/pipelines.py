@@ -3,10 +3,11 @@
 The training set reads, per CSV row: the anchor crop, its partner (same
 speaker, another emotion, as the pair sampler's ``partner_emotion`` says)
 and, when CopyPaste uses it, its twin (same speaker and emotion, no sample
-in common), all at offsets drawn by (seed, epoch, row, salt) with :func:`~speechbrain_emoinv.stable_random.stable_uniform`:
-workers, DDP ranks and resumed runs read the same audio. The per-step
-draws (CopyPaste, masking, augmentation) are seeded from (seed, epoch,
-step, rank) by :func:`reseed`.
+in common), all at offsets drawn by (seed, epoch, row, salt) with
+:func:`~speechbrain_emoinv.stable_random.stable_uniform`: workers, DDP
+ranks and resumed runs read the same audio. The per-step draws
+(CopyPaste, masking, augmentation) are seeded from (seed, epoch, step,
+rank) by :func:`reseed`.
 
 Authors
  * speechbrain-emoinv contributors 2026
