@@ -43,6 +43,11 @@ from speechbrain_emoinv.data.manifest import read_manifest
 from speechbrain_emoinv.data.mbrola.corpus import GENERATOR_VERSION
 from speechbrain_emoinv.data.prepared_folder import SplitError
 from speechbrain_emoinv.distillation import distilling
+from speechbrain_emoinv.evaluation.embedding import (
+    BATCH_SIZE,
+    embed_rows,
+    embedding_key,
+)
 from speechbrain_emoinv.evaluation.report import (
     fit_llr_calibration,
     metrics_table,
@@ -75,6 +80,7 @@ from speechbrain_emoinv.run_guard import (
     mark_complete,
     output_lock,
 )
+from speechbrain_emoinv.scoring import EmbeddingCache
 
 logger = logging.getLogger(__name__)
 
@@ -207,7 +213,9 @@ def export_and_evaluate(brain, hparams):
         logger.info("ONNX: %s", write_onnx(export))
     results = hparams["evaluate"](model_dir=export, device=brain.device)
     if hparams["export_cohort"]:
-        export_cohort(export, hparams["eval_folder"], brain.device)
+        # the batch size keys the evaluation's embedding cache
+        batch_size = hparams["evaluate"].keywords.get("batch_size", BATCH_SIZE)
+        export_cohort(export, hparams["eval_folder"], brain.device, batch_size)
     write_model_card(export, card, results)
     if not hparams.get("evaluate_real"):
         return results
@@ -223,29 +231,26 @@ def export_and_evaluate(brain, hparams):
     return results
 
 
-def export_cohort(model_dir, eval_folder, device):
+def export_cohort(model_dir, eval_folder, device, batch_size):
     """Stores the evaluation's score-normalisation cohort in the export:
     the rows of the ``cohort.csv`` it wrote, with the embeddings its cache
-    holds (the very ones its s-norm / AS-norm used)."""
-    from speechbrain_emoinv.evaluation.embedding import (
-        BATCH_SIZE,
-        embed_rows,
-        embedding_key,
-    )
-    from speechbrain_emoinv.scoring import EmbeddingCache
-
+    holds (the very ones its s-norm / AS-norm used; ``batch_size``: the
+    evaluation's, which keys its cache)."""
     path = os.path.join(eval_folder, "cohort.csv")
     if not os.path.isfile(path):
         logger.info("No cohort in %s: none stored in the export", path)
         return
     rows = read_manifest(path, strict=False)
     ids = [r["ID"] for r in rows]
-    # run_evaluation's cache (PyTorch, its default batch size)
-    key = embedding_key(model_fingerprint(model_dir), "pytorch", BATCH_SIZE)
+    # run_evaluation's cache (PyTorch)
+    key = embedding_key(model_fingerprint(model_dir), "pytorch", batch_size)
     cache = EmbeddingCache(os.path.join(eval_folder, "embedding_cache"), key)
     cached_ids, emb = cache.get(
         path,
-        lambda: (ids, embed_rows(load_model(model_dir, device=device), rows)),
+        lambda: (
+            ids,
+            embed_rows(load_model(model_dir, device=device), rows, batch_size),
+        ),
     )
     if cached_ids != ids:
         raise RuntimeError(f"{path}: cached cohort ids do not match")

@@ -525,8 +525,20 @@ MUTANTS = [
         "cohort_embedded_again",
         "speechbrain_emoinv/stages.py",
         '    key = embedding_key(model_fingerprint(model_dir), "pytorch", '
-        "BATCH_SIZE)\n",
+        "batch_size)\n",
         "    key = model_fingerprint(model_dir)\n",
+        (
+            "tests/integration/test_export.py::"
+            "test_stored_cohort_is_the_evaluations_cached_one",
+        ),
+    ),
+    Mutant(
+        "cohort_cache_read_at_the_default_batch_size",
+        "speechbrain_emoinv/stages.py",
+        '    key = embedding_key(model_fingerprint(model_dir), "pytorch", '
+        "batch_size)\n",
+        '    key = embedding_key(model_fingerprint(model_dir), "pytorch", '
+        "BATCH_SIZE)\n",
         (
             "tests/integration/test_export.py::"
             "test_stored_cohort_is_the_evaluations_cached_one",

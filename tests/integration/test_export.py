@@ -107,23 +107,34 @@ def test_fingerprint_changes_with_weights(tmp_path):
     assert read_metadata(a)["verification_threshold"] is None
 
 
-def test_stored_cohort_is_the_evaluations_cached_one(tmp_path, monkeypatch):
+@pytest.mark.parametrize("batch_size", [16, 3])
+def test_stored_cohort_is_the_evaluations_cached_one(
+    tmp_path, monkeypatch, batch_size
+):
     """The recipe stores the cohort embeddings its evaluation scored with
-    (read from run_evaluation's cache, not embedded again)."""
+    (read from run_evaluation's cache, not embedded again), whatever batch
+    size the evaluation ran at."""
     from toy import make_toy_data, make_toy_model
 
-    from speechbrain_emoinv.evaluation import embedding, run_evaluation
-    from speechbrain_emoinv.stages import export_cohort
+    from speechbrain_emoinv import stages
+    from speechbrain_emoinv.evaluation import run_evaluation
 
     data = make_toy_data(tmp_path / "d", n_eval=2, n_sentences=2)
     model = make_toy_model(tmp_path / "m")
     eval_folder = tmp_path / "eval"
-    run_evaluation(model, data, eval_folder, plots=False, log=lambda *a: None)
+    run_evaluation(
+        model,
+        data,
+        eval_folder,
+        plots=False,
+        batch_size=batch_size,
+        log=lambda *a: None,
+    )
 
     def fail(*args, **kwargs):
         raise AssertionError("the cohort was embedded again")
 
-    monkeypatch.setattr(embedding, "embed_rows", fail)
-    export_cohort(model, eval_folder, "cpu")
+    monkeypatch.setattr(stages, "embed_rows", fail)
+    stages.export_cohort(model, eval_folder, "cpu", batch_size)
     stored = torch.load(model / "cohort_embeddings.pt", weights_only=True)
     assert 0 < len(stored["ids"]) == stored["emb"].shape[0]
