@@ -295,8 +295,12 @@ def render_model_card(model_card=None, threshold=None, results=None, meta=None):
             f"`{Path(results['data_dir']).name}`. Cosine rows: actual DCF "
             "of the stored calibration's LLRs at their Bayes threshold, "
             "Cllr, and the miss and false-alarm rates at the stored "
-            "decision threshold (both chosen on the validation speakers). "
-            "AS-norm uses the training cohort.",
+            "decision threshold (both chosen on the validation speakers)."
+            + (
+                " AS-norm uses the training cohort."
+                if any("asnorm" in r for r in results["lists"].values())
+                else ""
+            ),
             "",
             evaluation_table(results),
             "",
@@ -310,24 +314,13 @@ def render_model_card(model_card=None, threshold=None, results=None, meta=None):
         "## Usage",
         "",
         "On a CPU the fastest path is onnxruntime on "
-        f"`{FORMAT_FILES['onnx']}` (see Deployment below): "
-        "the training run writes it when the `[export]` extra is installed "
-        "(else `emoinv-export --model <this folder> --format onnx` does), "
-        "and `emoinv-verify`, `emoinv-eval` and `emoinv-embed` use it "
-        "(`--backend auto`). With onnxruntime alone, one mono utterance "
-        f"per call at {rate} Hz:",
-        "",
-        "```python",
-        "import onnxruntime, soundfile",
-        "opts = onnxruntime.SessionOptions()",
-        "opts.intra_op_num_threads = 2  # CPU cores to use",
-        "session = onnxruntime.InferenceSession("
-        f'"{FORMAT_FILES["onnx"]}", opts)',
-        'wav, sr = soundfile.read("a.wav", dtype="float32")',
-        f"assert sr == {rate} and wav.ndim == 1, "
-        '"resample / downmix first (see Deployment)"',
-        'emb = session.run(None, {"wav": wav[None]})[0]  # (1, D)',
-        "```",
+        f"`{FORMAT_FILES['onnx']}`: the training run writes it "
+        "(`export_onnx`, with the `[export]` extra installed), else "
+        "`emoinv-export --model <this folder> --format onnx` does; "
+        "`emoinv-verify`, `emoinv-eval` and `emoinv-embed` use it "
+        "(`--backend auto`). With onnxruntime alone, use the `embed()` of "
+        f"Deployment below: one utterance at {rate} Hz, with the tools' "
+        "input rules.",
         "",
         "With SpeechBrain (PyTorch: GPUs, fine-tuning):",
         "",
@@ -354,8 +347,9 @@ def render_model_card(model_card=None, threshold=None, results=None, meta=None):
     if meta.get("score_calibration"):
         cal = meta["score_calibration"]
         out += [
-            f"Log-likelihood ratio: `llr = {cal['scale']:.4g} * score + "
-            f"{cal['offset']:.4g}` (`score_calibration`).",
+            f"Log-likelihood ratio: `llr = {cal['scale']:.4g} * score "
+            f"{'-' if cal['offset'] < 0 else '+'} {abs(cal['offset']):.4g}` "
+            "(`score_calibration`).",
             "",
         ]
     files = meta.get("files", [])
@@ -390,7 +384,10 @@ def render_model_card(model_card=None, threshold=None, results=None, meta=None):
         "```python",
         "import numpy, onnxruntime, soundfile",
         "",
-        f'session = onnxruntime.InferenceSession("{FORMAT_FILES["onnx"]}")',
+        "opts = onnxruntime.SessionOptions()",
+        "opts.intra_op_num_threads = 2  # CPU cores to use",
+        "session = onnxruntime.InferenceSession("
+        f'"{FORMAT_FILES["onnx"]}", opts)',
         "",
         "",
         "def embed(path):",
@@ -402,9 +399,11 @@ def render_model_card(model_card=None, threshold=None, results=None, meta=None):
         '        raise ValueError(f"{path}: too short, or NaN / inf samples")',
         f"    n = -(-wav.size // {int(WINDOW_SECONDS * TARGET_SR)})"
         f"  # windows of at most {WINDOW_SECONDS:g} s",
-        '    embs = [session.run(None, {"wav": w[None]})[0]'
-        " for w in numpy.array_split(wav, n)]",
-        "    return numpy.mean(embs, axis=0)  # (1, D)",
+        "    embs = [",
+        '        session.run(None, {"wav": w[None]})[0]',
+        "        for w in numpy.array_split(wav, n)",
+        "    ]",
+        "    return numpy.mean(embs, axis=0)  # (1, D); compare by cosine",
         "",
         "",
         'emb = embed("a.wav")',

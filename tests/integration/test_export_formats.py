@@ -5,6 +5,7 @@ difference is ~1e-6 for ONNX and 0 for TorchScript).
 """
 
 import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,7 +15,10 @@ import yaml
 from toy import make_toy_model
 
 from speechbrain_emoinv.cli.export import main as export_main
-from speechbrain_emoinv.export.model_card import write_model_card
+from speechbrain_emoinv.export.model_card import (
+    render_model_card,
+    write_model_card,
+)
 from speechbrain_emoinv.pretrained import (
     file_fingerprint,
     load_model,
@@ -22,6 +26,14 @@ from speechbrain_emoinv.pretrained import (
 )
 
 ATOL = 1e-4
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def code_block(markdown):
+    """The onnxruntime example (``import numpy, onnxruntime, ...``)."""
+    return re.search(
+        r"```python\n(import numpy, onnxruntime.*?)```", markdown, re.S
+    ).group(1)
 
 
 @pytest.fixture(scope="module")
@@ -66,6 +78,14 @@ def test_card_header_table_and_citations(toy):
     ]
     # No local path of the machine that evaluated it; readable headings.
     assert "/data/prepared" not in card and "`prepared`" in card
+    # The cohort sentence only where AS-norm rows are in the table.
+    assert "AS-norm uses" not in card
+    results["lists"]["merged"]["asnorm"] = cosine
+    card = write_model_card(toy, {}, results).read_text()
+    assert "| merged | asnorm |" in card and "AS-norm uses" in card
+    cal = {"score_calibration": {"scale": 5.29, "offset": -2.369}}
+    card = render_model_card(meta=cal)
+    assert "`llr = 5.29 * score - 2.369`" in card
     card = write_model_card(
         toy, {"valid_eer": "9.50 %", "config": "emoinv.yaml"}, results
     ).read_text()
@@ -91,34 +111,22 @@ def test_export_format_matches_pytorch(toy, tmp_path, fmt, capsys):
         # The model card's onnxruntime example, run as written.
         sf.write(tmp_path / "a.wav", wav, 16000, subtype="FLOAT")
         card = (toy / "README.md").read_text()
-        code = re.search(
-            r"```python\n(import numpy, onnxruntime.*?)```", card, re.S
-        )
-        code = code.group(1).replace('"embedding.onnx"', repr(path))
+        code = code_block(card).replace('"embedding.onnx"', repr(path))
         code = code.replace('"a.wav"', repr(str(tmp_path / "a.wav")))
         scope = {}
         exec(code, scope)
         got = torch.from_numpy(scope["emb"])
-        # The card's short example refuses what it does not handle.
-        code = re.search(
-            r"```python\n(import onnxruntime, soundfile.*?)```", card, re.S
-        ).group(1)
-        code = code.replace('"embedding.onnx"', repr(path))
-        for name, x, rate in (
-            ("mono", wav, 16000),
-            ("8k", wav, 8000),
-            ("stereo", np.stack([wav, wav], axis=1), 16000),
+        # It refuses what it does not handle (another rate, < 0.1 s).
+        for name, x, rate, words in (
+            ("8k", wav, 8000, "8000 Hz, not 16000"),
+            ("short", wav[:1000], 16000, "too short"),
         ):
             sf.write(tmp_path / f"{name}.wav", x, rate, subtype="FLOAT")
-            short = code.replace('"a.wav"', repr(str(tmp_path / f"{name}.wav")))
-            if name == "mono":
-                exec(short, scope)
-                torch.testing.assert_close(
-                    torch.from_numpy(scope["emb"]), want, atol=ATOL, rtol=0
-                )
-            else:
-                with pytest.raises(AssertionError, match="resample"):
-                    exec(short, {})
+            with pytest.raises(ValueError, match=words):
+                scope["embed"](tmp_path / f"{name}.wav")
+        # docs/deployment.md shows the card's example as the card writes it
+        doc = (ROOT / "docs" / "deployment.md").read_text()
+        assert code_block(doc) == code_block(card)
     assert got.shape == want.shape
     torch.testing.assert_close(got, want, atol=ATOL, rtol=0)
 
