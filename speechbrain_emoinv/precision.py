@@ -7,6 +7,11 @@ faster than in fp32 (``benchmarks/profile_step.py``); on a CPU without
 them bf16 is emulated and slower than fp32, so the default is chosen per
 machine. A command-line ``--precision`` overrides it.
 
+The choice looks at the machine, not at the device the run uses
+(SpeechBrain's ``--device``): where ``torch.cuda.is_available()``, the
+GPU decides, even for a run with ``--device=cpu``; such a run passes
+``--precision=fp32`` too (or ``bf16`` where its CPU has bf16 units).
+
 Authors
  * speechbrain-emoinv contributors 2026
 """
@@ -20,9 +25,10 @@ BF16_CPU_FLAGS = ("avx512_bf16", "amx_bf16")
 
 
 def native_precision(cpuinfo="/proc/cpuinfo"):
-    """``"bf16"`` when this machine's training device computes bf16
-    natively (a CUDA GPU that supports it, else a CPU with bf16 units),
-    otherwise ``"fp32"``.
+    """``"bf16"`` when this machine computes bf16 natively, otherwise
+    ``"fp32"``: with a CUDA GPU present (``torch.cuda.is_available()``),
+    whether that GPU supports bf16 without emulation; without one, whether
+    the CPU has bf16 units. SpeechBrain's ``--device`` is not consulted.
 
     Arguments
     ---------

@@ -4,13 +4,19 @@ holds, and how it is read, fingerprinted and loaded.
 The folder (layout in ``docs/interfaces.md``) is loaded, with no network,
 by ``SpeakerRecognition.from_hparams(source=DIR, savedir=DIR2)``::
 
-    hyperparams.yaml      features, normalisation, ECAPA, pretrainer,
+    hyperparams.yaml      sample_rate, n_mels, audio normaliser, features,
+                          normalisation, ECAPA, pretrainer,
                           verification_threshold and metadata keys
+                          (operating_point, score_calibration, datasets,
+                          averaged_checkpoints, interpolation)
     embedding_model.ckpt  state dict (loadable with ``weights_only=True``)
     README.md             model card (hub-style metadata header)
+    classifier.ckpt, label_encoder.txt   the classifier and its classes
+                          (every recipe export)
     cohort_embeddings.pt  optional: the score-normalisation cohort
     embedding.onnx / embedding.torchscript.pt   optional deployment formats
-                          (``emoinv-export``)
+                          (``emoinv-export``; the training run writes
+                          ``embedding.onnx`` too, ``export_onnx``)
 
 The writers are in :mod:`speechbrain_emoinv.export` (``folder``,
 ``model_card``, ``formats``); the evaluation and the command-line tools

@@ -10,13 +10,15 @@ Several processes (each embeds one shard; rank 0's output is the merge)::
         --model results/export --csv data/eval.csv --out emb/
 
 Finished chunks are kept in ``OUT/chunks/<model key>-<manifest key>``
-(keys of the checkpoint's content and embedding path, and of the manifest
-and its audio files), named by world and chunk size, so rerunning after
-a crash skips them, while another model or path, changed input or another
-``--chunk-size`` never reuses them. The result is ``OUT/embeddings.pt``:
-``{"ids": [...], "emb": Tensor[N, D], "model": <model key>,
-"backend": "onnx" | "pytorch", "short_or_silent": {ID: issue}}`` in
-manifest order.
+(the model key is the model's fingerprint, a digest of its checkpoint and
+hyperparameters, with its embedding path: ``<fingerprint>-onnx``, or
+``<fingerprint>-b<batch size>`` for PyTorch; the manifest key covers the
+manifest and its audio files), named by world and chunk size, so
+rerunning after a crash skips them, while another model, path or batch
+size, changed input or another ``--chunk-size`` never reuses them. The
+result is ``OUT/embeddings.pt``: ``{"ids": [...], "emb": Tensor[N, D],
+"model": <fingerprint>, "backend": "onnx" | "pytorch", "short_or_silent":
+{ID: issue}}`` in manifest order.
 """
 
 import os

@@ -34,8 +34,9 @@ def build_parser():
         model=True,
     )
     p.add_argument("--format", required=True, choices=sorted(FORMAT_FILES))
+    defaults = ", ".join(f"{f} ({k})" for k, f in sorted(FORMAT_FILES.items()))
     p.add_argument(
-        "--out", help="output file (default: embedding.<format> in --model)"
+        "--out", help=f"output file (default, in --model: {defaults})"
     )
     return p
 
