@@ -311,6 +311,32 @@ def check_speakers(hparams):
         )
 
 
+def check_trials(hparams):
+    """RunError unless validation and evaluation have trial lists: a
+    split of one speaker has none (no different-speaker pair). Run right
+    after the data preparation, before any training."""
+    missing = (
+        []
+        if os.path.isfile(hparams["valid_trials"])
+        else [hparams["valid_trials"]]
+    )
+    for key in ("evaluate", "evaluate_real"):
+        kw = getattr(hparams.get(key), "keywords", {})
+        if "data_dir" in kw:
+            folder = os.path.join(
+                kw["data_dir"], "trials", kw.get("split", "eval")
+            )
+            found = os.listdir(folder) if os.path.isdir(folder) else []
+            if not any(f.endswith(".txt") for f in found):
+                missing.append(folder)
+    if missing:
+        raise RunError(
+            f"{missing[0]}: no trials (the split has fewer than two "
+            "speakers: give two or more with valid_speakers / "
+            "eval_speakers, or a larger valid_fraction / eval_fraction)"
+        )
+
+
 def stream_seed(seed, step_key, stream):
     """Seed of one stream of a step's draws; ``step_key``: (epoch, step,
     rank).

@@ -40,6 +40,7 @@ from speechbrain_emoinv.data.manifest import (
     file_stamp,
     read_manifest,
 )
+from speechbrain_emoinv.finetune import checkpoint_source
 from speechbrain_emoinv.metrics import parse_operating_point
 from speechbrain_emoinv.pretrained import model_fingerprint
 
@@ -87,6 +88,10 @@ def check_run_settings(hparams, config="the config"):
     Traceback (most recent call last):
     ...
     speechbrain_emoinv.run_guard.RunError: the config: rehearsal_pairs needs rehearsal_annotation (the real voices it would pair)
+    >>> check_run_settings(dict(ok, pretrained_path="results/typo/pretrained"))
+    Traceback (most recent call last):
+    ...
+    speechbrain_emoinv.run_guard.RunError: the config: pretrained_path results/typo/pretrained: no such folder or file, and not a hub id (owner/name)
     """
     from speechbrain_emoinv.data.audio_checks import TARGET_SR
 
@@ -123,6 +128,11 @@ def check_run_settings(hparams, config="the config"):
             f"{config}: rehearsal_pairs needs rehearsal_annotation (the real "
             "voices it would pair)"
         )
+    if hparams.get("pretrained_path"):  # a mistyped path: before any work
+        try:
+            checkpoint_source(hparams["pretrained_path"])
+        except FileNotFoundError as err:
+            raise RunError(f"{config}: pretrained_path {err}") from None
 
 
 @contextlib.contextmanager
@@ -234,8 +244,12 @@ def config_changes(old_text, new_text):
     return sorted(changed, key=lambda c: ":" not in c)
 
 
-def check_same_config(folder, resolved):
+def check_same_config(folder, resolved, checkpointer):
     """Refuses an output folder that holds a run of another config.
+
+    A run that stopped before its first checkpoint (its preparation or a
+    check of the data failed, e.g. ``out_n_neurons``) trained nothing to
+    keep: its folder is taken over, so the corrected command runs there.
 
     Arguments
     ---------
@@ -244,6 +258,8 @@ def check_same_config(folder, resolved):
     resolved : str
         The resolved config of this run (what ``hyperparams.yaml`` of the
         folder will hold).
+    checkpointer : speechbrain.utils.checkpoints.Checkpointer
+        The run's checkpointer (its folder's checkpoints).
 
     Raises
     ------
@@ -252,16 +268,20 @@ def check_same_config(folder, resolved):
 
     Example
     -------
+    >>> from speechbrain.utils.checkpoints import Checkpointer
     >>> d = getfixture("tmp_path")
-    >>> check_same_config(d, "lr: 0.1\\n")  # a new folder
+    >>> ckpt = Checkpointer(d / "save")
+    >>> check_same_config(d, "lr: 0.1\\n", ckpt)  # a new folder
     >>> _ = (d / RECORD_FILE).write_text("lr: 0.1\\n")
-    >>> check_same_config(d, "lr: 0.5\\n")
+    >>> check_same_config(d, "lr: 0.5\\n", ckpt)  # nothing trained yet
+    >>> _ = ckpt.save_checkpoint()
+    >>> check_same_config(d, "lr: 0.5\\n", ckpt)
     Traceback (most recent call last):
     ...
     speechbrain_emoinv.run_guard.RunError: ...: holds a run of another config (lr: 0.1 -> 0.5): give another --output_folder, or delete this one to train it anew
     """
     record = Path(folder) / RECORD_FILE
-    if not record.is_file():
+    if not record.is_file() or not checkpointer.list_checkpoints():
         return
     changed = config_changes(record.read_text(encoding="utf-8"), resolved)
     if changed:

@@ -28,6 +28,7 @@ from speechbrain.utils.distributed import (
 )
 
 from speechbrain_emoinv.atomic_files import (
+    WriteError,
     atomic_path,
     torch_save,
     write_errors_named,
@@ -64,7 +65,7 @@ from speechbrain_emoinv.finetune import (
 )
 from speechbrain_emoinv.interpolation import choose_mix
 from speechbrain_emoinv.metrics import threshold_at
-from speechbrain_emoinv.pipelines import check_speakers
+from speechbrain_emoinv.pipelines import check_speakers, check_trials
 from speechbrain_emoinv.pretrained import (
     load_model,
     model_fingerprint,
@@ -81,6 +82,7 @@ from speechbrain_emoinv.run_guard import (
     output_lock,
 )
 from speechbrain_emoinv.scoring import EmbeddingCache
+from speechbrain_emoinv.validation import debug_trials
 
 logger = logging.getLogger(__name__)
 
@@ -372,7 +374,11 @@ def run(hparams_file, run_opts, overrides, brain_class, dataio_prep):
             overrides, "pretrained_path", os.path.join(stage1, "pretrained")
         )
     with output_lock(folder):
-        check_same_config(folder, resolved_config(config_text, overrides))
+        check_same_config(
+            folder,
+            resolved_config(config_text, overrides),
+            hparams["checkpointer"],
+        )
         sb.core.create_experiment_directory(folder)
         if if_main_process():
             save_resolved_config(config_text, overrides, folder)
@@ -402,6 +408,11 @@ def train_export_evaluate(hparams, run_opts, brain_class, dataio_prep):
         run_on_main(hparams["prepare_data"])
     except SplitError as err:  # the user's speaker lists: one line
         raise RunError(f"{hparams['data_folder']}: {err}") from err
+    except WriteError:
+        raise
+    except (OSError, ValueError) as err:  # the user's corpus: one line
+        logger.debug("The data preparation failed", exc_info=True)  # log.txt
+        raise RunError(f"preparing {hparams['data_folder']}: {err}") from err
     for key in ("train_annotation", "valid_annotation", "rehearsal_annotation"):
         if hparams[key]:
             check_training_manifest(
@@ -410,6 +421,7 @@ def train_export_evaluate(hparams, run_opts, brain_class, dataio_prep):
                 os.path.join(hparams["save_folder"], "audio_checked.json"),
             )
     check_speakers(hparams)  # before the augmentation material is made
+    check_trials(hparams)
     if hparams["use_augment"] and hparams["prepare_augment"]:
         run_on_main(hparams["prepare_augment"])
     if distilling(hparams):  # the teacher embeds once (cached)
@@ -417,6 +429,14 @@ def train_export_evaluate(hparams, run_opts, brain_class, dataio_prep):
             hparams["teacher_embeddings"], args=[hparams["train_annotation"]]
         )
     train, valid = dataio_prep(hparams)
+    if run_opts.get("debug"):  # validate with what --debug embeds
+        n_clips = run_opts.get("debug_batches", 2) * hparams[
+            "valid_dataloader_options"
+        ].get("batch_size", 1)
+        path = os.path.join(hparams["output_folder"], "valid_trials_debug.txt")
+        keep = debug_trials(hparams["valid_trials"], n_clips, path)
+        valid = valid.filtered_sorted(key_test={"id": lambda uid: uid in keep})
+        hparams["valid_trials"] = path
     if hparams["pretrained_path"]:
         logger.info("Fine-tuning from %s", hparams["pretrained_path"])
         load_embedding_weights(

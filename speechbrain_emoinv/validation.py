@@ -8,10 +8,14 @@ Authors
  * speechbrain-emoinv contributors 2026
 """
 
+import itertools
+
 import numpy as np
 import torch
 
+from speechbrain_emoinv.atomic_files import write_text
 from speechbrain_emoinv.data.manifest import read_manifest
+from speechbrain_emoinv.data.trials import iter_trial_lines
 from speechbrain_emoinv.evaluation.lists import read_trial_list
 from speechbrain_emoinv.metrics import compute_eer
 from speechbrain_emoinv.scoring import cosine_scores
@@ -62,3 +66,56 @@ def score_trials(embeddings, trial_file, manifest):
     }
     corpus = np.array([kind[ids[i]] for i in trials.enrol])
     return scores, trials.labels, corpus
+
+
+def debug_trials(trial_file, n_clips, out_file):
+    """The validation trials a SpeechBrain ``--debug`` run can score.
+
+    ``--debug`` embeds only the first ``debug_batches`` validation batches,
+    while a trial list names clips of the whole validation set (a corpus's
+    own copy, not the tiny sample: ``unknown utterance`` after the first
+    epoch). This keeps at most ``n_clips`` clips, those of trials taken
+    from the top of the list, target and non-target in turn, and writes
+    every trial among them to ``out_file``.
+
+    Arguments
+    ---------
+    trial_file : str or Path
+        The validation trial list.
+    n_clips : int
+        Clips the debug run embeds (``debug_batches`` x batch size).
+    out_file : str or Path
+        Where the kept trials go.
+
+    Returns
+    -------
+    set
+        IDs of the kept clips (the validation set to keep).
+
+    Example
+    -------
+    >>> d = getfixture("tmp_path")
+    >>> _ = (d / "t.txt").write_text("1 a b\\n1 c d\\n0 a e\\n0 c e\\n")
+    >>> sorted(debug_trials(d / "t.txt", 3, d / "debug.txt"))
+    ['a', 'b', 'e']
+    >>> (d / "debug.txt").read_text()
+    '1 a b\\n0 a e\\n'
+    """
+    lines = list(iter_trial_lines(trial_file))
+    targets = [ln for ln in lines if ln[1] == 1]
+    others = [ln for ln in lines if ln[1] == 0]
+    keep = set()
+    for pair in itertools.zip_longest(targets, others):
+        for line in filter(None, pair):
+            new = {line[2], line[3]} - keep
+            if len(keep) + len(new) <= n_clips:
+                keep |= new
+    kept = [ln for ln in lines if ln[2] in keep and ln[3] in keep]
+    write_text(
+        out_file,
+        "".join(
+            " ".join(str(x) for x in ln[1:] if x is not None) + "\n"
+            for ln in kept
+        ),
+    )
+    return keep

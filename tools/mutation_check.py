@@ -545,6 +545,46 @@ MUTANTS = [
         ),
     ),
     Mutant(
+        "one_speaker_split_found_after_the_first_epoch",
+        "speechbrain_emoinv/stages.py",
+        "    check_trials(hparams)\n",
+        "",
+        (
+            "tests/integration/test_faults.py::"
+            "test_split_without_trials_is_one_line_before_training",
+        ),
+    ),
+    Mutant(
+        "folder_of_an_untrained_run_refused",
+        "speechbrain_emoinv/run_guard.py",
+        "    if not record.is_file() or not checkpointer.list_checkpoints():\n",
+        "    if not record.is_file():\n",
+        (
+            "tests/integration/test_faults.py::"
+            "test_speaker_count_mismatch_is_one_line",
+        ),
+    ),
+    Mutant(
+        "debug_run_scores_trials_it_did_not_embed",
+        "speechbrain_emoinv/stages.py",
+        '    if run_opts.get("debug"):  # validate with what --debug embeds\n',
+        "    if False:\n",
+        (
+            "tests/integration/test_recipes_corpora.py::"
+            "test_debug_run_validates_what_it_embeds",
+        ),
+    ),
+    Mutant(
+        "preparation_error_is_a_traceback",
+        "speechbrain_emoinv/stages.py",
+        "    except (OSError, ValueError) as err:  # the user's corpus: one line\n",
+        "    except KeyboardInterrupt as err:\n",
+        (
+            "tests/integration/test_faults.py::"
+            "test_missing_corpus_or_pretrained_path_is_one_line",
+        ),
+    ),
+    Mutant(
         "warm_classifier_skipped",
         "speechbrain_emoinv/stages.py",
         "            n = load_known_classes(\n",

@@ -52,12 +52,27 @@ def read_markup(path):
     Traceback (most recent call last):
     ...
     ValueError: ...raw_x.jsonl:1: missing field(s) audio_path, source_id, speaker_text, speaker_emo
+    >>> p = p.with_suffix(".tsv")
+    >>> cols = "hash_id audio_path source_id speaker_text speaker_emo"
+    >>> _ = p.write_text(
+    ...     cols.replace(" ", "\\t")
+    ...     + "\\n"
+    ...     + 'h1\\ta.wav\\ts1\\t"quote\\tneutral\\n'
+    ...     + "h2\\tb.wav\\ts2\\ttext\\tsad\\n"
+    ... )
+    >>> [
+    ...     (w.split(":")[-1], r["hash_id"], r["speaker_text"])
+    ...     for w, r in read_markup(p)
+    ... ]
+    [('2', 'h1', '"quote'), ('3', 'h2', 'text')]
     """
     path = Path(path)
     rows = []
     with open(path, newline="", encoding="utf-8") as f:
         if path.suffix == ".tsv":
-            reader = csv.DictReader(f, delimiter="\t")
+            # Tab-separated lines, no quoting: a text that starts with a
+            # quote mark must not swallow the lines after it.
+            reader = csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE)
             items = ((reader.line_num, row) for row in reader)
         else:
             items = enumerate(f, 1)
@@ -106,7 +121,7 @@ def prepare_dusha(data_folder, save_folder, parts=PARTS, **kwargs):
             if not (root / part).is_dir():
                 raise FileNotFoundError(
                     f"{root / part}: no such Dusha part (give the parts you "
-                    "have, e.g. parts=('crowd_train',))"
+                    "have, e.g. --parts=[crowd_train])"
                 )
             marks = sorted((root / part).glob("raw_*.jsonl")) + sorted(
                 (root / part).glob("raw_*.tsv")

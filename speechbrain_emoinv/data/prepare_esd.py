@@ -1,8 +1,9 @@
 """Prepares ESD (Emotional Speech Dataset).
 
 Layout: ``<data_folder>/<spk>/<Emotion>/[<subset>/]<spk>_<utt>.wav``;
-speakers 0001-0010 Mandarin, 0011-0020 English. The 350 sentences are read
-in every emotion (utterance n of an emotion block is sentence
+speakers 0001-0010 Mandarin, 0011-0020 English; other folders at the root
+are left out and counted (``not_speaker_folder``). The 350 sentences are
+read in every emotion (utterance n of an emotion block is sentence
 ``(n - 1) % 350 + 1``), giving ``text_id`` ``<lang>-<sentence>``.
 
 Authors: speechbrain-emoinv contributors
@@ -41,6 +42,7 @@ def prepare_esd(data_folder, save_folder, speaker_genders=None, **kwargs):
         root = Path(data_folder)
         for spk_dir in sorted(p for p in root.iterdir() if p.is_dir()):
             if not re.fullmatch(r"\d{4}", spk_dir.name):
+                report.add("not_speaker_folder", str(spk_dir), "not 4 digits")
                 continue
             lang = "zh" if int(spk_dir.name) <= 10 else "en"
             for emo_dir in sorted(p for p in spk_dir.iterdir() if p.is_dir()):

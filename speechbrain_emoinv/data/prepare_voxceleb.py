@@ -135,7 +135,9 @@ def prepare_voxceleb(
         One or more roots, each holding ``wav/``.
     trial_file : str or Path or None
         Official list; default ``veri_test2.txt`` (then ``veri_test.txt``)
-        in the first root when present.
+        in the first root when present (without one, a seeded
+        ``eval_fraction`` of all speakers evaluates, counted as
+        ``no_official_trial_list``).
     meta_files : sequence of str or Path
         Meta files with genders.
     save_folder, **kwargs
@@ -154,7 +156,10 @@ def prepare_voxceleb(
 
     for root in roots:  # an extra root that is not there would count nothing
         if not (root / "wav").is_dir():
-            raise FileNotFoundError(f"{root / 'wav'}: no VoxCeleb wav/ folder")
+            raise FileNotFoundError(
+                f"{root / 'wav'}: no VoxCeleb wav/ folder (VoxCeleb2's aac/ "
+                "m4a files: convert them to wav/ first, with ffmpeg)"
+            )
 
     def collect(report, add):
         genders = {}
@@ -168,7 +173,13 @@ def prepare_voxceleb(
                 gender = genders.get(spk, "")
                 add(path_to_id(rel), wav, f"vox-{spk}", None, gender=gender)
                 known.add(f"vox-{spk}")
-        if trial_file is None:
+        if trial_file is None:  # said: evaluation is then a seeded share
+            report.add(
+                "no_official_trial_list",
+                str(roots[0] / "veri_test2.txt"),
+                "a seeded share of all speakers evaluates; pass "
+                "--verification_file for VoxCeleb1-O",
+            )
             return None
         trials = read_official_trials(trial_file)
         spk = {f"vox-{i.split('--')[0]}" for t in trials for i in t[1:]}

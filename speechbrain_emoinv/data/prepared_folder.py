@@ -154,8 +154,9 @@ def split_speakers(
     """Assigns each speaker to train / valid / eval.
 
     Listed speakers go where listed; the others are shuffled (seeded) and
-    ``eval_fraction`` / ``valid_fraction`` of them (at least one each when
-    no list is given and there are >= 3 speakers) fill the unlisted splits.
+    ``eval_fraction`` / ``valid_fraction`` of them (at least two each when
+    no list is given and there are >= 5 speakers, one with 3 or 4) fill the
+    unlisted splits.
 
     Arguments
     ---------
@@ -180,7 +181,10 @@ def split_speakers(
     ...     sorted(k for k, v in s.items() if v == "eval"),
     ...     list(s.values()).count("valid"),
     ... )
-    (['s3'], 1)
+    (['s3'], 2)
+    >>> s = split_speakers([f"s{i}" for i in range(12)])  # 10 %, 20 % of 12
+    >>> [list(s.values()).count(k) for k in ("train", "valid", "eval")]
+    [8, 2, 2]
     """
     speakers = sorted(set(speakers))
     split = {}
@@ -206,7 +210,8 @@ def split_speakers(
             continue
         n = int(round(frac * len(speakers)))
         if frac > 0 and len(speakers) >= 3:
-            n = max(n, 1)
+            # two at least where there are enough: trials need two speakers
+            n = max(n, 2 if len(speakers) >= 5 else 1)
         n = min(n, max(len(rest) - 1, 0))
         for spk in rest[:n]:
             split[spk] = name

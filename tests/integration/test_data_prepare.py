@@ -63,11 +63,13 @@ def _check_rows(rows, expected):
 
 def test_esd(tmp_path):
     exp = make_esd(tmp_path / "ESD")
+    (tmp_path / "ESD" / "spk21" / "Happy").mkdir(parents=True)  # not ESD's
     save = prepare_esd(tmp_path / "ESD", tmp_path / "p",
                        speaker_genders={"0011": "f"}, eval_speakers=["esd-0011", "esd-0013"],
                        valid_speakers=["esd-0012"])  # fmt: skip
-    rows, split, _ = _load(save)
+    rows, split, report = _load(save)
     _check_rows(rows, exp)
+    assert report["counts"]["not_speaker_folder"] == 1  # said, not dropped
     assert rows["esd-0011_000351"]["gender"] == "f"
     assert rows["esd-0012_000351"]["gender"] == ""
     assert split == {"esd-0011": "eval", "esd-0012": "valid",
@@ -164,8 +166,9 @@ def test_voxceleb_official_trials(tmp_path):
     exp = make_voxceleb(tmp_path / "V")
     save = prepare_voxceleb(tmp_path / "V", tmp_path / "p",
                             meta_files=[tmp_path / "V" / "vox1_meta.csv"])  # fmt: skip
-    rows, split, _ = _load(save)
+    rows, split, report = _load(save)
     _check_rows(rows, exp)
+    assert "no_official_trial_list" not in report["counts"]
     assert {k for k, v in split.items() if v == "eval"} == {
         "vox-id10004",
         "vox-id10005",
@@ -177,6 +180,14 @@ def test_voxceleb_official_trials(tmp_path):
         "1 id10005--vidA--00002 id10005--vidB--00001 unknown unknown",
     ]
     assert not (save / "trials" / "eval" / "cross.txt").exists()
+
+
+def test_voxceleb_without_official_list_says_so(tmp_path):
+    make_voxceleb(tmp_path / "V")
+    (tmp_path / "V" / "veri_test2.txt").unlink()
+    save = prepare_voxceleb(tmp_path / "V", tmp_path / "p")
+    _, _, report = _load(save)
+    assert report["counts"]["no_official_trial_list"] == 1
 
 
 def test_voxceleb_every_root_must_hold_wav(tmp_path):

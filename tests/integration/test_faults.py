@@ -23,6 +23,7 @@ import soundfile as sf
 import torch
 from fake_corpora import make_cremad, tone, voice_manifest
 from recipe_utils import ROOT, TINY, TINY_DATA, recipe_cmd, run_recipe
+from speechbrain.utils.checkpoints import Checkpointer
 from toy import make_toy_model
 
 import speechbrain_emoinv.evaluation.embedding as emb_mod
@@ -107,6 +108,10 @@ def two_stage(tmp_path_factory):
 IMPORT_NOTICE = "torchvision is not available - cannot save figures"
 
 
+CREMAD_CONFIG = ROOT / "hparams" / "recipes" / "CREMA-D.yaml"
+CREMAD_SAMPLE = ROOT / "tests" / "samples" / "CREMA-D"
+
+
 def _one_error_line(err, *words):
     lines = [ln for ln in err.strip().splitlines() if ln != IMPORT_NOTICE]
     assert len(lines) == 1 and "Traceback" not in err, err[-3000:]
@@ -135,11 +140,15 @@ def _recipe_main(capsys, *args, status=1):
     return _one_error_line(capsys.readouterr().err)
 
 
-def _recipe_proc(*args):
+def _recipe_proc(*args, data_folder=TINY_DATA):
     if args[0].startswith("--"):
         args = (str(TINY), *args)
+    cmd = recipe_cmd(*args)
+    cmd[cmd.index(f"--data_folder={TINY_DATA}")] = (
+        f"--data_folder={data_folder}"
+    )
     return subprocess.run(
-        recipe_cmd(*args),
+        cmd,
         cwd=ROOT,
         env=dict(os.environ, OMP_NUM_THREADS="1"),
         capture_output=True,
@@ -288,9 +297,12 @@ def test_changed_config_refused_not_relabelled(two_stage, capsys):
     assert "pretrained_path" in line and two_stage["stage1"].name in line
     # A run option that does not change what is trained is no change.
     assert "ckpt_fallback: false" in before
+    checkpointer = Checkpointer(record.parent / "save")
+    assert checkpointer.list_checkpoints()
     check_same_config(
         record.parent,
         before.replace("ckpt_fallback: false", "ckpt_fallback: true"),
+        checkpointer,
     )
 
 
@@ -549,6 +561,68 @@ def test_speaker_count_mismatch_is_one_line(tmp_path):
     assert "train.csv" in line and "pass --out_n_neurons=" in line, line
     assert not (out / "train_log.txt").exists()  # no epoch began
     assert not augment.exists()  # said before the augmentation material
+    # Rerun as the message says, into the same folder: nothing was trained
+    # there, so the earlier config does not hold it.
+    n = line.rsplit("--out_n_neurons=", 1)[1]
+    proc = _recipe_proc(
+        f"--out_n_neurons={n}", f"--output_folder={out}", "--number_of_epochs=1"
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert (out / "pretrained" / "embedding_model.ckpt").is_file()
+
+
+def test_split_without_trials_is_one_line_before_training(tmp_path):
+    """One validation speaker makes no trial: said right after the
+    preparation, not after the first epoch (a FileNotFoundError then)."""
+    out = tmp_path / "run"
+    proc = _recipe_proc(
+        str(CREMAD_CONFIG),
+        "--eval_speakers=[cremad-1001,cremad-1002]",
+        "--valid_speakers=[cremad-1003]",
+        "--out_n_neurons=3",
+        f"--output_folder={out}",
+        "--use_augment=False",
+        data_folder=CREMAD_SAMPLE,
+    )
+    assert proc.returncode == 1, proc.stderr[-3000:]
+    assert "Traceback" not in proc.stderr, proc.stderr[-3000:]
+    line = proc.stderr.strip().splitlines()[-1]  # after the preparation's log
+    assert line.startswith("train_speaker_embeddings.py: error: "), line
+    assert "trials/valid/merged.txt: no trials" in line, line
+    assert "fewer than two speakers" in line, line
+    assert not (out / "train_log.txt").exists()  # no epoch began
+
+
+@pytest.mark.parametrize(
+    "config, data_folder, overrides, named, words",
+    [
+        (CREMAD_CONFIG, "/no/CREMA-D", [], "/no/CREMA-D", "not found"),
+        (
+            TINY,
+            TINY_DATA,
+            ["--pretrained_path=r/typo/pretrained"],
+            "r/typo",
+            "no such",
+        ),
+    ],
+)
+def test_missing_corpus_or_pretrained_path_is_one_line(
+    tmp_path, config, data_folder, overrides, named, words
+):
+    out = tmp_path / "run"
+    proc = _recipe_proc(
+        str(config),
+        f"--output_folder={out}",
+        "--out_n_neurons=3",
+        *overrides,
+        data_folder=data_folder,
+    )
+    assert proc.returncode == 1, proc.stderr[-3000:]
+    assert "Traceback" not in proc.stderr, proc.stderr[-3000:]
+    line = proc.stderr.strip().splitlines()[-1]
+    assert line.startswith("train_speaker_embeddings.py: error: "), line
+    assert named in line and words in line, line
+    assert not (out / "train_log.txt").exists()
 
 
 def test_disk_full_names_the_file(tmp_path, monkeypatch):

@@ -292,6 +292,26 @@ def test_dusha_first_run_names_out_n_neurons(tmp_path):
     want = flag_value(shlex.split(row["test_debug_flags"]), "out_n_neurons")
     assert f"pass --out_n_neurons={want}" in log, log
     assert (out / "prepared" / "prepare_report.json").is_file()
+    # Rerun with it, as the recipe's README says: nothing was trained in
+    # the folder, so the first run's config does not hold it.
+    proc, log = run_row(row, ROOT, out)
+    assert proc.returncode == 0, log
+    assert "already prepared, skipping" in log, log
+
+
+def test_debug_run_validates_what_it_embeds(tmp_path):
+    """``--debug`` embeds ``debug_batches`` validation batches, fewer clips
+    than a copy of a corpus has (here 8 of the 20): the run validates on
+    the trials among the clips it embeds instead of failing on the
+    others ("unknown utterance")."""
+    (row,) = [r for r in ROWS if r["Dataset"] == "ESD"]
+    flags = f"{row['test_debug_flags']} '--valid_dataloader_options={{batch_size: 4, num_workers: 0}}'"
+    out = tmp_path / "out"
+    proc, log = run_row(dict(row, test_debug_flags=flags), ROOT, out)
+    assert proc.returncode == 0, log
+    kept = read_trials(out / "valid_trials_debug.txt")
+    assert {t[0] for t in kept} == {0, 1}, kept
+    assert len({u for t in kept for u in t[1:3]}) <= 8
 
 
 def test_missing_split_speaker_is_one_line(tmp_path):
