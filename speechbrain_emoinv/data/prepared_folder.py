@@ -24,6 +24,7 @@ import numpy as np
 from speechbrain.utils.logger import get_logger
 
 from speechbrain_emoinv.data.audio_checks import PrepareReport, check_files
+from speechbrain_emoinv.data.emotions import UNKNOWN
 from speechbrain_emoinv.data.manifest import (
     candidate,
     check_duplicate_ids,
@@ -265,10 +266,12 @@ def skip(save_folder, options):
 
 
 def _single_emotion(rows, report):
-    """Lists speakers with one emotion only (kept, counted)."""
+    """Lists speakers with one emotion only (kept, counted); a corpus
+    without emotion labels (VoxCeleb: all ``unknown``) has none to list."""
     emos = defaultdict(set)
     for r in rows:
-        emos[r["spk_id"]].add(r["emotion"])
+        if r["emotion"] != UNKNOWN:
+            emos[r["spk_id"]].add(r["emotion"])
     for spk in sorted(emos):
         if len(emos[spk]) == 1:
             report.add("single_emotion_speaker", spk, next(iter(emos[spk])))

@@ -169,6 +169,7 @@ def test_voxceleb_official_trials(tmp_path):
     rows, split, report = _load(save)
     _check_rows(rows, exp)
     assert "no_official_trial_list" not in report["counts"]
+    assert "single_emotion_speaker" not in report["counts"]  # no labels
     assert {k for k, v in split.items() if v == "eval"} == {
         "vox-id10004",
         "vox-id10005",
