@@ -56,7 +56,8 @@ def read_official_trials(path):
     Raises
     ------
     ValueError
-        On a malformed line (file and line named).
+        On a malformed line, or a label that says otherwise than the two
+        IDs' speakers (file and line named).
 
     Example
     -------
@@ -69,13 +70,22 @@ def read_official_trials(path):
     Traceback (most recent call last):
     ...
     ValueError: ...veri.txt:2: malformed trial line '2 x': expected 3 or 5 columns ...
+    >>> _ = p.write_text("0 id1/a/00001.wav id1/b/00002.wav\\n")
+    >>> read_official_trials(p)
+    Traceback (most recent call last):
+    ...
+    ValueError: ...veri.txt:1: malformed trial line: label 0 for id1--a--00001 and id1--b--00002
     """
     out = []
     for num, label, enrol, test, emo, _ in iter_trial_lines(path):
         try:
             if emo is not None:
                 raise ValueError("VoxCeleb lists have 3 columns")
-            out.append((label, path_to_id(enrol), path_to_id(test)))
+            enrol, test = path_to_id(enrol), path_to_id(test)
+            same = enrol.split("--")[0] == test.split("--")[0]
+            if label != same:
+                raise ValueError(f"label {label} for {enrol} and {test}")
+            out.append((label, enrol, test))
         except ValueError as err:
             raise ValueError(f"{path}:{num}: malformed trial line: {err}")
     return out
