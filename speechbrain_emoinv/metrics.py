@@ -418,12 +418,16 @@ def threshold_at(scores, labels, operating_point="eer"):
     (0.3, 0.4)
     >>> threshold_at(s, lab, "far=0.5"), threshold_at(s, lab, "far 0.5")
     (0.2, 0.2)
+    >>> threshold_at(s, lab, "far=1")  # accept every trial: no miss
+    -inf
     """
     name, number = parse_operating_point(operating_point)
     pts = operating_points(scores, labels)
     if name == "eer":
         return eer_from_points(*pts)[1]
     if name == "far":
+        if number >= 1:  # accepting every trial misses none
+            return float("-inf")
         thresholds, _, p_fa = pts
         # p_fa falls as the threshold rises; the last point accepts no
         # non-target at all, so some point always qualifies.

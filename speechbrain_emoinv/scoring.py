@@ -175,12 +175,18 @@ def cohort_stats(emb, cohort, topk=None, chunk_size=4096):
     >>> m, s = cohort_stats(e, c, topk=2)
     >>> round(float(m), 4), round(float(s), 4)
     (0.5, 0.5)
+    >>> cohort_stats(e, c, topk=1)  # the std of one score is 0
+    Traceback (most recent call last):
+    ...
+    ValueError: AS-norm topk must be >= 2, got 1
     """
     emb = l2_normalize(emb)
     cohort = l2_normalize(cohort)
     check_finite(cohort, what="cohort embedding")
     if cohort.shape[0] < 2:
         raise ValueError("a score-normalisation cohort needs >= 2 entries")
+    if topk is not None and topk < 2:
+        raise ValueError(f"AS-norm topk must be >= 2, got {topk}")
     k = cohort.shape[0] if topk is None else min(int(topk), cohort.shape[0])
     means, stds = [], []
     with torch.no_grad():

@@ -195,9 +195,10 @@ def export_and_evaluate(brain, hparams):
         hparams["embedding_kwargs"],
         n_mels=hparams["n_mels"],
         sample_rate=hparams["sample_rate"],
-        # -inf (accept every trial: a minDCF prior above 0.5 can cost least
-        # so) is stored as the lowest cosine, which accepts the same.
-        threshold=max(threshold_at(scores, labels, point), -1.0),
+        # Stored as the nearest cosine: -inf (accept every trial, e.g. a
+        # minDCF prior above 0.5) as -1, and a float32 cosine of identical
+        # embeddings (up to 1.0000002) as 1: the same decisions for cosines.
+        threshold=min(max(threshold_at(scores, labels, point), -1.0), 1.0),
         model_card=card,
         extra=extra,
     )

@@ -585,6 +585,26 @@ MUTANTS = [
         ),
     ),
     Mutant(
+        "threshold_above_one_exported",
+        "speechbrain_emoinv/stages.py",
+        "        threshold=min(max(threshold_at(scores, labels, point), -1.0), 1.0),\n",
+        "        threshold=max(threshold_at(scores, labels, point), -1.0),\n",
+        (
+            "tests/integration/test_faults.py::"
+            "test_threshold_outside_cosines_exported_as_the_nearest_cosine",
+        ),
+    ),
+    Mutant(
+        "evaluated_split_taken_as_its_own_cohort",
+        "speechbrain_emoinv/cli/evaluate.py",
+        "    if args.cohort == args.split:  # each trial's own clips in its top-k\n",
+        "    if False:\n",
+        (
+            "tests/integration/test_cli_evaluate.py::"
+            "test_cohort_named_must_exist_default_may_not",
+        ),
+    ),
+    Mutant(
         "warm_classifier_skipped",
         "speechbrain_emoinv/stages.py",
         "            n = load_known_classes(\n",

@@ -80,6 +80,11 @@ def cohort_split(args):
         return "train"
     if args.cohort.lower() == "none":
         return None
+    if args.cohort == args.split:  # each trial's own clips in its top-k
+        raise ValueError(
+            f"--cohort {args.cohort} is the split evaluated: a cohort holds "
+            "other speakers (e.g. train)"
+        )
     path = Path(args.data) / f"{args.cohort}.csv"
     if not path.is_file():
         raise FileNotFoundError(
@@ -91,7 +96,10 @@ def cohort_split(args):
 
 def run(argv=None):
     """Does the work of ``emoinv-eval``; returns the results dict."""
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.topk < 2:
+        parser.error("--topk must be 2 or more (the std of one score is 0)")
     if args.threads:
         torch.set_num_threads(args.threads)
     # Beside the model folder, also for "--model ." (never inside it).

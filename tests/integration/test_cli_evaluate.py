@@ -99,6 +99,17 @@ def test_cohort_named_must_exist_default_may_not(tmp_path, capsys):
     assert evaluate.main([*args, "--cohort", "trian"]) == 1
     out, err = capsys.readouterr()
     assert out == "" and f"{data / 'trian.csv'}: no such cohort" in err
+    # The split evaluated as its own cohort: each trial's clips would be in
+    # their own top-k (an optimistic AS-norm).
+    assert evaluate.main([*args, "--cohort", "eval"]) == 1
+    err = capsys.readouterr().err
+    assert (
+        err.count("\n") == 1 and "--cohort eval is the split evaluated" in err
+    )
+    # AS-norm over one score has no spread: a usage error, before any work.
+    with pytest.raises(SystemExit, match="^2$"):
+        evaluate.main([*args, "--topk", "1"])
+    assert "--topk must be 2 or more" in capsys.readouterr().err
     (data / "train.csv").unlink()
     assert evaluate.main(args) == 0
     out, err = capsys.readouterr()

@@ -258,20 +258,25 @@ def test_untrainable_settings_refused(tmp_path, capsys):
         assert _files(out) == []
 
 
-def test_accept_all_threshold_exported_as_the_lowest_cosine(
-    tmp_path, monkeypatch
+@pytest.mark.parametrize(
+    "chosen, stored", [(float("-inf"), -1.0), (1.0000002, 1.0)]
+)
+def test_threshold_outside_cosines_exported_as_the_nearest_cosine(
+    tmp_path, monkeypatch, chosen, stored
 ):
     """Where accepting every validation trial costs least (threshold -inf,
-    e.g. minDCF at a prior above 0.5), the export stores -1, the same
-    decisions for cosines, in a folder the tools load."""
+    e.g. minDCF at a prior above 0.5) the export stores -1; a float32 cosine
+    of identical embeddings chosen as threshold (far=0 with a duplicated
+    non-target clip: 1.0000002) is stored as 1 — the same decisions for
+    cosines, in a folder the tools load (it was refused: not in [-1, 1])."""
     import speechbrain_emoinv.stages as stages
 
-    monkeypatch.setattr(stages, "threshold_at", lambda *a: float("-inf"))
+    monkeypatch.setattr(stages, "threshold_at", lambda *a: chosen)
     out = tmp_path / "run"
     recipe.main([str(TINY), f"--data_folder={TINY_DATA}", "--device=cpu",
                  f"--output_folder={out}", "--number_of_epochs=1"])  # fmt: skip
     model = load_model(out / "pretrained")
-    assert model.hparams.verification_threshold == -1.0
+    assert model.hparams.verification_threshold == stored
 
 
 # -- 4. a rerun with other settings into a used folder ------------------------
