@@ -82,7 +82,7 @@ from speechbrain_emoinv.run_guard import (
     output_lock,
 )
 from speechbrain_emoinv.scoring import EmbeddingCache
-from speechbrain_emoinv.validation import debug_trials
+from speechbrain_emoinv.validation import debug_validation
 
 logger = logging.getLogger(__name__)
 
@@ -430,14 +430,7 @@ def train_export_evaluate(hparams, run_opts, brain_class, dataio_prep):
             hparams["teacher_embeddings"], args=[hparams["train_annotation"]]
         )
     train, valid = dataio_prep(hparams)
-    if run_opts.get("debug"):  # validate with what --debug embeds
-        n_clips = run_opts.get("debug_batches", 2) * hparams[
-            "valid_dataloader_options"
-        ].get("batch_size", 1)
-        path = os.path.join(hparams["output_folder"], "valid_trials_debug.txt")
-        keep = debug_trials(hparams["valid_trials"], n_clips, path)
-        valid = valid.filtered_sorted(key_test={"id": lambda uid: uid in keep})
-        hparams["valid_trials"] = path
+    valid = debug_validation(valid, hparams, run_opts)
     if hparams["pretrained_path"]:
         logger.info("Fine-tuning from %s", hparams["pretrained_path"])
         load_embedding_weights(

@@ -9,6 +9,7 @@ Authors
 """
 
 import itertools
+import os
 
 import numpy as np
 import torch
@@ -119,3 +120,18 @@ def debug_trials(trial_file, n_clips, out_file):
         ),
     )
     return keep
+
+
+def debug_validation(valid, hparams, run_opts):
+    """The validation set of a run: under SpeechBrain's ``--debug``, the
+    clips of :func:`debug_trials` (as many as ``debug_batches`` validation
+    batches hold), with ``hparams["valid_trials"]`` pointed at their list
+    (``valid_trials_debug.txt`` in the output folder); else ``valid``."""
+    if not run_opts.get("debug"):
+        return valid
+    batch_size = hparams["valid_dataloader_options"].get("batch_size", 1)
+    n_clips = run_opts.get("debug_batches", 2) * batch_size
+    path = os.path.join(hparams["output_folder"], "valid_trials_debug.txt")
+    keep = debug_trials(hparams["valid_trials"], n_clips, path)
+    hparams["valid_trials"] = path
+    return valid.filtered_sorted(key_test={"id": lambda uid: uid in keep})

@@ -566,9 +566,9 @@ MUTANTS = [
     ),
     Mutant(
         "debug_run_scores_trials_it_did_not_embed",
-        "speechbrain_emoinv/stages.py",
-        '    if run_opts.get("debug"):  # validate with what --debug embeds\n',
-        "    if False:\n",
+        "speechbrain_emoinv/validation.py",
+        '    if not run_opts.get("debug"):\n',
+        "    if True:\n",
         (
             "tests/integration/test_recipes_corpora.py::"
             "test_debug_run_validates_what_it_embeds",
