@@ -23,6 +23,7 @@ import torch
 from speechbrain.dataio import audio_io
 
 from speechbrain_emoinv.data.manifest import read_manifest
+from speechbrain_emoinv.data.trials import trial_files
 from speechbrain_emoinv.run_guard import RunError
 from speechbrain_emoinv.stable_random import stable_uniform
 
@@ -322,13 +323,9 @@ def check_trials(hparams):
     )
     for key in ("evaluate", "evaluate_real"):
         kw = getattr(hparams.get(key), "keywords", {})
-        if "data_dir" in kw:
-            folder = os.path.join(
-                kw["data_dir"], "trials", kw.get("split", "eval")
-            )
-            found = os.listdir(folder) if os.path.isdir(folder) else []
-            if not any(f.endswith(".txt") for f in found):
-                missing.append(folder)
+        split = kw.get("split", "eval")
+        if "data_dir" in kw and not trial_files(kw["data_dir"], split):
+            missing.append(os.path.join(kw["data_dir"], "trials", split))
     if missing:
         raise RunError(
             f"{missing[0]}: no trials (the split has fewer than two "

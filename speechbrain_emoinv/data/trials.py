@@ -231,6 +231,21 @@ def write_trials(trials, folder):
             stale.unlink()
 
 
+def trial_files(data_dir, split):
+    """The trial lists of a prepared folder's split
+    (``<data_dir>/trials/<split>/*.txt``, as :func:`write_trials` wrote
+    them), sorted; none when the split has no trial.
+
+    Example
+    -------
+    >>> d = getfixture("tmp_path")
+    >>> write_trials({"merged": [(1, "a", "b", "", "")]}, d / "trials" / "eval")
+    >>> [p.name for p in trial_files(d, "eval")], trial_files(d, "valid")
+    (['merged.txt'], [])
+    """
+    return sorted((Path(data_dir) / "trials" / split).glob("*.txt"))
+
+
 def iter_trial_lines(path):
     """Parses a trial file line by line (the one trial-list parser).
 

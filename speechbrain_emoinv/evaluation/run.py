@@ -20,6 +20,7 @@ import numpy as np
 
 from speechbrain_emoinv.data.audio_checks import MIN_DURATION
 from speechbrain_emoinv.data.manifest import read_manifest
+from speechbrain_emoinv.data.trials import trial_files
 from speechbrain_emoinv.evaluation.embedding import BATCH_SIZE
 from speechbrain_emoinv.evaluation.lists import (
     check_two_classes,
@@ -353,7 +354,7 @@ def read_lists(data_dir, split, rows, exclude=None):
         The excluded speakers.
     """
     index = {r["ID"]: i for i, r in enumerate(rows)}
-    files = sorted((data_dir / "trials" / split).glob("*.txt"))
+    files = trial_files(data_dir, split)
     if not files:
         raise FileNotFoundError(
             f"{data_dir / 'trials' / split}: no trial lists"
