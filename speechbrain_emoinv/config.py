@@ -54,6 +54,49 @@ def _merge(dst, src):
     return dst
 
 
+def base_chain(hparams_file):
+    """The config and the configs its ``base:`` links name, nearest first.
+
+    Arguments
+    ---------
+    hparams_file : str or Path
+        The config given on the command line.
+
+    Returns
+    -------
+    list of (str, ruamel.yaml.comments.CommentedMap)
+        Each file's absolute path and its tree (``base:`` removed).
+
+    Example
+    -------
+    >>> import tempfile, pathlib
+    >>> tmp = pathlib.Path(tempfile.mkdtemp())
+    >>> _ = (tmp / "full.yaml").write_text("a: 1\\n")
+    >>> _ = (tmp / "row.yaml").write_text("base: full.yaml\\na: 2\\n")
+    >>> [
+    ...     (pathlib.Path(p).name, dict(t))
+    ...     for p, t in base_chain(tmp / "row.yaml")
+    ... ]
+    [('row.yaml', {'a': 2}), ('full.yaml', {'a': 1})]
+    """
+    chain = []
+    path = os.path.abspath(hparams_file)
+    while True:
+        if path in dict(chain):
+            raise ValueError(f"Circular 'base:' chain at {path}")
+        with open(path, encoding="utf-8") as fin:
+            tree = _yaml().load(fin) or {}
+        chain.append((path, tree))
+        if "base" not in tree:
+            return chain
+        base = tree.pop("base")
+        path = os.path.join(os.path.dirname(path), str(base))
+        if not os.path.isfile(path):
+            raise FileNotFoundError(
+                f"{hparams_file}: base config '{base}' not found ({path})"
+            )
+
+
 def merged_tree(hparams_file):
     """Follows ``base:`` links and returns the merged YAML tree.
 
@@ -67,25 +110,9 @@ def merged_tree(hparams_file):
     ruamel.yaml.comments.CommentedMap
         The merged config (round-trip tree: tags, comments, key order).
     """
-    chain, seen = [], set()
-    path = os.path.abspath(hparams_file)
-    while True:
-        if path in seen:
-            raise ValueError(f"Circular 'base:' chain at {path}")
-        seen.add(path)
-        with open(path, encoding="utf-8") as fin:
-            tree = _yaml().load(fin) or {}
-        chain.append(tree)
-        if "base" not in tree:
-            break
-        base = tree.pop("base")
-        path = os.path.join(os.path.dirname(path), str(base))
-        if not os.path.isfile(path):
-            raise FileNotFoundError(
-                f"{hparams_file}: base config '{base}' not found ({path})"
-            )
-    merged = chain.pop()
-    for tree in reversed(chain):  # nearest file last, so it wins
+    trees = [tree for _, tree in base_chain(hparams_file)]
+    merged = trees.pop()
+    for tree in reversed(trees):  # nearest file last, so it wins
         _merge(merged, tree)
     return merged
 

@@ -614,6 +614,16 @@ MUTANTS = [
             "test_finetune_from_exported_folder",
         ),
     ),
+    Mutant(
+        "recipe_keys_keep_the_base_comments",
+        "tools/flatten_hparams.py",
+        "        section, comment, entry = parts(defs[0])\n",
+        "        section, comment, entry = parts(lines)\n",
+        (
+            "tests/integration/test_recipes_corpora.py::"
+            "test_flattened_hparams_in_sync",
+        ),
+    ),
 ]
 
 

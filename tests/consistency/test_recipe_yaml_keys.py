@@ -27,3 +27,31 @@ def test_recipe_yaml_keys_used_and_defined_first(path):
         if key not in named and key not in keep and not key.startswith("__")
     }
     assert not unused, f"{path}: keys nothing uses: {sorted(unused)}"
+
+
+def comment_above(lines):
+    """The comment lines directly above an entry's key (rulers excluded)."""
+    at = next(i for i, ln in enumerate(lines) if fh.KEY.match(ln))
+    above = []
+    for line in reversed(lines[:at]):
+        if not line.startswith("#") or line.endswith(" --"):
+            break
+        above.insert(0, line)
+    return above, lines[at]
+
+
+@pytest.mark.parametrize("source", sorted(fh.RECIPES))
+def test_recipe_keys_carry_their_own_comments(source):
+    """A key the recipe sets reads as the recipe writes it -- the comment
+    above it and its line -- not with the base's comment, which describes
+    the base's value (e.g. "the 19 simulated training voices" above ESD's
+    ``out_n_neurons: 14``)."""
+    own, _ = fh.blocks((ROOT / source).read_text(encoding="utf-8"))
+    flat, _ = fh.blocks((ROOT / fh.RECIPES[source]).read_text(encoding="utf-8"))
+    flat = dict(flat)
+    checked = 0
+    for key, lines in own:
+        if key in flat:
+            assert comment_above(flat[key]) == comment_above(lines), key
+            checked += 1
+    assert checked > 10
