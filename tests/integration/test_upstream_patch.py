@@ -188,7 +188,7 @@ def test_cli_error_names_the_folder(tmp_path, capsys):
 
 
 def test_esd_prepare_redoes_a_split_made_with_other_arguments(
-    tmp_path, monkeypatch
+    tmp_path, monkeypatch, caplog
 ):
     """Upstream's ESD preparation keeps its CSVs only for the same
     arguments: other test speakers write them anew."""
@@ -198,14 +198,23 @@ def test_esd_prepare_redoes_a_split_made_with_other_arguments(
     esd = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(esd)
     make_esd(tmp_path / "ESD")
+    (tmp_path / "ESD" / "ReadMe.txt").write_text("ESD\n")
     save = tmp_path / "save"
 
     def test_speakers():
         with open(save / "test.csv", encoding="utf-8") as f:
             return {row["spk_id"] for row in csv.DictReader(f)}
 
-    esd.prepare_esd(str(tmp_path / "ESD"), str(save), test_speakers=["0011"])
+    with caplog.at_level("WARNING"):
+        esd.prepare_esd(
+            str(tmp_path / "ESD"), str(save), test_speakers=["0011"]
+        )
     assert test_speakers() == {"0011"}
+    # nothing left out silently: the folder's other entries are named
+    assert (
+        "1 entries are not speaker folders (4 digits), skipped: ReadMe.txt"
+        in (caplog.text)
+    )
     esd.prepare_esd(str(tmp_path / "ESD"), str(save), test_speakers=["0012"])
     assert test_speakers() == {"0012"}
     # A preparation cut short after its CSVs: the earlier options no longer

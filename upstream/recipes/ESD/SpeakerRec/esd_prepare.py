@@ -73,9 +73,11 @@ def prepare_esd(
         logger.info("ESD CSVs found in %s, skipping preparation", save_folder)
         return
     rows = {split: [] for split in SPLITS}
+    others = []
     for speaker in sorted(os.listdir(data_folder)):
         speaker_dir = os.path.join(data_folder, speaker)
         if not (re.fullmatch(r"\d{4}", speaker) and os.path.isdir(speaker_dir)):
+            others.append(speaker)
             continue
         for emotion in sorted(os.listdir(speaker_dir)):
             wavs = list_wavs(os.path.join(speaker_dir, emotion), speaker)
@@ -94,6 +96,13 @@ def prepare_esd(
                         "emotion": emotion.lower(),
                     }
                 )
+    if others:
+        logger.warning(
+            "%s: %d entries are not speaker folders (4 digits), skipped: %s",
+            data_folder,
+            len(others),
+            ", ".join(others),
+        )
     if not rows["train"]:
         raise FileNotFoundError(
             f"no ESD file (<speaker>/<Emotion>/<speaker>_<6 digits>.wav) "
