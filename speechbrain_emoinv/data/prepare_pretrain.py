@@ -92,7 +92,9 @@ def prepare_pretrain(
     return counts
 
 
-def prepare_finetune(valid_csv, valid_trials, **corpora):
+def prepare_finetune(
+    valid_csv, valid_trials, real_folder, sim_folder, **corpora
+):
     """Stage-2 data: both corpora prepared, and one validation set of both.
 
     Stage 2 trains on the simulated emotional voices and rehearses the real
@@ -107,19 +109,26 @@ def prepare_finetune(valid_csv, valid_trials, **corpora):
     ---------
     valid_csv, valid_trials : str or Path
         Output manifest and trial list of the joint validation.
+    real_folder, sim_folder : str or Path
+        The two prepared corpora, as in :func:`prepare_pretrain`.
     **corpora
-        ``real_folder``, ``real_valid_speakers``, ``real_eval_speakers``,
-        ``real_sources``, ``sim_folder`` and ``sim_data``, as in
-        :func:`prepare_pretrain`.
+        ``real_valid_speakers``, ``real_eval_speakers``, ``real_sources``
+        and ``sim_data``, as in :func:`prepare_pretrain`.
 
     Returns
     -------
     int
         Validation trials of each corpus.
     """
-    prepare_pretrain(None, sim_styles="all", **corpora)
+    prepare_pretrain(
+        None,
+        sim_styles="all",
+        real_folder=real_folder,
+        sim_folder=sim_folder,
+        **corpora,
+    )
     return write_joint_validation(
-        valid_csv, valid_trials, [corpora["real_folder"], corpora["sim_folder"]]
+        valid_csv, valid_trials, [real_folder, sim_folder]
     )
 
 
