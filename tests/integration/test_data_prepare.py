@@ -229,9 +229,10 @@ def test_rewrite_cut_short_is_not_taken_for_done(tmp_path, monkeypatch):
     assert (save / "eval_speakers.txt").read_text() == first
 
 
-def test_joint_validation_weighs_each_corpus_alike(tmp_path):
+def test_joint_validation_weighs_each_corpus_alike(tmp_path, monkeypatch):
     """Stage 2's validation: as many trials of each corpus (the longer list
     thinned evenly), and exactly the utterances those trials use."""
+    from speechbrain_emoinv.data import prepare_pretrain as pretrain
     from speechbrain_emoinv.data.manifest import write_manifest
     from speechbrain_emoinv.data.prepare_pretrain import write_joint_validation
 
@@ -272,3 +273,16 @@ def test_joint_validation_weighs_each_corpus_alike(tmp_path):
     assert sim[0][1:3] == ("sim0", "sim4") and sim[-1][1:3] == ("sim1", "sim6")
     used = {u for t in trials for u in t[1:3]}
     assert {r["ID"] for r in read_manifest(tmp_path / "v.csv")} == used
+    # The main run's stage-2 preparation: both corpora (no training list),
+    # then this joint validation of the real and the simulated folder.
+    calls = []
+    monkeypatch.setattr(
+        pretrain, "prepare_pretrain", lambda *a, **kw: calls.append((a, kw))
+    )
+    rest = dict(real_valid_speakers=["r1"], real_sources=["klettres"])
+    out = tmp_path / "v2.csv", tmp_path / "t2.txt"
+    assert pretrain.prepare_finetune(*out, *folders, **rest) == 6
+    real, sim = folders
+    want = dict(sim_styles="all", real_folder=real, sim_folder=sim, **rest)
+    assert calls == [((None,), want)]
+    assert out[1].read_text() == (tmp_path / "t.txt").read_text()
