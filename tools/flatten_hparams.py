@@ -7,6 +7,11 @@ what differs from ``hparams/emoinv.yaml`` (``base:``, see
 whole, so each recipe folder holds the merged file, generated here;
 ``tests/integration/test_recipes_corpora.py`` fails when one is stale.
 
+Comments follow the file that sets the key: a key the recipe sets reads
+with the recipe's comment (the base's describes the base's value), while
+a section -- its ruler, and a paragraph set off from the first key by a
+blank line -- stays as the base writes it.
+
 Usage::
 
     python -m tools.flatten_hparams          # (re)write every recipe YAML
