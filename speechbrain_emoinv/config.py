@@ -69,15 +69,15 @@ def base_chain(hparams_file):
 
     Example
     -------
-    >>> import tempfile, pathlib
+    >>> import pathlib, tempfile
     >>> tmp = pathlib.Path(tempfile.mkdtemp())
-    >>> _ = (tmp / "full.yaml").write_text("a: 1\\n")
-    >>> _ = (tmp / "row.yaml").write_text("base: full.yaml\\na: 2\\n")
+    >>> for name, text in [("full", "a: 1"), ("row", "base: full.yaml\\na: 2")]:
+    ...     _ = (tmp / f"{name}.yaml").write_text(text)
     >>> [
-    ...     (pathlib.Path(p).name, dict(t))
+    ...     (pathlib.Path(p).stem, dict(t))
     ...     for p, t in base_chain(tmp / "row.yaml")
     ... ]
-    [('row.yaml', {'a': 2}), ('full.yaml', {'a': 1})]
+    [('row', {'a': 2}), ('full', {'a': 1})]
     """
     chain = []
     path = os.path.abspath(hparams_file)
@@ -103,7 +103,8 @@ def merged_tree(hparams_file):
     Arguments
     ---------
     hparams_file : str or Path
-        The config given on the command line.
+        The config; the files of its :func:`base_chain` merge into the
+        farthest, the nearest last (it wins).
 
     Returns
     -------
@@ -112,7 +113,7 @@ def merged_tree(hparams_file):
     """
     trees = [tree for _, tree in base_chain(hparams_file)]
     merged = trees.pop()
-    for tree in reversed(trees):  # nearest file last, so it wins
+    for tree in reversed(trees):
         _merge(merged, tree)
     return merged
 
