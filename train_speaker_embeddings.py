@@ -12,10 +12,11 @@ three components, each switched and tuned in the YAML:
     x~ features       ->  masking of the frames loudest in the clean x~
     [x, x~]           ->  ECAPA-TDNN -> AAM-softmax + lambda (1 - cos(e, e~))
 
-At the end the best checkpoint (validation-speaker EER) is exported as a
-SpeechBrain pretrained folder, with a decision threshold calibrated on the
-validation speakers, and evaluated on the evaluation speakers' emotional
-trial lists.
+At the end the best checkpoint (validation-speaker EER), mixed with the
+stage-1 weights by the `interpolate` weight chosen on the validation
+voices, is exported as a SpeechBrain pretrained folder, with a decision
+threshold calibrated on the validation speakers, and evaluated on the
+evaluation speakers' emotional trial lists (and the real voices' lists).
 
 To run:
     python train_speaker_embeddings.py hparams/emoinv.yaml
@@ -116,7 +117,8 @@ class EmoInvBrain(sb.core.Brain):
 
     def compute_objectives(self, predictions, batch, stage):
         """ERL loss: AAM over all samples + weighted pair cosine loss
-        (+ the L2-SP penalty toward the starting weights)."""
+        (+ the distillation term when distilling, + the L2-SP penalty
+        toward the starting weights)."""
         if stage != sb.Stage.TRAIN:
             # Validation is verification on unseen speakers: embeddings are
             # kept and scored at the end of the stage; no loss to report.
@@ -226,7 +228,8 @@ class EmoInvBrain(sb.core.Brain):
     def on_evaluate_start(self, max_key=None, min_key=None):
         """Recovers the best checkpoint, or with ``average_last_n`` > 1
         the average of the last N end-of-epoch checkpoints' embedding model
-        (the validation pass that follows scores the model exported)."""
+        (the validation pass that follows scores it: the a = 1 end when
+        the export mixes it with stage 1)."""
         if self.keep_weights:  # scoring weights set by hand (interpolation)
             return
         super().on_evaluate_start(max_key=max_key, min_key=min_key)

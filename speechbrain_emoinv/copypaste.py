@@ -42,8 +42,10 @@ class CopyPaste(torch.nn.Module):
       and emotion; no parallel data: the equal-budget control, whose
       second half shares every draw with the method's).
 
-    The output keeps the anchor's padded length, valid length and relative
-    lengths; its padding is zeros and padding is never pasted.
+    In ``concat`` and ``replace`` modes the output keeps the anchor's
+    padded length, valid length and relative lengths; its padding is zeros
+    and padding is never pasted. ``partner`` returns the partner's
+    waveforms and lengths, ``anchor`` the anchor's.
 
     Arguments
     ---------

@@ -1,7 +1,7 @@
 """Distillation from an offline speaker encoder trained on many voices.
 
-Stage 1 has ~60 real voices; an encoder trained on thousands of speakers
-knows more about voices than they can teach. Resemblyzer's GE2E encoder
+Stage 1 trains on ~60 voices (40 real, 19 simulated); an encoder trained
+on thousands of speakers knows more about voices than they can teach. Resemblyzer's GE2E encoder
 (Wan et al., ICASSP 2018; weights inside its PyPI wheel, Apache-2.0, no
 download at run time) embeds every training utterance once; the student
 learns a linear map of its own embedding onto the teacher's:

@@ -72,7 +72,8 @@ class EmotionAwareMasking(torch.nn.Module):
       (loudest remaining frame first, spans never overlap) until the
       target is covered.
 
-    Ties (silence) are broken at random; padding frames are never chosen.
+    Ties (silence) are broken at random; frames beyond those of the
+    unpadded waveform are never chosen.
     The mask is chosen on the clean waveform and stretched, row by row,
     from its valid frames onto the valid frames of the features, which
     speed perturbation may have stretched and a wider batch (the anchors
@@ -161,7 +162,8 @@ class EmotionAwareMasking(torch.nn.Module):
         t = torch.arange(n_samples, device=wavs.device)
         energy = frame_rms(wavs * (t < samples[:, None]), **self.rms)
         n = energy.shape[1]
-        # a frame is valid when its centre is a valid sample
+        # the valid frames: as many as the Fbank of the unpadded waveform
+        # has (its last one may be centred on the end of the waveform)
         n_valid = torch.where(samples > 0, samples // self.hop + 1, 0)
         n_valid = n_valid.clamp(max=n)
         valid = torch.arange(n, device=wavs.device)[None] < n_valid[:, None]

@@ -226,8 +226,9 @@ Rehearsal = collections.namedtuple("Rehearsal", "dataset pipeline keys")
 def rehearsal(hparams, crops, row_of, label_encoder):
     """The rehearsed real voices of stage 1 (``rehearsal_annotation``):
     their dataset, the dynamic item of :func:`rehearsal_pipeline` and its
-    output keys (with the twin and partner when ``rehearsal_pairs`` is
-    set); None without them."""
+    output keys (with the partner when ``rehearsal_pairs`` is set, and the
+    twin when CopyPaste also reads one: :func:`reads_twin`); None without
+    them."""
     if not hparams["rehearsal_annotation"]:
         return None
     real_set = sb.dataio.dataset.DynamicItemDataset.from_csv(

@@ -14,9 +14,10 @@
 - :func:`mark_complete` / :func:`incomplete`: a completion record written
   last, with the export's fingerprint, so that a cached run is reused only
   when it finished and its export is the one it wrote.
-- :func:`check_training_manifest`: every row's audio (missing, empty,
-  unreadable, other rate, several channels, beyond the file's end, NaN or
-  inf samples) is named with its manifest row before step 1.
+- :func:`check_training_manifest`: every row's audio is checked before
+  step 1 (missing, empty, unreadable, other rate, several channels, beyond
+  the file's end, NaN or inf samples); the first bad row is named with its
+  manifest row, the others counted.
 
 Authors
  * speechbrain-emoinv contributors 2026

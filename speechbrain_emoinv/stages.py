@@ -156,14 +156,14 @@ def interpolate_with_start(brain, valid, hparams):
 
 
 def export_and_evaluate(brain, hparams):
-    """Exports the recovered best (or averaged) checkpoint with the
-    threshold of ``operating_point`` and an LLR calibration, both chosen on
-    the validation speakers, and its ``embedding.onnx`` (``export_onnx``:
-    :func:`write_onnx`);
-    scores the evaluation speakers' trial lists
-    (simulated emotional lists, and the real voices' lists when
-    ``evaluate_real`` is set) and prints them in one table; stores the
-    cohort and writes the model card with the evaluation table."""
+    """Exports the embedding model as it stands (the best or averaged
+    checkpoint, or the mix :func:`interpolate_with_start` chose) with the
+    threshold of ``operating_point`` and an LLR calibration chosen on the
+    validation speakers, and its ``embedding.onnx`` (``export_onnx``);
+    scores the evaluation speakers' simulated lists, stores the cohort and
+    writes the model card with their table; then, with ``evaluate_real``,
+    scores the real voices' lists and logs every list in one table (the
+    results returned and the card hold the simulated lists)."""
     valid = brain.last_valid
     scores, labels = brain.valid_scores
     # The command line gives "far 0.01" for --operating_point=far=0.01.
@@ -488,7 +488,7 @@ def train_export_evaluate(hparams, run_opts, brain_class, dataio_prep):
     if hparams["interpolate"] and hparams["pretrained_path"]:
         interpolate_with_start(brain, valid, hparams)
     if if_main_process():
-        # The evaluation runs on rank 0 alone (the others wait below).
+        # The evaluation runs on rank 0 alone (the others wait in run()).
         export_and_evaluate(brain, hparams)
         logger.info(
             "Finished %s in %.1f min (preparation, training, export, "
