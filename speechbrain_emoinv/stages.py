@@ -160,10 +160,10 @@ def export_and_evaluate(brain, hparams):
     checkpoint, or the mix :func:`interpolate_with_start` chose) with the
     threshold of ``operating_point`` and an LLR calibration chosen on the
     validation speakers, and its ``embedding.onnx`` (``export_onnx``);
-    scores the evaluation speakers' simulated lists, stores the cohort and
-    writes the model card with their table; then, with ``evaluate_real``,
-    scores the real voices' lists and logs every list in one table (the
-    results returned and the card hold the simulated lists)."""
+    scores the evaluation speakers' lists (and, with ``evaluate_real``, the
+    real voices'), stores the cohort, writes the model card with a table
+    per evaluation and logs every list in one table; returns the first
+    evaluation's results."""
     valid = brain.last_valid
     scores, labels = brain.valid_scores
     # The command line gives "far 0.01" for --operating_point=far=0.01.
@@ -219,10 +219,11 @@ def export_and_evaluate(brain, hparams):
         # the batch size keys the evaluation's embedding cache
         batch_size = hparams["evaluate"].keywords.get("batch_size", BATCH_SIZE)
         export_cohort(export, hparams["eval_folder"], brain.device, batch_size)
-    write_model_card(export, card, results)
     if not hparams.get("evaluate_real"):
+        write_model_card(export, card, [results])
         return results
     real = hparams["evaluate_real"](model_dir=export, device=brain.device)
+    write_model_card(export, card, [results, real])
     lists = dict(results["lists"])
     lists.update(
         (name if name.startswith("real") else f"real_{name}", res)

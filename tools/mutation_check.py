@@ -624,6 +624,16 @@ MUTANTS = [
             "test_flattened_hparams_in_sync",
         ),
     ),
+    Mutant(
+        "model_card_without_the_real_voices",
+        "speechbrain_emoinv/stages.py",
+        "    write_model_card(export, card, [results, real])\n",
+        "    write_model_card(export, card, [results])\n",
+        (
+            "tests/integration/test_recipe_export.py::"
+            "test_report_card_and_cohort",
+        ),
+    ),
 ]
 
 

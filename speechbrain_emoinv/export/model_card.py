@@ -231,7 +231,9 @@ def evaluation_table(results):
     return "\n".join(lines)
 
 
-def render_model_card(model_card=None, threshold=None, results=None, meta=None):
+def render_model_card(
+    model_card=None, threshold=None, evaluations=(), meta=None
+):
     """Returns the model card markdown, with a hub-style metadata header.
 
     Arguments
@@ -241,8 +243,9 @@ def render_model_card(model_card=None, threshold=None, results=None, meta=None):
         further sections (title -> text, dict or list).
     threshold : float or None
         Stored decision threshold, quoted in the usage section.
-    results : dict or None
-        ``results.json`` of the evaluation, for the evaluation table.
+    evaluations : sequence of dict
+        ``results.json`` of each evaluation (e.g. the corpus's own
+        evaluation speakers, then the real voices'), a table each.
     meta : dict or None
         Plain keys of the folder's ``hyperparams.yaml`` (operating point,
         calibration) and ``files`` (the optional files present).
@@ -289,23 +292,27 @@ def render_model_card(model_card=None, threshold=None, results=None, meta=None):
             out.append(str(body))
         out.append("")
     out += ["## Evaluation", ""]
-    if results:
+    lists = [r for results in evaluations for r in results["lists"].values()]
+    if evaluations:
+        out.append(
+            "Cosine rows: actual DCF of the stored calibration's LLRs at "
+            "their Bayes threshold, Cllr, and the miss and false-alarm rates "
+            "at the stored decision threshold (both chosen on the validation "
+            "speakers)."
+        )
+        if any("asnorm" in r for r in lists):
+            out[-1] += " AS-norm uses the training cohort."
+        out.append("")
+    for results in evaluations:
+        where = Path(results["data_dir"])  # no path of the machine itself
         out += [
             f"Split `{results['split']}` of the prepared folder "
-            f"`{Path(results['data_dir']).name}`. Cosine rows: actual DCF "
-            "of the stored calibration's LLRs at their Bayes threshold, "
-            "Cllr, and the miss and false-alarm rates at the stored "
-            "decision threshold (both chosen on the validation speakers)."
-            + (
-                " AS-norm uses the training cohort."
-                if any("asnorm" in r for r in results["lists"].values())
-                else ""
-            ),
+            f"`{where.parent.name}/{where.name}`:",
             "",
             evaluation_table(results),
             "",
         ]
-    else:
+    if not evaluations:
         out += ["Not evaluated yet.", ""]
     thr = "not set (0.25 fallback)" if threshold is None else f"{threshold}"
     point = meta.get("operating_point")
@@ -423,10 +430,10 @@ def render_model_card(model_card=None, threshold=None, results=None, meta=None):
     return "\n".join(out)
 
 
-def write_model_card(model_dir, model_card=None, results=None):
+def write_model_card(model_dir, model_card=None, evaluations=()):
     """(Re)writes ``README.md`` of an exported folder from its files.
 
-    Called after the evaluation, so the card carries its table; the
+    Called after the evaluations, so the card carries their tables; the
     threshold, operating point and calibration are read from the folder.
 
     Arguments
@@ -435,8 +442,8 @@ def write_model_card(model_dir, model_card=None, results=None):
         Exported folder.
     model_card : dict or None
         See ``render_model_card``.
-    results : dict or None
-        ``results.json`` of the evaluation.
+    evaluations : sequence of dict
+        ``results.json`` of each evaluation (see ``render_model_card``).
 
     Returns
     -------
@@ -447,6 +454,6 @@ def write_model_card(model_dir, model_card=None, results=None):
     meta = read_metadata(model_dir)
     meta["files"] = sorted(p.name for p in model_dir.iterdir())
     text = render_model_card(
-        model_card, meta.get("verification_threshold"), results, meta
+        model_card, meta.get("verification_threshold"), evaluations, meta
     )
     return write_text(model_dir / CARD_FILE, text)

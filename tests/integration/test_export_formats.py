@@ -60,7 +60,7 @@ def test_card_header_table_and_citations(toy):
         },
     }
     card = write_model_card(
-        toy, {"datasets": ["voxceleb", "ravdess"]}, results
+        toy, {"datasets": ["voxceleb", "ravdess"]}, [results]
     ).read_text()
     head = yaml.safe_load(card.split("---\n")[1])
     assert head["library_name"] == "speechbrain"
@@ -77,17 +77,27 @@ def test_card_header_table_and_citations(toy):
         "| merged | cosine | 40 | 12.50 | 0.900 | 1.250 | 0.710 | 12.50 | 10.00 |",
     ]
     # No local path of the machine that evaluated it; readable headings.
-    assert "/data/prepared" not in card and "`prepared`" in card
+    assert "/data/prepared" not in card and "`data/prepared`:" in card
     # The cohort sentence only where AS-norm rows are in the table.
     assert "AS-norm uses" not in card
     results["lists"]["merged"]["asnorm"] = cosine
-    card = write_model_card(toy, {}, results).read_text()
+    # A second evaluation (the real voices') gets its own lead and table.
+    real = dict(
+        results,
+        data_dir="/x/real/prepared",
+        lists={"real_read": {"n_trials": 8, "cosine": dict(cosine, eer=7.0)}},
+    )
+    card = write_model_card(toy, {}, [results, real]).read_text()
     assert "| merged | asnorm |" in card and "AS-norm uses" in card
+    tail = card.split("`data/prepared`:")[1]
+    assert (
+        "| real_read | cosine | 8 | 7.00 |" in tail.split("`real/prepared`:")[1]
+    )
     cal = {"score_calibration": {"scale": 5.29, "offset": -2.369}}
     card = render_model_card(meta=cal)
     assert "`llr = 5.29 * score - 2.369`" in card
     card = write_model_card(
-        toy, {"valid_eer": "9.50 %", "config": "emoinv.yaml"}, results
+        toy, {"valid_eer": "9.50 %", "config": "emoinv.yaml"}, [results]
     ).read_text()
     assert "## Validation EER" in card and "## Training configuration" in card
     assert "eprint = {2505.18498}" in card and "SpeechBrain" in card

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 import yaml
-from recipe_utils import TINY, run_recipe
+from recipe_utils import ROOT, run_recipe
 
 from speechbrain_emoinv.data.manifest import read_manifest
 from speechbrain_emoinv.evaluation.embedding import embed_rows
@@ -16,12 +16,15 @@ from speechbrain_emoinv.metrics import threshold_at, verification_metrics
 from speechbrain_emoinv.pretrained import load_model, read_metadata
 from speechbrain_emoinv.scoring import cosine_scores, score_all
 
+# the tiny run, evaluated twice (as the default run scores the real voices)
+TWO_EVALUATIONS = ROOT / "tests" / "hparams" / "tiny_two_evaluations.yaml"
+
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
     out = tmp_path_factory.mktemp("op") / "run"
     run_recipe(
-        TINY,
+        TWO_EVALUATIONS,
         f"--output_folder={out}",
         "--operating_point=far=0.05",
         "--average_last_n=2",
@@ -93,6 +96,12 @@ def test_report_card_and_cohort(run):
     )
     assert row in card
     assert results["data_dir"] not in card  # no path of this machine
+    # each evaluation its lead and table: the second one's after its lead
+    second = json.loads((run / "eval" / "second" / "results.json").read_text())
+    assert second["split"] == "valid"
+    merged = second["lists"]["merged"]
+    row = f"| merged | cosine | {merged['n_trials']} | {merged['cosine']['eer']:.2f} |"
+    assert row in card.split("Split `valid` of the prepared folder")[1]
     cohort = torch.load(run / "pretrained" / "cohort_embeddings.pt",
                         weights_only=True)  # fmt: skip
     ids = [r["ID"] for r in read_manifest(run / "eval" / "cohort.csv",
