@@ -1,11 +1,11 @@
 """Trial scoring: cosine, s-norm and AS-norm, batched and chunked.
 
 Trials are given as two index arrays into one embedding matrix (one row
-per utterance), so a list of 10^7 trials costs two int32 arrays and the
-float32 scores (~120 MB); embeddings are gathered chunk by chunk.
+per utterance), so a list of 10^7 trials costs two int64 index arrays
+and the float32 scores (~200 MB); embeddings are gathered chunk by chunk.
 
 Score normalisation uses per-utterance cohort statistics computed once
-(one matrix product per chunk of utterances against the cohort):
+per call (one matrix product per chunk of utterances against the cohort):
 
 - s-norm: mean/std of the utterance's scores against the whole cohort;
 - AS-norm: mean/std of its ``topk`` highest cohort scores (adaptive);

@@ -1,7 +1,8 @@
 """Command-line tools; :func:`run_main` makes each behave like a Unix tool.
 
 Exit status 0 on success, 1 on an error, 2 on a usage error (argparse),
-130 when interrupted (Ctrl-C); results go to stdout, diagnostics to
+130 when interrupted (Ctrl-C), 141 when the output's reader has gone
+(nothing said); results go to stdout, diagnostics to
 stderr; an error is one line (``<prog>: error: <message>``), its traceback
 only with ``--debug``.
 """
@@ -89,8 +90,8 @@ def run_main(prog, run, argv=None):
     int
         0 on success, 1 on an error (one line on stderr), 130 on Ctrl-C
         (``KeyboardInterrupt``, one line), 141 and nothing said when the
-        output's reader has gone (``BrokenPipeError``), or what a
-        ``SystemExit`` (argparse) carries.
+        output's reader has gone (``BrokenPipeError``). A usage error
+        (argparse's ``SystemExit``, status 2) is raised, not returned.
 
     Example
     -------

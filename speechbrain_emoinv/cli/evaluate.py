@@ -2,8 +2,8 @@
 
 Example::
 
-    emoinv-eval --model results/export --data data/mbrola --split eval \\
-        --out results/eval --exclude-speakers @data/mbrola/train_speakers.txt
+    emoinv-eval --model results/export --data data/mbrola_default/prepared \\
+        --split eval --out results/eval
 """
 
 import sys

@@ -8,9 +8,9 @@ Examples::
 
 The file takes one mono utterance ``(1, T)`` at the model's sample rate and
 returns its embedding ``(1, D)``; it is checked against the folder's PyTorch
-model on random signals of other lengths than the traced one: 1 - cosine
-of each embedding and the change of each pair's cosine score are printed,
-and above 1e-4 the command fails, leaving no file. Without ``--out`` the
+model on random signals of other lengths than the traced one: the largest
+1 - cosine of an embedding and the largest change of a pair's cosine score
+are printed, and above 1e-4 the command fails, leaving no file. Without ``--out`` the
 file goes into the model folder.
 """
 

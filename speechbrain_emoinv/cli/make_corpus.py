@@ -66,8 +66,8 @@ def main(argv=None):
     Returns
     -------
     int
-        Exit status: 0 ok, 1 an error (one line on stderr), 2 a usage
-        error or missing tools or voices.
+        Exit status: 0 ok, 1 an error (one line on stderr). A usage error
+        or missing tools or voices raise ``SystemExit(2)``.
 
     Example
     -------

@@ -8,8 +8,9 @@ Examples::
 
     emoinv-verify --model results/export a.wav b.wav
     emoinv-verify --model results/export --trials pairs.txt
-    emoinv-verify --model results/export --trials data/trials/eval/cross.txt \\
-        --data data/mbrola
+    emoinv-verify --model results/export \\
+        --trials data/mbrola_default/prepared/trials/eval/cross.txt \\
+        --data data/mbrola_default/prepared
 
 ``--trials`` lines are ``enrol.wav test.wav`` (relative paths from
 ``--data`` or the list's folder) or our trial format ``label enrol_ID
@@ -108,7 +109,7 @@ def _file_row(path, where):
 
 
 def parse_pairs(trials, data=None):
-    """Rows to embed and (enrol, test, label) index triples of a list.
+    """Rows to embed and the pairs of a list, as indices into the rows.
 
     Arguments
     ---------
@@ -122,7 +123,8 @@ def parse_pairs(trials, data=None):
     rows : list of dict
         Unique utterances.
     pairs : list of tuple
-        ``(enrol row, test row, label or None, enrol name, test name)``.
+        ``(enrol index, test index, label or None, enrol name, test
+        name)``, the indices into ``rows``.
     """
     trials = Path(trials)
     root = Path(data) if data else trials.parent

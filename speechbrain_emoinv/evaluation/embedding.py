@@ -22,9 +22,9 @@
   manifest (``scoring.manifest_key``), so chunks are never reused across
   models or inputs.
 
-Why one file over 500 lines: the three backends (PyTorch, TorchScript,
-onnxruntime) share one embedder interface, the batching and the resumable
-sharded chunks; their parity is tested through this one interface.
+Why one file over 500 lines: the two backends (PyTorch, onnxruntime)
+share one embedder interface, the batching and the resumable sharded
+chunks; their parity is tested through this one interface.
 
 Authors
  * speechbrain-emoinv contributors 2025
@@ -387,7 +387,7 @@ def embed_rows(
     return out
 
 
-def shard_chunks(n_rows, rows, rank, world_size, chunk_size):
+def shard_chunks(rows, rank, world_size, chunk_size):
     """Row indices of each chunk of one rank's shard.
 
     Rows are length-sorted and dealt round-robin to ranks, so shards have
@@ -395,8 +395,6 @@ def shard_chunks(n_rows, rows, rank, world_size, chunk_size):
 
     Arguments
     ---------
-    n_rows : int
-        Number of rows.
     rows : list of dict
         Manifest rows (lengths).
     rank : int
@@ -414,7 +412,7 @@ def shard_chunks(n_rows, rows, rank, world_size, chunk_size):
     Example
     -------
     >>> rows = [{"duration": d} for d in (1.0, 4.0, 2.0, 3.0)]
-    >>> [c.tolist() for c in shard_chunks(4, rows, 1, 2, 1)]
+    >>> [c.tolist() for c in shard_chunks(rows, 1, 2, 1)]
     [[3], [0]]
     """
     order = np.argsort(-_lengths(rows), kind="stable")
@@ -460,7 +458,7 @@ def embed_shard(
     """
     work_dir = Path(work_dir)
     work_dir.mkdir(parents=True, exist_ok=True)
-    chunks = shard_chunks(len(rows), rows, rank, world_size, chunk_size)
+    chunks = shard_chunks(rows, rank, world_size, chunk_size)
     todo = [
         (c, idx)
         for c, idx in enumerate(chunks)

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from speechbrain_emoinv.data.audio_checks import MIN_DURATION
-from speechbrain_emoinv.data.manifest import read_manifest
+from speechbrain_emoinv.data.manifest import EmptyManifestError, read_manifest
 from speechbrain_emoinv.data.trials import trial_files
 from speechbrain_emoinv.evaluation.embedding import BATCH_SIZE
 from speechbrain_emoinv.evaluation.lists import (
@@ -226,7 +226,8 @@ def run_evaluation(
     projection : str
         ``tsne`` or ``pca`` for ``embeddings_2d.png``.
     seed : int
-        Seed of cohort sampling, probe and projection.
+        Seed of cohort sampling and the probe (the 2-D projection keeps
+        its own fixed seed).
     log : callable
         Printer for the table and notes.
 
@@ -380,8 +381,12 @@ def read_lists(data_dir, split, rows, exclude=None):
 
 
 def read_cohort(manifest):
-    """Rows of the cohort manifest, or none when the file is missing."""
-    return read_manifest(manifest, strict=False) if manifest.is_file() else []
+    """Rows of the cohort manifest, or none when the file is missing or a
+    header alone (the train.csv of an evaluation-only folder)."""
+    try:
+        return read_manifest(manifest, strict=False)
+    except (FileNotFoundError, EmptyManifestError):
+        return []
 
 
 def score_lists(lists, scores, meta):
