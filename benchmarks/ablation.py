@@ -16,7 +16,7 @@ recipe in a subprocess:
 
 Paired by seed: run ``S`` of every row is ``--seed=S``, which seeds data
 order, crops and augmentation alike (rows that draw extra random numbers
-for partners or masks, or take batches of 32, diverge from there), starts
+for partners or masks diverge from there), starts
 from the same stage-1 weights and is scored on the same trials; a row is
 compared with a baseline only on the seeds both have finished.
 

@@ -6,8 +6,8 @@ Prints, on one CPU thread:
    trials at sizes where SpeechBrain's finish quickly (measured ratio);
 2. 10^6 trials: ours measured; SpeechBrain's ``EER`` run for real on
    scores kept to 4 decimals (~10^5 distinct thresholds, minutes), and
-   extrapolated for full-precision scores (~2N thresholds x O(N) work
-   per threshold) from measured sizes with a fitted power law;
+   scaled for full-precision scores (~2N thresholds x O(N) work per
+   threshold) from that run's measured cost per threshold;
    SpeechBrain's ``minDCF`` needs a (2N x N) matrix (terabytes at 10^6),
    so it is only run at small sizes;
 3. time and peak memory (tracemalloc, which sees numpy buffers) of ours

@@ -4,7 +4,7 @@
 Rows differ ONLY in the pair-loss weight lambda (``--pair_weight``), so
 they share every random draw (crops, partners, order, augmentation: all
 keyed by seed, epoch and step): ``benchmarks/dose/dose.yaml``, the full
-method's stage 2 with partners of any other emotion (emotional and
+method's stage 2 with partners of any other emotion (emotional <->
 emotional included), the parallel sample the whole partner crop
 (CopyPaste ``partner``), EM off, scored on the VALIDATION voices of both
 corpora. Per row and seed: the training pair cosine (last epoch), the

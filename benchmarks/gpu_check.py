@@ -21,8 +21,8 @@ in a host sync), so a data-bound step shows as wait.
 Runs, in order of priority (each one skipped when the time budget would
 be exceeded; the JSON is written after every run):
 
-1. every config at every ``--workers`` count, float32 (the recipes'
-   default precision): samples/s, GPU utilisation (sampled every 0.1 s),
+1. every config at every ``--workers`` count, float32 (forced; the
+   recipes default to ``native_precision()``, bf16 on such GPUs): samples/s, GPU utilisation (sampled every 0.1 s),
    peak GPU memory, and the method / equal-budget step-time ratio;
 2. the full method for ``--parity-steps`` steps at the fastest worker
    count (the fewest workers within 5 % of the best), float32 twice

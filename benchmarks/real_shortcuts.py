@@ -14,14 +14,14 @@ utterances with different texts), per exported model:
   scores cross-source impostors much lower;
 * Allison (Asterisk) reads English and Spanish: mean target cosine within
   a language vs across her two languages, and the EER of her
-  cross-language targets against all impostors.
+  cross-language targets against all read-voice impostors.
 
 Usage::
 
     python -m benchmarks.real_shortcuts \\
         --model two_stage=results/emoinv/1986/pretrained \\
         --model stage1=results/pretrain/<key>/pretrained \\
-        --model synthetic_only=results/emoinv_scratch/1986/pretrained
+        --model synthetic_only=results/emoinv_synthetic_only/1986/pretrained
 
 Writes ``benchmarks/results/real_shortcuts.json`` and prints a table.
 

@@ -8,8 +8,8 @@ cosine EER %: the real voices' ``real_read``, ``real_acted`` and
 ``merged`` (``data/real/prepared``), and the simulated emotional corpus's
 ``neutral``, ``cross``, ``emo_emo`` and ``merged`` (simulated data,
 ``data/mbrola_default/prepared``). Also prints each run's per-epoch
-validation EER from its ``train_log.txt`` (the recipe exports the best
-epoch). Evaluation voices are never scored here.
+validation EER from its ``train_log.txt`` (stage 1 exports its best
+epoch; stage 2 the mix chosen with stage 1 unless ``--interpolate=null``). Evaluation voices are never scored here.
 
 Results are kept per model in ``benchmarks/results/stage1_variants.json``
 (a model already there is not scored again), so models can be added one

@@ -11,10 +11,12 @@ disjoint) and never on the evaluation speakers:
    finished.
 2. **Variants** (``benchmarks/tuning/<variant>.yaml``, each ``base:`` the
    full method with its final scoring moved to the validation lists):
-   the defaults themselves (``valid_eval``, the reference), lambda = 0.5,
-   EM on every parallel sample, CopyPaste ``replace``, EM on spans,
-   partners of any emotion, the parallel sample cut from the anchor's
-   crop. Each is trained with the same seeds as the reference, so the
+   the reference ``valid_eval`` (the defaults when these runs were made:
+   rehearsal, unmixed export), lambda = 0.5, EM on every parallel sample,
+   CopyPaste ``replace``, EM on spans, partners of any emotion, the
+   parallel sample cut from the anchor's crop, and the remedies of
+   tuning.md §4 (``no_rehearsal``, ``l2sp``, ``rehearsal_pairs``, ``warm``,
+   ``warm_l2sp``). Each is trained with the same seeds as the reference, so the
    comparison is paired by seed, and fine-tunes the same stage-1 model
    (the cached one, or ``--pretrained_path``). Both the simulated and the
    real validation lists are scored.
@@ -181,7 +183,7 @@ def aggregate():
         seeds = loaded.get(name, {})
         entry = {"what": what, "seeds": sorted(seeds), "n_seeds": len(seeds)}
         if seeds:
-            # Re-scored ablation models have no real validation lists.
+            # Lists a run lacks (a re-score made before real scoring).
             entry["eer"] = {
                 lst: describe(
                     [
@@ -300,7 +302,7 @@ def render(summary):
             "# Tuning on the validation speakers (simulated data)",
             "",
             summary["description"] + ". Mean ± sample std over seeds; the "
-            "change is paired by seed against the full method's defaults "
+            "change is paired by seed against the reference "
             f"(`{summary['reference']}`), negative is better.",
             "",
             *table(summary),

@@ -11,8 +11,9 @@ validation lists, as the tuning runs are scored. Rule 5 chooses a among
 exports), rule 6 among all five by the score (mean of the real and
 simulated ``merged`` EERs). Writes ``wise.json`` beside each run's
 results and prints both rules' outcomes and, when rule 6 is not met, the
-export the recipe makes (``pick_mix``: rule 5's mix, or stage 1 when its
-score is lower) against stage 1.
+export rule 5 gives (the lowest joint EER among all five a, stage 1
+included; the recipe itself now applies rule 7, ``pick_mix``) against
+stage 1.
 
 Usage::
 

@@ -15,8 +15,9 @@ The same YAML keys can therefore point at MUSAN and real RIRs instead.
   offices to halls, target RT60 0.2--1.0 s, varied source--mic distances;
   cut where the energy decay curve reaches -60 dB (at most ``max_len`` s),
   peak-normalised so the direct path is 1.
-* Noise: white, pink and brown noise (spectral shaping) and babble mixed
-  from 3--7 training utterances of different speakers.
+* Noise: white, pink and brown noise (spectral shaping) and babble of
+  3--7 talkers of distinct speakers, each looping their training
+  utterances.
 
 Next to each CSV lies an ``*_info.csv`` with what was simulated (room,
 absorption, distance, measured RT60; noise kind, babble source IDs).

@@ -2,8 +2,9 @@
 
 Stage 1 (:func:`prepare_pretrain`) trains on the union of both corpora's
 training manifests. Stage 2 (:func:`prepare_finetune`) trains on the
-simulated emotional voices, rehearses the real ones, and validates on the
-validation voices of both. Each corpus is prepared once (skipped when
+simulated emotional voices (and rehearses the real ones when
+``rehearsal_annotation`` names their train.csv; off by default) and
+validates on the validation voices of both. Each corpus is prepared once (skipped when
 already prepared); evaluation stays on each corpus's own lists.
 
 Authors: speechbrain-emoinv contributors
@@ -97,13 +98,13 @@ def prepare_finetune(
 ):
     """Stage-2 data: both corpora prepared, and one validation set of both.
 
-    Stage 2 trains on the simulated emotional voices and rehearses the real
-    training voices (``rehearsal_annotation``: the real ``train.csv``). Its
+    Stage 2 trains on the simulated emotional voices (and the real training
+    voices with ``rehearsal_annotation``: the real ``train.csv``). Its
     checkpoint and threshold are chosen on the validation voices of both
-    corpora: ``valid_csv`` holds every validation utterance of both, and
-    ``valid_trials`` as many trials of each corpus's ``merged`` list (the
-    longer one thinned evenly), so that real and simulated voices weigh
-    alike in the validation EER.
+    corpora: ``valid_trials`` holds as many trials of each corpus's
+    ``merged`` list (the longer one thinned evenly), so that real and
+    simulated voices weigh alike in the validation EER, and ``valid_csv``
+    the utterances they use.
 
     Arguments
     ---------

@@ -8,8 +8,8 @@ installs them). Five sources, one collector each (stage 1 picks some:
 ============  =================================  ========================
 source        what                               voices
 ============  =================================  ========================
-tuxpaint      read stamp descriptions            one per language folder
-asterisk      read IVR prompts (8 packages)      8 (Allison: en and es)
+tuxpaint      read stamp descriptions            one per language
+asterisk      read IVR prompts (8 packages)      7 (Allison: en and es)
 ktuberling    read single words                  one per language folder
 fotaq         acted game dialogue (English)      characters merged into
                                                  voices

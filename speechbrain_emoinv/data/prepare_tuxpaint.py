@@ -1,6 +1,7 @@
 """Spoken stamp descriptions of Tux Paint (``tuxpaint-stamps-default``).
 
-Read speech, one volunteer per language folder: ``<stamp>_desc_<lang>.ogg``
+Read speech, one volunteer per language (the file name's ``_desc_<lang>``
+suffix): ``<stamp>_desc_<lang>.ogg``
 (``<stamp>_desc.ogg`` is English), 44.1 kHz Vorbis. Left out and counted:
 the ``symbols/`` stamps (partly other speakers), French (two voices in one
 folder, ``ambiguous_speaker``), languages with fewer than ``min_clips``

@@ -10,7 +10,8 @@ so that a second call is skipped (:func:`skip`, safe under
 
 Why one file over 500 lines: the folder's layout, its staleness key
 (``inputs_digest``) and the shared ``run_prepare`` flow change together;
-every ``prepare_<corpus>`` calls only this file.
+every ``prepare_<corpus>`` ends in this file (``write_prepared_folder``
+or ``run_prepare``).
 
 Authors: speechbrain-emoinv contributors
 """
@@ -155,9 +156,9 @@ def split_speakers(
     """Assigns each speaker to train / valid / eval.
 
     Listed speakers go where listed; the others are shuffled (seeded) and
-    ``eval_fraction`` / ``valid_fraction`` of them (at least two each when
-    no list is given and there are >= 5 speakers, one with 3 or 4) fill the
-    unlisted splits.
+    fill each unlisted split with round(fraction x all speakers) of them
+    (``eval_fraction`` / ``valid_fraction``; at least two each when there
+    are >= 5 speakers, one with 3 or 4).
 
     Arguments
     ---------

@@ -12,8 +12,9 @@ With ``lists`` (e.g. the real-speech lists ``real_read`` and
 ``real_acted``), one list per name is drawn over the rows of the named
 corpora instead, and ``merged`` is their union.
 
-Each category holds ``n_trials`` trials, half targets (same speaker) and
-half non-targets; ``hard_fraction`` of the non-targets pair speakers of the
+Each category (or named list) holds up to ``n_trials`` trials (an odd
+number rounds down to even), half targets (same speaker) and half
+non-targets, and ``merged`` their union; ``hard_fraction`` of the non-targets pair speakers of the
 same gender (when the genders are known). Line format
 (``docs/interfaces.md``)::
 
