@@ -164,7 +164,7 @@ class CheckedEmbedding(torch.nn.Module):
     """Input checks around a traced ``EmbeddingPipeline``, for
     ``torch.jit.script``: the deployable TorchScript file windows long
     clips as the command-line tools do, and refuses what they refuse or
-    convert with a warning (several channels, a clip under ``min_len``).
+    convert and count (several channels, a clip under ``min_len``).
 
     - ``batch_size`` mono utterances ``(batch_size, T)`` (one by default):
       a ``(2, T)`` input to a file of one is refused, not taken as two
