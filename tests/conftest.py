@@ -1,7 +1,7 @@
 """Fixtures shared by the three tiers of tests.
 
-``tests/unit``: one module at a time, no recipe runs (the quick tier,
-``pytest tests/unit``). ``tests/integration``: recipe runs, CLIs, exports,
+``tests/unit``: one module at a time, no recipe runs (the quick tier:
+``pytest tests/unit tests/consistency speechbrain_emoinv``). ``tests/integration``: recipe runs, CLIs, exports,
 corpora and the contracts between parts. ``tests/consistency``: configs,
 imports and packaging agree with the code. Helpers that only tests use
 (``toy``, ``recipe_utils``, ``fake_corpora``) live in ``tests/`` (on the

@@ -164,7 +164,7 @@ def make_toy_data(
 
 
 def _write_trials(folder, rows, neutral):
-    """Every text-independent pair, split into the four categories."""
+    """Every text-independent pair, split into the three categories."""
     folder.mkdir(parents=True, exist_ok=True)
     lists = {"neutral": [], "cross": [], "emo_emo": []}
     for i, a in enumerate(rows):

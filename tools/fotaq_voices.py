@@ -19,8 +19,8 @@ decision to ``speechbrain_emoinv/data/fotaq_voices.json`` (read by
    (its own clip left out of its centroid); the share assigned to its
    own voice is reported per voice and overall.
 
-Run (needs ``.venv-resemblyzer``, see ``benchmarks/reference_resemblyzer.py``
-for its two-line setup)::
+Run (needs ``.venv-resemblyzer`` set up as ``benchmarks/reference_resemblyzer.py``
+says, with the ``.pth`` onto ``.venv``: this script imports speechbrain)::
 
     .venv-resemblyzer/bin/python -m tools.fotaq_voices
 
