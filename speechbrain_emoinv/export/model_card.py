@@ -292,22 +292,28 @@ def render_model_card(
             out.append(str(body))
         out.append("")
     out += ["## Evaluation", ""]
-    lists = [r for results in evaluations for r in results["lists"].values()]
     if evaluations:
-        out.append(
+        out += [
             "Cosine rows: actual DCF of the stored calibration's LLRs at "
             "their Bayes threshold, Cllr, and the miss and false-alarm rates "
             "at the stored decision threshold (both chosen on the validation "
-            "speakers)."
-        )
-        if any("asnorm" in r for r in lists):
-            out[-1] += " AS-norm uses the training cohort."
-        out.append("")
+            "speakers). `emoinv-eval --backend <backend>` on the folder "
+            "reproduces a table; the other backend embeds without padding "
+            "and differs a little (docs/deployment.md).",
+            "",
+        ]
     for results in evaluations:
         where = Path(results["data_dir"])  # no path of the machine itself
+        how = [f"`{results.get('model', {}).get('backend', '?')}` backend"]
+        cohort = results.get("cohort") or {}
+        if cohort.get("topk"):
+            how.append(
+                f"AS-norm against {cohort['n_utterances']} utterances of its "
+                f"`{cohort['split']}` split"
+            )
         out += [
             f"Split `{results['split']}` of the prepared folder "
-            f"`{where.parent.name}/{where.name}`:",
+            f"`{where.parent.name}/{where.name}` ({'; '.join(how)}):",
             "",
             evaluation_table(results),
             "",
@@ -320,7 +326,8 @@ def render_model_card(
     out += [
         "## Usage",
         "",
-        "On a CPU the fastest path is onnxruntime on "
+        "On a CPU onnxruntime is the fastest path one utterance at a "
+        "time; it runs "
         f"`{FORMAT_FILES['onnx']}`: the training run writes it "
         "(`export_onnx`, with the `[export]` extra installed), else "
         "`emoinv-export --model <this folder> --format onnx` does; "
@@ -362,10 +369,12 @@ def render_model_card(
     files = meta.get("files", [])
     if COHORT_FILE in files:
         out += [
-            f"`{COHORT_FILE}` holds the score-normalisation cohort "
-            "(`ids`, `emb`) used for s-norm / AS-norm in the evaluation: "
-            "`speechbrain_emoinv.scoring.score_all(emb, enrol, test, "
-            "cohort=torch.load(path)['emb'])` reproduces its scores.",
+            f"`{COHORT_FILE}` holds the first table's score-normalisation "
+            "cohort (`ids`, `emb`): `speechbrain_emoinv.scoring.score_all("
+            "emb, enrol, test, cohort=torch.load(path)['emb'])` reproduces "
+            "that table's s-norm / AS-norm scores. A cohort should be of "
+            "the speech it normalises: for other speech take one of your "
+            "own (`emoinv-eval` uses the evaluated folder's `train` split).",
             "",
         ]
     out += [

@@ -54,6 +54,8 @@ def test_card_header_table_and_citations(toy):
     results = {
         "split": "eval",
         "data_dir": "/data/prepared",
+        "model": {"backend": "pytorch"},
+        "cohort": {"split": None, "n_utterances": 0, "topk": None},
         "lists": {
             "merged": {"n_trials": 40, "cosine": cosine},
             "neutral": {"n_trials": 20, "cosine": dict(cosine, eer=3.0)},
@@ -76,23 +78,32 @@ def test_card_header_table_and_citations(toy):
         "| neutral | cosine | 20 | 3.00 | 0.900 | 1.250 | 0.710 | 12.50 | 10.00 |",
         "| merged | cosine | 40 | 12.50 | 0.900 | 1.250 | 0.710 | 12.50 | 10.00 |",
     ]
-    # No local path of the machine that evaluated it; readable headings.
-    assert "/data/prepared" not in card and "`data/prepared`:" in card
-    # The cohort sentence only where AS-norm rows are in the table.
-    assert "AS-norm uses" not in card
+    # No local path of the machine that evaluated it; readable headings;
+    # the backend that made the table, which reproduces it.
+    lead = "`data/prepared` (`pytorch` backend):"
+    assert "/data/prepared" not in card and lead in card
+    # Each table names its own cohort, where AS-norm rows are in it: a
+    # second evaluation (the real voices') has its own lead and table.
+    assert "AS-norm against" not in card
     results["lists"]["merged"]["asnorm"] = cosine
-    # A second evaluation (the real voices') gets its own lead and table.
+    results["cohort"] = {"split": "train", "n_utterances": 50, "topk": 20}
     real = dict(
         results,
         data_dir="/x/real/prepared",
+        model={"backend": "onnx"},
+        cohort={"split": "train", "n_utterances": 7, "topk": 5},
         lists={"real_read": {"n_trials": 8, "cosine": dict(cosine, eer=7.0)}},
     )
     card = write_model_card(toy, {}, [results, real]).read_text()
-    assert "| merged | asnorm |" in card and "AS-norm uses" in card
-    tail = card.split("`data/prepared`:")[1]
-    assert (
-        "| real_read | cosine | 8 | 7.00 |" in tail.split("`real/prepared`:")[1]
+    first, second = card.split("`data/prepared` (")[1].split(
+        "`real/prepared` ("
     )
+    assert first.startswith("`pytorch` backend; AS-norm against 50 ")
+    assert "| merged | asnorm |" in first
+    assert second.startswith(
+        "`onnx` backend; AS-norm against 7 utterances of its `train` split):"
+    )
+    assert "| real_read | cosine | 8 | 7.00 |" in second
     cal = {"score_calibration": {"scale": 5.29, "offset": -2.369}}
     card = render_model_card(meta=cal)
     assert "`llr = 5.29 * score - 2.369`" in card
