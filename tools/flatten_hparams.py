@@ -149,9 +149,9 @@ def as_written(text, sources):
     def parts(lines):  # (section lines, the key's own comment, the entry)
         at = next(i for i, ln in enumerate(lines) if KEY.match(ln))
         cut = max((i + 1 for i in range(at) if not lines[i]), default=0)
+        rulers = [ln for ln in lines[cut:at] if ruler.fullmatch(ln)]
         own = [ln for ln in lines[cut:at] if not ruler.fullmatch(ln)]
-        section = [ln for ln in lines[:at] if ln not in own]
-        return section, own, lines[at:]
+        return lines[:cut] + rulers, own, lines[at:]
 
     out = []
     for key, lines in entries:
@@ -232,12 +232,12 @@ def flatten(source):
         from), then the merged config.
     """
     path = ROOT / source
-    head = split_head(path)[0]
+    # each file's own header (its leading comment) describes that file
+    files = [split_head(p) for p, _ in base_chain(path)]
+    head = files[0][0]
     stream = io.StringIO()
     _dumper().dump(merged_tree(path), stream)
-    # a base's own header (its leading comment) describes the base
-    sources = [split_head(p)[1] for p, _ in base_chain(path)]
-    body = as_written(stream.getvalue(), sources)
+    body = as_written(stream.getvalue(), [text for _, text in files])
     body = tidy(body, read_by_our_code() | READ_BY_SPEECHBRAIN)
     body = re.sub(r"\n{3,}", "\n\n", body).lstrip("\n")
     note = [

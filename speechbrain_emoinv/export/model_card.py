@@ -304,9 +304,9 @@ def render_model_card(
         ]
     for results in evaluations:
         where = Path(results["data_dir"])  # no path of the machine itself
-        how = [f"`{results.get('model', {}).get('backend', '?')}` backend"]
-        cohort = results.get("cohort") or {}
-        if cohort.get("topk"):
+        how = [f"`{results['model']['backend']}` backend"]
+        cohort = results["cohort"]
+        if cohort["topk"]:
             how.append(
                 f"AS-norm against {cohort['n_utterances']} utterances of its "
                 f"`{cohort['split']}` split"
